@@ -1,0 +1,5 @@
+"""`python -m reverseprobe`."""
+
+from reverseprobe.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""DICOM with pynetdicom: association probes, the temporary listener, move-test."""

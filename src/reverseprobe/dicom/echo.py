@@ -1,0 +1,242 @@
+"""One DICOM association with C-ECHO (PS3.7 9.1.5), and what it tells about the peer.
+
+Used by `check` (our own listener), the reflector (the dial-back) and move-test (the PACS). The
+result separates a DICOM peer that accepts, rejects (A-ASSOCIATE-RJ, PS3.8 9.3.4, decoded) or
+aborts, from a program that is not DICOM at all (an unrecognised PDU type, PS3.8 9.3.1 Evt19) or
+that never answers. Every step has a timeout inside the caller's budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from reverseprobe.dicom.tcp import TcpState, tcp_connect
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+DEFAULT_CALLING_AET = "REVERSEPROBE"
+
+
+class DicomResult(str, Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    ABORTED = "aborted"
+    NOT_DICOM = "not-dicom"
+    NO_ANSWER = "no-answer"  # TCP accepted, nothing came back within the timeout
+    NOT_TESTED = "not-tested"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A-ASSOCIATE-RJ fields (PS3.8 9.3.4), as numbers and as words."""
+
+    result: int
+    source: int
+    reason: int
+    result_str: str
+    source_str: str
+    reason_str: str
+
+
+@dataclass(frozen=True)
+class EchoResult:
+    host: str
+    port: int
+    tcp: TcpState
+    result: DicomResult
+    called_aet: str
+    calling_aet: str
+    reject: Rejection | None = None
+    echo_status: int | None = None
+    implementation_class_uid: str | None = None
+    implementation_version_name: str | None = None
+    max_pdu: int | None = None
+    detail: str | None = None
+    elapsed_ms: float = 0.0
+    fsm_events: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def fingerprint(self) -> tuple[str | None, str | None]:
+        return (self.implementation_class_uid, self.implementation_version_name)
+
+
+def quiet_pynetdicom(debug: bool = False) -> None:
+    """pynetdicom logs every refused or aborted association at ERROR; those are our results,
+    not errors of ours, so keep them off stderr unless debugging."""
+    level = logging.DEBUG if debug else logging.CRITICAL + 1
+    logging.getLogger("pynetdicom").setLevel(level)
+
+
+def echo(
+    host: str,
+    port: int,
+    *,
+    called_aet: str,
+    calling_aet: str = DEFAULT_CALLING_AET,
+    timeout: float = 5.0,
+    tcp_first: bool = True,
+) -> EchoResult:
+    """Associate, C-ECHO, release; never raises for what the peer does, never exceeds `timeout`
+    by more than pynetdicom's polling granularity."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+
+    def left(at_most: float = timeout) -> float:
+        return max(0.05, min(at_most, deadline - time.monotonic()))
+
+    base: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "called_aet": called_aet,
+        "calling_aet": calling_aet,
+    }
+    if tcp_first:
+        tcp = tcp_connect(host, port, left(min(3.0, timeout / 2)))
+        if tcp.state is not TcpState.OPEN:
+            return EchoResult(
+                tcp=tcp.state,
+                result=DicomResult.NOT_TESTED,
+                detail=tcp.error,
+                elapsed_ms=_ms(t0),
+                **base,
+            )
+    try:
+        return _associate(base, t0, left)
+    except Exception as exc:  # noqa: BLE001 - whatever the peer sent, a result, not a crash
+        return EchoResult(
+            tcp=TcpState.OPEN,
+            result=DicomResult.ABORTED,
+            detail=f"association failed: {type(exc).__name__}: {exc}",
+            elapsed_ms=_ms(t0),
+            **base,
+        )
+
+
+def _associate(base: dict[str, Any], t0: float, left: Any) -> EchoResult:
+    from pynetdicom import AE, evt
+
+    events: list[str] = []
+    lock = threading.Lock()
+
+    def on_fsm(event: Any) -> None:
+        with lock:
+            events.append(str(event.fsm_event))
+
+    ae = AE(ae_title=base["calling_aet"])
+    ae.add_requested_context(VERIFICATION_SOP_CLASS)
+    ae.connection_timeout = left(3.0)
+    ae.acse_timeout = left()
+    ae.dimse_timeout = left()
+    ae.network_timeout = left()
+    assoc = ae.associate(
+        base["host"],
+        base["port"],
+        ae_title=base["called_aet"],
+        evt_handlers=[(evt.EVT_FSM_TRANSITION, on_fsm)],
+    )
+    acceptor = assoc.acceptor
+    fp: dict[str, Any] = {
+        "implementation_class_uid": _str_or_none(acceptor.implementation_class_uid),
+        "implementation_version_name": _str_or_none(acceptor.implementation_version_name),
+    }
+    tcp_state = TcpState.OPEN
+    if assoc.is_established:
+        status_word: int | None = None
+        detail = None
+        try:
+            assoc.dimse_timeout = left()
+            status = assoc.send_c_echo()
+            status_word = int(status.Status) if status and "Status" in status else None
+            if status_word is None:
+                detail = "no C-ECHO response (DIMSE timeout or abort)"
+        finally:
+            if assoc.is_established:
+                assoc.acse_timeout = left(2.0)
+                assoc.release()
+            if assoc.is_established:
+                assoc.abort()
+        return EchoResult(
+            tcp=tcp_state,
+            result=DicomResult.ACCEPTED,
+            echo_status=status_word,
+            max_pdu=_int_or_none(acceptor.maximum_length),
+            detail=detail,
+            elapsed_ms=_ms(t0),
+            fsm_events=tuple(events),
+            **fp,
+            **base,
+        )
+    with lock:
+        seen = tuple(events)
+    if assoc.is_rejected:
+        prim: Any = acceptor.primitive
+        rej = Rejection(
+            result=int(prim.result),
+            source=int(prim.result_source),
+            reason=int(prim.diagnostic),
+            result_str=str(prim.result_str),
+            source_str=str(prim.source_str),
+            reason_str=str(prim.reason_str),
+        )
+        return EchoResult(
+            tcp=tcp_state,
+            result=DicomResult.REJECTED,
+            reject=rej,
+            detail=f"{rej.result_str}: {rej.source_str}: {rej.reason_str}",
+            elapsed_ms=_ms(t0),
+            fsm_events=seen,
+            **fp,
+            **base,
+        )
+    return _classify_failure(base, t0, seen)
+
+
+def _classify_failure(base: dict[str, Any], t0: float, seen: tuple[str, ...]) -> EchoResult:
+    """Tell from the state machine's events why no association came about."""
+    if "Evt2" not in seen:
+        result, detail = DicomResult.NOT_TESTED, "TCP connection failed"
+        tcp = TcpState.REFUSED
+    elif "Evt19" in seen:
+        tcp = TcpState.OPEN
+        result, detail = DicomResult.NOT_DICOM, "answered with data that is not a DICOM PDU"
+    elif "Evt16" in seen:
+        tcp = TcpState.OPEN
+        result, detail = DicomResult.ABORTED, "the peer sent A-ABORT"
+    elif "Evt15" in seen:
+        # We gave up (ACSE timeout) and aborted: the peer sent nothing at all.
+        tcp = TcpState.OPEN
+        result, detail = DicomResult.NO_ANSWER, "accepted TCP but never answered A-ASSOCIATE-RQ"
+    elif "Evt17" in seen:
+        tcp = TcpState.OPEN
+        result, detail = (
+            DicomResult.NOT_DICOM,
+            "closed the connection without a DICOM answer to A-ASSOCIATE-RQ",
+        )
+    else:
+        tcp = TcpState.OPEN
+        result, detail = DicomResult.NO_ANSWER, "accepted TCP but never answered A-ASSOCIATE-RQ"
+    return EchoResult(
+        tcp=tcp, result=result, detail=detail, elapsed_ms=_ms(t0), fsm_events=seen, **base
+    )
+
+
+def _ms(t0: float) -> float:
+    return round((time.monotonic() - t0) * 1000, 1)
+
+
+def _str_or_none(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,165 @@
+"""The catalogue of finding codes (SPEC.md "Findings"): stable API, add codes, never rename.
+
+Each code has a default severity, the report section it belongs to, and the hop of the path
+(PACS -> internet -> router -> this PC -> listener) that it marks. Rules in `rules/` build
+findings from reports with `make()`, which fills in what the catalogue knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from reverseprobe.model import Finding, Severity
+
+
+class Section(str, Enum):
+    LISTENER = "Listener"
+    PORT = "Port"
+    INTERFACES = "Interfaces and route"
+    PUBLIC = "Public address and NAT"
+    ROUTER = "Router"
+    FIREWALL = "Firewall"
+    INBOUND = "Inbound (echo-back)"
+    PACS = "PACS"
+    MOVE = "C-MOVE"
+
+
+class Hop(str, Enum):
+    """The path a C-MOVE's reverse connection takes, from the PACS to our listener."""
+
+    PACS = "pacs"
+    INTERNET = "internet"
+    ROUTER = "router"
+    PC = "pc"
+    LISTENER = "listener"
+
+
+HOP_LABELS = {
+    Hop.PACS: "PACS",
+    Hop.INTERNET: "Internet / WAN",
+    Hop.ROUTER: "Router (NAT)",
+    Hop.PC: "This PC",
+    Hop.LISTENER: "Listener",
+}
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    section: Section
+    hop: Hop
+    meaning: str
+
+
+_S = Severity
+_C = Section
+_H = Hop
+
+CATALOGUE: Mapping[str, Code] = {
+    c.code: c
+    for c in (
+        Code("LISTENER_OK", _S.PASS, _C.LISTENER, _H.LISTENER,
+             "one program listens on the port and answers DICOM"),
+        Code("LISTENER_NONE", _S.INFO, _C.LISTENER, _H.LISTENER,
+             "nothing listens on the port"),
+        Code("LISTENER_MULTIPLE", _S.FAIL, _C.LISTENER, _H.LISTENER,
+             "more than one process or socket listens on the port"),
+        Code("LISTENER_LOOPBACK_ONLY", _S.FAIL, _C.LISTENER, _H.LISTENER,
+             "the listener is bound to loopback only"),
+        Code("LISTENER_NOT_DICOM", _S.FAIL, _C.LISTENER, _H.LISTENER,
+             "the listener does not answer a DICOM association"),
+        Code("LISTENER_REJECTS_AET", _S.FAIL, _C.LISTENER, _H.LISTENER,
+             "the listener rejects association with the configured called AE title"),
+        Code("LISTENER_UNEXPECTED_PROCESS", _S.FAIL, _C.LISTENER, _H.LISTENER,
+             "the port's owner is not the expected program"),
+        Code("PORT_PRIVILEGED", _S.WARN, _C.PORT, _H.INTERNET,
+             "port < 1024: ISPs often block it; needs elevated rights to listen"),
+        Code("PORT_ISP_BLOCKED", _S.FAIL, _C.PORT, _H.INTERNET,
+             "measured: a high control port is reachable, this low port is not"),
+        Code("NAT_NONE", _S.INFO, _C.PUBLIC, _H.ROUTER,
+             "the public address is on this machine"),
+        Code("NAT_DETECTED", _S.INFO, _C.PUBLIC, _H.ROUTER,
+             "behind NAT: the PACS must dial the public address, the router must forward"),
+        Code("NAT_DOUBLE", _S.FAIL, _C.PUBLIC, _H.INTERNET,
+             "the router's external address is private/shared, or differs from the public one"),
+        Code("PUBLIC_IP_UNKNOWN", _S.WARN, _C.PUBLIC, _H.INTERNET,
+             "no source could tell the public address"),
+        Code("PUBLIC_IP_INCONSISTENT", _S.WARN, _C.PUBLIC, _H.INTERNET,
+             "sources disagree about the public address (multi-WAN, proxy, VPN)"),
+        Code("ROUTE_VIA_VPN", _S.WARN, _C.INTERFACES, _H.PC,
+             "the default route leaves through a tunnel interface"),
+        Code("UPNP_UNAVAILABLE", _S.INFO, _C.ROUTER, _H.ROUTER,
+             "no UPnP IGD answered"),
+        Code("UPNP_MAPPING_OK", _S.PASS, _C.ROUTER, _H.ROUTER,
+             "the router forwards the port to this machine"),
+        Code("UPNP_MAPPING_MISSING", _S.WARN, _C.ROUTER, _H.ROUTER,
+             "the router has no mapping for the port"),
+        Code("UPNP_MAPPING_OTHER_HOST", _S.FAIL, _C.ROUTER, _H.ROUTER,
+             "the router forwards the port to another LAN host"),
+        Code("FIREWALL_BLOCKS", _S.FAIL, _C.FIREWALL, _H.PC,
+             "the local firewall drops or rejects inbound connections to the port"),
+        Code("FIREWALL_MAY_BLOCK", _S.WARN, _C.FIREWALL, _H.PC,
+             "a firewall is active and nothing shows the port allowed"),
+        Code("INBOUND_OK", _S.PASS, _C.INBOUND, _H.LISTENER,
+             "the reflector reached this machine's listener on the port"),
+        Code("INBOUND_TIMEOUT", _S.FAIL, _C.INBOUND, _H.ROUTER,
+             "dial-back timed out (filtered)"),
+        Code("INBOUND_REFUSED", _S.FAIL, _C.INBOUND, _H.ROUTER,
+             "dial-back was refused"),
+        Code("INBOUND_OTHER_HOST", _S.FAIL, _C.INBOUND, _H.ROUTER,
+             "dial-back reached a listener that is not this machine's"),
+        Code("INBOUND_NOT_TESTED", _S.INFO, _C.INBOUND, _H.INTERNET,
+             "inbound reachability was not measured"),
+        Code("REFLECTOR_UNREACHABLE", _S.WARN, _C.INBOUND, _H.INTERNET,
+             "the reflector did not answer"),
+        Code("PACS_UNREACHABLE", _S.FAIL, _C.PACS, _H.PACS,
+             "no TCP connection or association to the PACS"),
+        Code("PACS_REJECTED_ASSOCIATION", _S.FAIL, _C.PACS, _H.PACS,
+             "the PACS rejected the association"),
+        Code("PACS_ABORTED", _S.FAIL, _C.PACS, _H.PACS,
+             "the PACS accepted the association but aborted C-FIND/C-MOVE"),
+        Code("MOVE_DESTINATION_UNKNOWN", _S.FAIL, _C.MOVE, _H.PACS,
+             "C-MOVE status 0xA801: the PACS does not know the destination AE"),
+        Code("MOVE_NO_CONNECT_BACK", _S.FAIL, _C.MOVE, _H.PACS,
+             "the move failed and no association reached us"),
+        Code("MOVE_DELIVERED_ELSEWHERE", _S.FAIL, _C.MOVE, _H.ROUTER,
+             "the PACS reports sub-operations completed, none arrived here"),
+        Code("MOVE_CALLED_AET_MISMATCH", _S.WARN, _C.MOVE, _H.PACS,
+             "the PACS connected back but called another AE title than the move destination"),
+        Code("MOVE_FINAL_BEFORE_IMAGES", _S.WARN, _C.MOVE, _H.PACS,
+             "images arrived after the final C-MOVE response (faulty PACS)"),
+        Code("MOVE_PORT_BUSY", _S.FAIL, _C.MOVE, _H.LISTENER,
+             "the receive port is taken by another program"),
+        Code("MOVE_NOTHING_TO_MOVE", _S.WARN, _C.MOVE, _H.PACS,
+             "the PACS returned no study to test with"),
+        Code("MOVE_OK", _S.PASS, _C.MOVE, _H.LISTENER,
+             "every image arrived"),
+        Code("CGET_AVAILABLE", _S.INFO, _C.MOVE, _H.PACS,
+             "the PACS accepts C-GET, which needs no reverse connection"),
+    )
+}  # fmt: skip
+
+
+def make(
+    code: str,
+    summary: str,
+    fix: str = "",
+    *,
+    severity: Severity | None = None,
+    target: str | None = None,
+    **detail: Any,
+) -> Finding:
+    """A finding for a catalogued code; an unknown code is a programming error."""
+    entry = CATALOGUE[code]
+    return Finding(
+        code=code,
+        severity=severity or entry.severity,
+        summary=summary,
+        fix=fix,
+        detail=detail,
+        target=target,
+    )

@@ -1,0 +1,1 @@
+"""One module per probe. Each returns a frozen result with a status and never prints."""

@@ -1,0 +1,183 @@
+"""Interfaces, their address classes, the default gateway and the route toward it.
+
+The LAN address the PACS must use on the same LAN is the source address of the default route;
+a tunnel interface carrying that route means the PACS may see a VPN's exit, not this network.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from reverseprobe.addresses import AddressClass, classify
+from reverseprobe.model import ProbeResult, Status
+from reverseprobe.runner import Deadline
+
+# Destinations for a UDP connect(), which only asks the kernel for the route and source
+# address: no packet is sent (RFC 5737 / RFC 3849 documentation addresses).
+_ROUTE_PROBE_V4 = "203.0.113.1"
+_ROUTE_PROBE_V6 = "2001:db8::1"
+
+# Linux ARPHRD_* link types of tunnels (include/uapi/linux/if_arp.h).
+_TUNNEL_ARPHRD = {
+    65534: "tun/wireguard (ARPHRD_NONE)",
+    768: "ipip",
+    769: "ip6tnl",
+    776: "sit",
+    778: "gre",
+    823: "ip6gre",
+    512: "ppp",
+}
+_TUNNEL_NAME_PREFIXES = (
+    "tun", "tap", "wg", "ppp", "utun", "ipsec", "tailscale", "zt", "nordlynx", "gpd",
+    "cscotun", "vpn", "proton", "mullvad", "gre", "ipip", "sit",
+)  # fmt: skip
+_TUNNEL_NAME_WORDS = (
+    "vpn", "tap-windows", "wireguard", "tailscale", "openvpn", "anyconnect", "forticlient",
+    "zerotier", "wintun", "globalprotect", "pangp", "juniper", "pulse secure",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InterfaceAddress:
+    address: str
+    family: str  # ipv4 | ipv6
+    netmask: str | None
+    klass: AddressClass
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    up: bool | None
+    tunnel: str | None  # why we think it is a tunnel, or None
+    addresses: tuple[InterfaceAddress, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterfacesResult(ProbeResult):
+    interfaces: tuple[Interface, ...] = ()
+    default_gateway: str | None = None
+    default_interface: str | None = None
+    source_address: str | None = None  # toward the default route (IPv4)
+    source_interface: str | None = None
+    source_address_v6: str | None = None
+    route_via_tunnel: str | None = None  # the tunnel interface carrying the default route
+
+    def interface(self, name: str | None) -> Interface | None:
+        return next((i for i in self.interfaces if i.name == name), None)
+
+    @property
+    def lan_address(self) -> str | None:
+        return self.source_address
+
+
+def probe_interfaces(deadline: Deadline) -> InterfacesResult:
+    del deadline  # local reads only; nothing here blocks on the network
+    import psutil
+
+    stats = psutil.net_if_stats()
+    interfaces: list[Interface] = []
+    for name, addrs in sorted(psutil.net_if_addrs().items()):
+        items = []
+        for a in addrs:
+            if a.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            ip = a.address.split("%", 1)[0]
+            items.append(
+                InterfaceAddress(
+                    address=ip,
+                    family="ipv6" if a.family == socket.AF_INET6 else "ipv4",
+                    netmask=a.netmask,
+                    klass=classify(ip),
+                )
+            )
+        st = stats.get(name)
+        interfaces.append(
+            Interface(
+                name=name,
+                up=st.isup if st else None,
+                tunnel=tunnel_kind(name),
+                addresses=tuple(items),
+            )
+        )
+    gw, gw_if = default_gateway()
+    src = route_source(_ROUTE_PROBE_V4, socket.AF_INET)
+    src6 = route_source(_ROUTE_PROBE_V6, socket.AF_INET6)
+    src_if = next(
+        (i.name for i in interfaces for a in i.addresses if src and a.address == src), None
+    )
+    route_if = src_if or gw_if
+    tunnel_if = next(
+        (i.name for i in interfaces if i.name == route_if and i.tunnel is not None), None
+    )
+    return InterfacesResult(
+        status=Status.OK,
+        interfaces=tuple(interfaces),
+        default_gateway=gw,
+        default_interface=gw_if,
+        source_address=src,
+        source_interface=src_if,
+        source_address_v6=src6,
+        route_via_tunnel=tunnel_if,
+    )
+
+
+def default_gateway() -> tuple[str | None, str | None]:
+    """(gateway address, interface) of the IPv4 default route, from netifaces-plus."""
+    try:
+        import netifaces
+
+        gws = netifaces.gateways()
+        entry = gws.get("default", {}).get(netifaces.AF_INET)
+        if entry:
+            return str(entry[0]), str(entry[1])
+    except Exception:  # noqa: BLE001 - a platform netifaces cannot read: not checked
+        return None, None
+    return None, None
+
+
+def route_source(dest: str, family: int) -> str | None:
+    """The source address the kernel picks toward `dest` (a UDP connect sends nothing)."""
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        s.connect((dest, 9))
+        addr = str(s.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if addr in ("0.0.0.0", "::") else addr.split("%", 1)[0]
+
+
+def tunnel_kind(name: str, sysfs: Path = Path("/sys/class/net")) -> str | None:
+    """Why `name` looks like a tunnel (Linux link type, or a VPN's usual name), else None."""
+    if sys.platform.startswith("linux"):
+        try:
+            arphrd = int((sysfs / name / "type").read_text().strip())
+        except (OSError, ValueError):
+            arphrd = None
+        if arphrd in _TUNNEL_ARPHRD:
+            return _TUNNEL_ARPHRD[arphrd]
+        if (sysfs / name / "tun_flags").exists():
+            return "tun/tap"
+    lower = name.lower()
+    if lower.startswith(_TUNNEL_NAME_PREFIXES):
+        return f"name {name!r}"
+    if any(w in lower for w in _TUNNEL_NAME_WORDS):
+        return f"name {name!r}"
+    return None
+
+
+def lan_addresses(result: InterfacesResult) -> list[str]:
+    """Private/shared IPv4 addresses of up, non-tunnel interfaces."""
+    return [
+        a.address
+        for i in result.interfaces
+        if i.up is not False and i.tunnel is None
+        for a in i.addresses
+        if a.klass in (AddressClass.PRIVATE, AddressClass.SHARED, AddressClass.PUBLIC)
+        and a.family == "ipv4"
+    ]

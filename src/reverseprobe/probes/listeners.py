@@ -1,0 +1,148 @@
+"""Who listens on the port (psutil) and what each listener answers to a DICOM C-ECHO."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from reverseprobe.dicom.echo import EchoResult, echo
+from reverseprobe.model import ProbeResult, Status
+from reverseprobe.runner import Deadline
+
+ECHO_BUDGET_S = 4.0
+
+
+@dataclass(frozen=True)
+class ListeningSocket:
+    address: str
+    port: int
+    family: str  # ipv4 | ipv6
+    pid: int | None
+    process: str | None  # None: not visible without elevated rights
+
+    @property
+    def wildcard(self) -> bool:
+        return self.address in ("0.0.0.0", "::")
+
+    @property
+    def loopback(self) -> bool:
+        return self.address.startswith("127.") or self.address == "::1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenersResult(ProbeResult):
+    port: int
+    sockets: tuple[ListeningSocket, ...] = ()
+    echoes: tuple[EchoResult, ...] = ()
+    pids_visible: bool = True
+
+    @property
+    def pids(self) -> set[int]:
+        return {s.pid for s in self.sockets if s.pid is not None}
+
+
+def probe_listeners(
+    port: int, called_aet: str, deadline: Deadline, *, calling_aet: str = "REVERSEPROBE"
+) -> ListenersResult:
+    try:
+        sockets, visible = listening_sockets(port)
+    except Exception as exc:  # noqa: BLE001 - psutil raises AccessDenied on macOS without root
+        return ListenersResult(
+            status=Status.ERROR,
+            port=port,
+            reason=f"could not list sockets ({type(exc).__name__}: {exc}); run as administrator",
+        )
+    targets = sorted({echo_target(s) for s in sockets})
+    budget = deadline.share(ECHO_BUDGET_S)
+    echoes = _echo_all(targets, port, called_aet, calling_aet, budget)
+    return ListenersResult(
+        status=Status.OK, port=port, sockets=tuple(sockets), echoes=echoes, pids_visible=visible
+    )
+
+
+def listening_sockets(port: int) -> tuple[list[ListeningSocket], bool]:
+    """Every TCP socket in LISTEN on `port`, with its owner where the OS tells us."""
+    import psutil
+
+    try:
+        conns: list[Any] = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        conns = []
+        for proc in psutil.process_iter():
+            try:
+                conns.extend(proc.net_connections(kind="tcp"))
+            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+    out: list[ListeningSocket] = []
+    visible = True
+    seen: set[tuple[Any, ...]] = set()
+    for c in conns:
+        if c.status != psutil.CONN_LISTEN or not c.laddr or c.laddr.port != port:
+            continue
+        key = (c.fd, c.pid, c.laddr.ip, c.family)
+        if key in seen:
+            continue
+        seen.add(key)
+        name = None
+        if c.pid is None:
+            visible = False
+        else:
+            try:
+                name = psutil.Process(c.pid).name()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                name = None
+        out.append(
+            ListeningSocket(
+                address=_strip_scope(c.laddr.ip),
+                port=port,
+                family="ipv6" if c.family == socket.AF_INET6 else "ipv4",
+                pid=c.pid,
+                process=name,
+            )
+        )
+    out.sort(key=lambda s: (s.pid or 0, s.family, s.address))
+    return out, visible
+
+
+def echo_target(s: ListeningSocket) -> str:
+    """Where to send our C-ECHO to reach this socket."""
+    if s.address == "0.0.0.0":
+        return "127.0.0.1"
+    if s.address == "::":
+        return "::1"
+    return s.address
+
+
+def overlapping(sockets: tuple[ListeningSocket, ...] | list[ListeningSocket]) -> bool:
+    """Two programs, or two sockets of one family that can take the same connection
+    (SO_REUSEPORT twins; 0.0.0.0 beside a specific address). A program's IPv4 socket beside
+    its own IPv6 socket is normal dual-stack, not "listening twice"."""
+    if len({s.pid for s in sockets}) > 1:
+        return True
+    for i, a in enumerate(sockets):
+        for b in sockets[i + 1 :]:
+            if a.family == b.family and (a.address == b.address or a.wildcard or b.wildcard):
+                return True
+    return False
+
+
+def _echo_all(
+    targets: list[str], port: int, called: str, calling: str, budget: float
+) -> tuple[EchoResult, ...]:
+    results: dict[str, EchoResult] = {}
+
+    def one(host: str) -> None:
+        results[host] = echo(host, port, called_aet=called, calling_aet=calling, timeout=budget)
+
+    threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(budget + 1.0)
+    return tuple(results[h] for h in targets if h in results)
+
+
+def _strip_scope(ip: str) -> str:
+    return ip.split("%", 1)[0]

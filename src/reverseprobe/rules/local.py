@@ -1,0 +1,199 @@
+"""Rules for this PC: the listener on the port, the port number, the route (issue: foundation)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reverseprobe.config import CheckConfig
+from reverseprobe.dicom.echo import DicomResult, EchoResult
+from reverseprobe.findings import make
+from reverseprobe.model import Finding, ProbeResult, Severity, Status
+from reverseprobe.probes.interfaces import InterfacesResult
+from reverseprobe.probes.listeners import ListenersResult, ListeningSocket, overlapping
+
+REGISTERED_DICOM_PORT = 11112  # IANA "dicom" (104 is "acr-nema", below 1024)
+
+
+def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
+    out: list[Finding] = []
+    lst = probes.get("listeners")
+    if isinstance(lst, ListenersResult) and lst.status is Status.OK:
+        out.extend(listener_rules(lst, cfg))
+    out.extend(port_rules(cfg.port))
+    ifs = probes.get("interfaces")
+    if isinstance(ifs, InterfacesResult) and ifs.status is Status.OK:
+        out.extend(route_rules(ifs))
+    return out
+
+
+def _who(s: ListeningSocket) -> str:
+    who = f"{s.process} (PID {s.pid})" if s.pid is not None else "a process (PID not visible)"
+    return f"{who} on {s.address}:{s.port}"
+
+
+def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
+    port = cfg.port
+    socks = lst.sockets
+    if not socks:
+        sev = Severity.FAIL if cfg.require_listener else None
+        return [
+            make(
+                "LISTENER_NONE",
+                f"Nothing listens on TCP port {port} on this PC.",
+                f"Start the DICOM receiver (storage SCP) of your viewer or PACS client on port "
+                f"{port} before you run the C-MOVE, listening on all interfaces, with the AE "
+                f"title the PACS knows ({cfg.aet or 'your AE title'}).",
+                severity=sev,
+                port=port,
+            )
+        ]
+    out: list[Finding] = []
+    socket_list = [{"address": s.address, "pid": s.pid, "process": s.process} for s in socks]
+    if overlapping(socks):
+        names = "; ".join(_who(s) for s in socks)
+        out.append(
+            make(
+                "LISTENER_MULTIPLE",
+                f"More than one program or socket listens on port {port}: {names}.",
+                f"Keep exactly one DICOM receiver on port {port}: stop the others (or move them "
+                f"to another port). Which one gets the PACS's images is decided by the "
+                f"kernel, not by you.",
+                sockets=socket_list,
+            )
+        )
+    if all(s.loopback for s in socks):
+        out.append(
+            make(
+                "LISTENER_LOOPBACK_ONLY",
+                f"{_who(socks[0])} listens on loopback only: no other machine can connect.",
+                "Configure the receiver to listen on all interfaces (0.0.0.0) or on the LAN "
+                "address; pynetdicom's bundled `movescu --store` is one program that listens "
+                "on localhost only.",
+                sockets=socket_list,
+            )
+        )
+    if cfg.expect_process:
+        want = _norm_proc(cfg.expect_process)
+        others = [s for s in socks if s.process is None or _norm_proc(s.process) != want]
+        if others:
+            out.append(
+                make(
+                    "LISTENER_UNEXPECTED_PROCESS",
+                    f"Port {port} is held by {', '.join(_who(s) for s in others)}, "
+                    f"not by {cfg.expect_process}.",
+                    f"Stop {others[0].process or 'that program'} or move it off port {port}, "
+                    f"then start {cfg.expect_process} on port {port}.",
+                    expected=cfg.expect_process,
+                    sockets=socket_list,
+                )
+            )
+    out.extend(_echo_rules(lst.echoes, cfg))
+    if not any(f.severity is Severity.FAIL for f in out) and any(
+        e.result is DicomResult.ACCEPTED for e in lst.echoes
+    ):
+        e = next(e for e in lst.echoes if e.result is DicomResult.ACCEPTED)
+        out.append(
+            make(
+                "LISTENER_OK",
+                f"{_who(socks[0])} accepts DICOM as {cfg.called_aet!r} "
+                f"({e.implementation_version_name or 'unknown implementation'}).",
+                sockets=socket_list,
+                implementation_class_uid=e.implementation_class_uid,
+                implementation_version_name=e.implementation_version_name,
+            )
+        )
+    return out
+
+
+def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]:
+    out: list[Finding] = []
+    for e in echoes:
+        where = f"{e.host}:{e.port}"
+        if e.result in (DicomResult.NOT_DICOM, DicomResult.NO_ANSWER):
+            out.append(
+                make(
+                    "LISTENER_NOT_DICOM",
+                    f"The program on {where} is not a DICOM receiver: {e.detail}.",
+                    f"Free port {cfg.port} for the DICOM receiver (stop the program that holds "
+                    f"it), or give the DICOM receiver another port and register that port at "
+                    f"the PACS.",
+                    host=e.host,
+                    result=e.result.value,
+                )
+            )
+        elif e.result is DicomResult.REJECTED and e.reject is not None:
+            r = e.reject
+            out.append(
+                make(
+                    "LISTENER_REJECTS_AET",
+                    f"The DICOM receiver on {where} rejects association with called AE title "
+                    f"{cfg.called_aet!r}: {r.result_str}, {r.source_str}, {r.reason_str} "
+                    f"(result {r.result}, source {r.source}, reason {r.reason}).",
+                    (
+                        f"Make the receiver's own AE title {cfg.called_aet!r} (the title the "
+                        f"PACS will call), or pass --aet with the title it uses; that title "
+                        f"must also be the Move Destination and the PACS entry."
+                        if r.reason == 7
+                        else "Allow this caller in the receiver's configuration (calling AE "
+                        "title or address), or check its association limits."
+                    ),
+                    host=e.host,
+                    reject={
+                        "result": r.result,
+                        "source": r.source,
+                        "reason": r.reason,
+                        "reason_str": r.reason_str,
+                    },
+                )
+            )
+        elif e.result is DicomResult.ABORTED:
+            out.append(
+                make(
+                    "LISTENER_NOT_DICOM",
+                    f"The program on {where} aborted the DICOM association: {e.detail}.",
+                    f"Check the receiver's log on port {cfg.port}; it may refuse our calling "
+                    f"AE title or this address.",
+                    host=e.host,
+                    result=e.result.value,
+                )
+            )
+    return out
+
+
+def port_rules(port: int) -> list[Finding]:
+    if port >= 1024:
+        return []
+    return [
+        make(
+            "PORT_PRIVILEGED",
+            f"Port {port} is below 1024: many ISPs block inbound connections to such ports, "
+            f"and listening on it needs administrator/root rights.",
+            f"Use port {REGISTERED_DICOM_PORT} (the IANA-registered DICOM port) for the "
+            f"receiver, and give the PACS administrator that port.",
+            port=port,
+        )
+    ]
+
+
+def route_rules(ifs: InterfacesResult) -> list[Finding]:
+    if not ifs.route_via_tunnel:
+        return []
+    iface = ifs.interface(ifs.route_via_tunnel)
+    kind = iface.tunnel if iface else "tunnel"
+    return [
+        make(
+            "ROUTE_VIA_VPN",
+            f"The default route leaves through {ifs.route_via_tunnel} ({kind}): the PACS may "
+            f"see the VPN's exit address, and connections back may not come through it.",
+            "Disconnect the VPN while you test, or have the VPN forward the port; if the PACS "
+            "is reached through the VPN, give the PACS this PC's address inside the VPN "
+            f"({ifs.source_address or 'the tunnel address'}).",
+            interface=ifs.route_via_tunnel,
+            kind=kind,
+        )
+    ]
+
+
+def _norm_proc(name: str) -> str:
+    n = name.strip().lower()
+    return n[:-4] if n.endswith(".exe") else n
