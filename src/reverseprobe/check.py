@@ -26,8 +26,12 @@ def build_probes(cfg: CheckConfig) -> dict[str, Probe]:
 
 
 def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
-    """The network half (public address, router, firewall, inbound); each module adds itself."""
-    return {}
+    """The network half (public address, router, firewall, inbound): each module's
+    `check_probe(cfg)` returns the probe callable for `run_probes`. One line per module."""
+    factories: dict[str, Callable[[CheckConfig], Probe]] = {}
+    # public_ip / router / firewall: see probes/public_ip.py, probes/router.py, probes/firewall.py
+    # inbound: see probes/inbound.py
+    return factories
 
 
 def run_check(
