@@ -7,6 +7,7 @@ Imports of pynetdicom, requests, miniupnpc and rich happen only inside the comma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -346,7 +347,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        with contextlib.redirect_stdout(env.stdout):  # --help and --version
+            args = build_parser().parse_args(argv)
         if not args.command:
             build_parser().print_help(env.stdout)
             return ExitStatus.USAGE

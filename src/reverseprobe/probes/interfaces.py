@@ -10,6 +10,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reverseprobe.addresses import AddressClass, classify
 from reverseprobe.model import ProbeResult, Status
@@ -130,7 +131,7 @@ def default_gateway() -> tuple[str | None, str | None]:
     try:
         import netifaces
 
-        gws = netifaces.gateways()
+        gws: Any = netifaces.gateways()
         entry = gws.get("default", {}).get(netifaces.AF_INET)
         if entry:
             return str(entry[0]), str(entry[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from reverseprobe.findings import CATALOGUE, Section
 from reverseprobe.model import Finding, Report, Severity, Status, sort_findings
@@ -163,7 +164,7 @@ class LiveView:
         console = Console(file=stream, no_color=not color, highlight=False)  # type: ignore[arg-type]
         self._live = Live(self._table(), console=console, refresh_per_second=12, transient=True)
 
-    def _table(self) -> object:
+    def _table(self) -> Any:
         from rich.spinner import Spinner
         from rich.table import Table
 
@@ -179,7 +180,7 @@ class LiveView:
         if status is None:
             self._started.add(name)
         self._state[name] = status
-        self._live.update(self._table())  # type: ignore[arg-type]
+        self._live.update(self._table())
 
     def __enter__(self) -> LiveView:
         self._live.__enter__()

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+from reverseprobe.findings import CATALOGUE, make
+from reverseprobe.model import PacsEntry, ProbeResult, Report, Severity, Status
+from reverseprobe.render.json import render_json
+from reverseprobe.render.path import hop_states
+from reverseprobe.render.terminal import render_text
+
+
+def report(*findings, strict: bool = False) -> Report:  # type: ignore[no-untyped-def]
+    return Report(
+        command="check",
+        probes={
+            "listeners": ProbeResult(status=Status.OK, elapsed_s=0.1),
+            "router": ProbeResult(status=Status.SKIPPED, reason="--no-upnp"),
+        },
+        findings=list(findings),
+        pacs_entry=PacsEntry("MYSCU", "192.168.2.2", 11112),
+        elapsed_s=0.42,
+        strict=strict,
+    )
+
+
+MULTI = make("LISTENER_MULTIPLE", "Two programs listen.", "Stop one of them.")
+PRIV = make("PORT_PRIVILEGED", "Port 104.", "Use 11112.")
+OK = make("LISTENER_OK", "storescp answers.")
+
+
+def test_plain_text_has_sections_fixes_entry_and_verdict() -> None:
+    out = render_text(report(MULTI, PRIV, OK), color=False, width=120)
+    assert "\x1b[" not in out
+    assert "[FAIL] LISTENER_MULTIPLE" in out and "fix: Stop one of them." in out
+    assert "[WARN] PORT_PRIVILEGED" in out
+    assert "Listener" in out and "Port" in out
+    assert "AE title  MYSCU" in out and "Host      192.168.2.2" in out
+    assert "router skipped" in out and "--no-upnp" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("Verdict: FAIL") and "LISTENER_MULTIPLE" in last
+
+
+def test_colour_only_when_asked() -> None:
+    out = render_text(report(OK), color=True, width=120)
+    assert "\x1b[" in out
+    assert "✓" in out
+
+
+def test_verdict_pass_warn_and_strict() -> None:
+    assert render_text(report(OK), color=False).strip().endswith("s)")
+    assert "Verdict: PASS" in render_text(report(OK), color=False)
+    assert "Verdict: WARN" in render_text(report(PRIV), color=False)
+    assert "Verdict: FAIL" in render_text(report(PRIV, strict=True), color=False)
+
+
+def test_path_marks_the_hop_of_each_finding() -> None:
+    states = {h.hop.value: h for h in hop_states([MULTI, PRIV])}
+    assert states["listener"].severity is Severity.FAIL
+    assert states["internet"].severity is Severity.WARN  # port < 1024: the ISP hop
+    assert states["pacs"].severity is None  # nothing measured there: never a pass
+
+
+def test_json_shape() -> None:
+    doc = json.loads(render_json(report(MULTI, OK)))
+    assert doc["schema"] == 1 and doc["command"] == "check" and doc["verdict"] == "fail"
+    assert doc["pacs_entry"] == {"aet": "MYSCU", "host": "192.168.2.2", "port": 11112, "note": ""}
+    assert doc["probes"]["router"] == {"status": "skipped", "reason": "--no-upnp", "elapsed_s": None}
+    assert [f["code"] for f in doc["findings"]] == ["LISTENER_MULTIPLE", "LISTENER_OK"]
+    assert set(doc["findings"][0]) == {"code", "severity", "summary", "fix", "detail"}
+    assert isinstance(doc["elapsed_s"], float)
+
+
+def test_catalogue_matches_spec_severities() -> None:
+    assert CATALOGUE["LISTENER_MULTIPLE"].severity is Severity.FAIL
+    assert CATALOGUE["PORT_PRIVILEGED"].severity is Severity.WARN
+    assert CATALOGUE["INBOUND_OK"].severity is Severity.PASS
+    assert len(CATALOGUE) >= 39
+
+
+def test_catalogue_covers_spec_table() -> None:
+    """Every code in SPEC.md's findings table is catalogued with SPEC's default severity."""
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    spec = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+    if not spec.exists():
+        pytest.skip("SPEC.md is not beside this checkout")
+    rows = re.findall(r"^\| ([A-Z][A-Z0-9_]+) \| (\w+)", spec.read_text(), re.M)
+    assert rows
+    for code, sev in rows:
+        assert code in CATALOGUE, code
+        assert CATALOGUE[code].severity.value == sev, code
