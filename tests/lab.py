@@ -35,13 +35,14 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
 NETNS_PREFIX = "rpl"
 _STALE = re.compile(rf"^{NETNS_PREFIX}(\d+)-[0-9a-f]{{4}}-")
 _POLL = 0.02  # seconds between readiness polls
+_KEPT = "KEPT"  # marks a temp dir kept on purpose (RP_LAB_KEEP=1), so no later run reaps it
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -126,24 +127,31 @@ except ImportError:  # lab.py is usable as a plain library too
     pytest = None  # type: ignore[assignment]
 
 
+class Marker(Protocol):
+    """A pytest mark used as a decorator (typed so decorated tests stay typed)."""
+
+    def __call__(self, func: _F, /) -> _F: ...
+
+
 def _identity(func: _F) -> _F:
     return func
 
 
-if pytest is not None:
-    requires_lab: Any = pytest.mark.skipif(
-        lab_available() is not None, reason=f"network lab unavailable: {lab_available()}"
-    )
-else:
-    requires_lab = _identity
-
-
-def requires_tools(*names: str) -> Any:
-    """A skip marker for tests that need these programs (e.g. "miniupnpd", "upnpc")."""
-    missing = missing_tools(*names)
+def _skip_unless(reason: str | None) -> Marker:
     if pytest is None:
         return _identity
-    return pytest.mark.skipif(bool(missing), reason=f"not installed: {', '.join(missing)}")
+    return cast(Marker, pytest.mark.skipif(reason is not None, reason=reason or ""))
+
+
+requires_lab = _skip_unless(
+    None if lab_available() is None else f"network lab unavailable: {lab_available()}"
+)
+
+
+def requires_tools(*names: str) -> Marker:
+    """A skip marker for tests that need these programs (e.g. "miniupnpd", "upnpc")."""
+    missing = missing_tools(*names)
+    return _skip_unless(f"not installed: {', '.join(missing)}" if missing else None)
 
 
 def netns_names() -> list[str]:
@@ -170,15 +178,25 @@ def _kill_netns_pids(name: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
+def _stale(name: str) -> bool:
+    m = _STALE.match(name)
+    return m is not None and not _pid_alive(int(m.group(1)))
+
+
 def reap_stale_labs() -> list[str]:
-    """Delete lab namespaces whose creating process is gone (a crashed run); returns them."""
+    """Delete what a crashed run left: namespaces (and what runs in them) and temp dirs
+    whose creating process is gone. Dirs kept with RP_LAB_KEEP=1 stay. Returns the names.
+    """
     reaped = []
     for name in netns_names():
-        m = _STALE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
+        if _stale(name):
             _kill_netns_pids(name)
             _host_run(["ip", "netns", "del", name], check=False)
             reaped.append(name)
+    for path in Path(tempfile.gettempdir()).glob(f"{NETNS_PREFIX}*-lab-*"):
+        if _stale(path.name) and not (path / _KEPT).exists():
+            shutil.rmtree(path, ignore_errors=True)
+            reaped.append(str(path))
     return reaped
 
 
@@ -518,6 +536,8 @@ class Lab:
             with contextlib.suppress(Exception):
                 _host_run(["ip", "netns", "del", ns.name], check=False)
         if os.environ.get("RP_LAB_KEEP") == "1":
+            with contextlib.suppress(OSError):
+                (self.tmp / _KEPT).touch()
             print(f"RP_LAB_KEEP=1: lab files kept in {self.tmp}", file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)

@@ -156,14 +156,14 @@ def route_source(dest: str, family: int) -> str | None:
 def tunnel_kind(name: str, sysfs: Path = Path("/sys/class/net")) -> str | None:
     """Why `name` looks like a tunnel (Linux link type, or a VPN's usual name), else None."""
     if sys.platform.startswith("linux"):
+        if (sysfs / name / "tun_flags").exists():
+            return "tun/tap"
         try:
             arphrd = int((sysfs / name / "type").read_text().strip())
         except (OSError, ValueError):
             arphrd = None
         if arphrd in _TUNNEL_ARPHRD:
             return _TUNNEL_ARPHRD[arphrd]
-        if (sysfs / name / "tun_flags").exists():
-            return "tun/tap"
     lower = name.lower()
     if lower.startswith(_TUNNEL_NAME_PREFIXES):
         return f"name {name!r}"

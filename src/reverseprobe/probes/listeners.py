@@ -46,6 +46,9 @@ class ListenersResult(ProbeResult):
 def probe_listeners(
     port: int, called_aet: str, deadline: Deadline, *, calling_aet: str = "REVERSEPROBE"
 ) -> ListenersResult:
+    # pynetdicom (with pydicom and numpy) takes ~250 ms to import: overlap it with the scan.
+    warm = threading.Thread(target=_import_pynetdicom, daemon=True)
+    warm.start()
     try:
         sockets, visible = listening_sockets(port)
     except Exception as exc:  # noqa: BLE001 - psutil raises AccessDenied on macOS without root
@@ -60,6 +63,10 @@ def probe_listeners(
     return ListenersResult(
         status=Status.OK, port=port, sockets=tuple(sockets), echoes=echoes, pids_visible=visible
     )
+
+
+def _import_pynetdicom() -> None:
+    import pynetdicom  # noqa: F401
 
 
 def listening_sockets(port: int) -> tuple[list[ListeningSocket], bool]:
