@@ -140,6 +140,8 @@ CATALOGUE: Mapping[str, Code] = {
              "every image arrived"),
         Code("CGET_AVAILABLE", _S.INFO, _C.MOVE, _H.PACS,
              "the PACS accepts C-GET, which needs no reverse connection"),
+        Code("CHECKLIST_INCOMPLETE", _S.FAIL, _C.PACS, _H.PACS,
+             "a test of the checklist did not run to its end (deadline, internal error)"),
     )
 }  # fmt: skip
 

@@ -159,7 +159,9 @@ class LiveView:
         from rich.console import Console
         from rich.live import Live
 
-        self._state: dict[str, Status | None] = dict.fromkeys(names)
+        # Rows appear as probes start: a probe that is not run (not built) never shows.
+        self._order = list(names)
+        self._state: dict[str, Status | None] = {}
         self._started: set[str] = set()
         console = Console(file=stream, no_color=not color, highlight=False)  # type: ignore[arg-type]
         self._live = Live(self._table(), console=console, refresh_per_second=12, transient=True)
@@ -180,6 +182,8 @@ class LiveView:
         if status is None:
             self._started.add(name)
         self._state[name] = status
+        rank = {n: i for i, n in enumerate(self._order)}
+        self._state = dict(sorted(self._state.items(), key=lambda kv: rank.get(kv[0], 99)))
         self._live.update(self._table())
 
     def __enter__(self) -> LiveView:
