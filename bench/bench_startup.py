@@ -27,8 +27,14 @@ def timed(argv: list[str], runs: int) -> list[float]:
     out = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                       check=False, timeout=60)
+        subprocess.run(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            check=False,
+            timeout=60,
+        )
         out.append(time.perf_counter() - t0)
     return out
 
@@ -44,8 +50,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     a = ap.parse_args()
     port = free_port()
-    scp = subprocess.Popen([sys.executable, str(PEERS / "pyscp.py"), "0.0.0.0", str(port), "BENCH"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    scp = subprocess.Popen(
+        [sys.executable, str(PEERS / "pyscp.py"), "0.0.0.0", str(port), "BENCH"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert scp.stdout is not None
         scp.stdout.readline()
@@ -61,8 +70,21 @@ def main() -> None:
             "python -c pass": timed([py, "-c", "pass"], a.runs),
             "reverseprobe --help": timed([py, "-m", "reverseprobe", "--help"], a.runs),
             "check (local, listener present)": timed(
-                [py, "-m", "reverseprobe", "check", "--port", str(port), "--aet", "BENCH",
-                 "--no-upnp", "--no-public-ip", "--json"], a.runs),
+                [
+                    py,
+                    "-m",
+                    "reverseprobe",
+                    "check",
+                    "--port",
+                    str(port),
+                    "--aet",
+                    "BENCH",
+                    "--no-upnp",
+                    "--no-public-ip",
+                    "--json",
+                ],
+                a.runs,
+            ),
         }
     finally:
         scp.kill()
@@ -71,8 +93,10 @@ def main() -> None:
     print(f"{'command':36} {'median':>9} {'min':>9} {'max':>9} {'x bare':>7}")
     for name, ts in rows.items():
         med = statistics.median(ts)
-        print(f"{name:36} {med*1000:8.1f}ms {min(ts)*1000:8.1f}ms {max(ts)*1000:8.1f}ms "
-              f"{med/base:6.2f}x")
+        print(
+            f"{name:36} {med * 1000:8.1f}ms {min(ts) * 1000:8.1f}ms {max(ts) * 1000:8.1f}ms "
+            f"{med / base:6.2f}x"
+        )
 
 
 if __name__ == "__main__":

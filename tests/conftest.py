@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,7 +49,11 @@ class Procs:
     def start(self, argv: list[str], name: str = "proc", **kw: object) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}-{len(self.started)}.log", "wb")  # noqa: SIM115
         p = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw  # type: ignore[call-overload]
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kw,  # type: ignore[call-overload]
         )
         self.started.append(p)
         return p
@@ -60,10 +65,8 @@ class Procs:
     def stop_all(self) -> None:
         for p in self.started:
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             p.wait(timeout=10)
 
 

@@ -17,8 +17,9 @@ from reverseprobe.environment import Environment
 
 def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    env = Environment(stdout=out, stderr=err, environ=environ or {}, stdout_isatty=False,
-                      stderr_isatty=False)
+    env = Environment(
+        stdout=out, stderr=err, environ=environ or {}, stdout_isatty=False, stderr_isatty=False
+    )
     code = main(list(argv), env)
     return code, out.getvalue(), err.getvalue()
 
@@ -104,9 +105,21 @@ def test_help_and_version() -> None:
 def test_python_dash_m_entry_point() -> None:
     env = dict(os.environ, PYTHONPATH=str(SRC))
     p = subprocess.run(
-        [sys.executable, "-m", "reverseprobe", "check", "--port", str(free_port()), *LOCAL,
-         "--json"],
-        capture_output=True, text=True, timeout=60, env=env,
+        [
+            sys.executable,
+            "-m",
+            "reverseprobe",
+            "check",
+            "--port",
+            str(free_port()),
+            *LOCAL,
+            "--json",
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["command"] == "check"

@@ -83,7 +83,11 @@ def test_timeout() -> None:
 
 
 def test_port_ranges() -> None:
-    assert c.parse_port_ranges("104,11112,1024-65535") == ((104, 104), (11112, 11112), (1024, 65535))
+    assert c.parse_port_ranges("104,11112,1024-65535") == (
+        (104, 104),
+        (11112, 11112),
+        (1024, 65535),
+    )
     for bad in ("", "1,,2", "10-5", "0-10", "70000"):
         with pytest.raises(c.BadInput):
             c.parse_port_ranges(bad)

@@ -47,8 +47,22 @@ def test_probe_reads_this_host_without_sending_anything() -> None:
 
 
 def _check_in(ns, port: int = 11112) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    p = ns.python(["-m", "reverseprobe", "check", "--port", str(port), "--no-upnp",
-                   "--no-public-ip", "--json", "--timeout", "4"], check=False, timeout=60)
+    p = ns.python(
+        [
+            "-m",
+            "reverseprobe",
+            "check",
+            "--port",
+            str(port),
+            "--no-upnp",
+            "--no-public-ip",
+            "--json",
+            "--timeout",
+            "4",
+        ],
+        check=False,
+        timeout=60,
+    )
     assert p.returncode in (0, 1), p.stderr
     return json.loads(p.stdout)  # type: ignore[no-any-return]
 

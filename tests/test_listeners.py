@@ -129,4 +129,3 @@ def _wait_sockets(port: int, n: int, timeout: float = 10) -> None:
             return
         time.sleep(0.02)
     raise TimeoutError(f"expected {n} sockets on port {port}")
-

@@ -64,7 +64,11 @@ def test_json_shape() -> None:
     doc = json.loads(render_json(report(MULTI, OK)))
     assert doc["schema"] == 1 and doc["command"] == "check" and doc["verdict"] == "fail"
     assert doc["pacs_entry"] == {"aet": "MYSCU", "host": "192.168.2.2", "port": 11112, "note": ""}
-    assert doc["probes"]["router"] == {"status": "skipped", "reason": "--no-upnp", "elapsed_s": None}
+    assert doc["probes"]["router"] == {
+        "status": "skipped",
+        "reason": "--no-upnp",
+        "elapsed_s": None,
+    }
     assert [f["code"] for f in doc["findings"]] == ["LISTENER_MULTIPLE", "LISTENER_OK"]
     assert set(doc["findings"][0]) == {"code", "severity", "summary", "fix", "detail"}
     assert isinstance(doc["elapsed_s"], float)

@@ -16,15 +16,27 @@ from reverseprobe.rules.entry import pacs_entry
 DCMTK = ("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367")
 
 
-def sock(addr: str = "0.0.0.0", pid: int | None = 100, proc: str | None = "storescp",
-         family: str = "ipv4") -> ListeningSocket:
+def sock(
+    addr: str = "0.0.0.0",
+    pid: int | None = 100,
+    proc: str | None = "storescp",
+    family: str = "ipv4",
+) -> ListeningSocket:
     return ListeningSocket(address=addr, port=11112, family=family, pid=pid, process=proc)
 
 
 def accepted(host: str = "127.0.0.1") -> EchoResult:
-    return EchoResult(host=host, port=11112, tcp=TcpState.OPEN, result=DicomResult.ACCEPTED,
-                      called_aet="MYSCU", calling_aet="REVERSEPROBE", echo_status=0,
-                      implementation_class_uid=DCMTK[0], implementation_version_name=DCMTK[1])
+    return EchoResult(
+        host=host,
+        port=11112,
+        tcp=TcpState.OPEN,
+        result=DicomResult.ACCEPTED,
+        called_aet="MYSCU",
+        calling_aet="REVERSEPROBE",
+        echo_status=0,
+        implementation_class_uid=DCMTK[0],
+        implementation_version_name=DCMTK[1],
+    )
 
 
 def lst(*socks: ListeningSocket, echoes: tuple[EchoResult, ...] = ()) -> ListenersResult:
@@ -78,16 +90,30 @@ def test_loopback_only() -> None:
 
 def test_not_dicom_and_silent() -> None:
     for result in (DicomResult.NOT_DICOM, DicomResult.NO_ANSWER):
-        e = EchoResult(host="127.0.0.1", port=11112, tcp=TcpState.OPEN, result=result,
-                       called_aet="MYSCU", calling_aet="X", detail="answered with data")
+        e = EchoResult(
+            host="127.0.0.1",
+            port=11112,
+            tcp=TcpState.OPEN,
+            result=result,
+            called_aet="MYSCU",
+            calling_aet="X",
+            detail="answered with data",
+        )
         f = local.listener_rules(lst(sock(proc="nginx"), echoes=(e,)), CFG)
         assert codes(f) == ["LISTENER_NOT_DICOM"]
 
 
 def test_rejection_is_decoded() -> None:
     rej = Rejection(1, 1, 7, "Rejected Permanent", "Service User", "Called AE title not recognised")
-    e = EchoResult(host="127.0.0.1", port=11112, tcp=TcpState.OPEN, result=DicomResult.REJECTED,
-                   called_aet="MYSCU", calling_aet="X", reject=rej)
+    e = EchoResult(
+        host="127.0.0.1",
+        port=11112,
+        tcp=TcpState.OPEN,
+        result=DicomResult.REJECTED,
+        called_aet="MYSCU",
+        calling_aet="X",
+        reject=rej,
+    )
     f = local.listener_rules(lst(sock(), echoes=(e,)), CFG)
     assert codes(f) == ["LISTENER_REJECTS_AET"]
     assert "reason 7" in f[0].summary and "'MYSCU'" in f[0].fix
@@ -112,10 +138,18 @@ def ifs(route_if: str | None, tunnel: str | None) -> InterfacesResult:
     return InterfacesResult(
         status=Status.OK,
         interfaces=(
-            Interface("eth0", True, None, (InterfaceAddress("192.168.2.2", "ipv4", None,
-                                                            AddressClass.PRIVATE),)),
-            Interface("tun0", True, tunnel, (InterfaceAddress("10.8.0.2", "ipv4", None,
-                                                              AddressClass.PRIVATE),)),
+            Interface(
+                "eth0",
+                True,
+                None,
+                (InterfaceAddress("192.168.2.2", "ipv4", None, AddressClass.PRIVATE),),
+            ),
+            Interface(
+                "tun0",
+                True,
+                tunnel,
+                (InterfaceAddress("10.8.0.2", "ipv4", None, AddressClass.PRIVATE),),
+            ),
         ),
         source_address="10.8.0.2" if route_if == "tun0" else "192.168.2.2",
         source_interface=route_if,

@@ -1,4 +1,7 @@
-"""A pynetdicom Verification SCP for tests: python -m peers.pyscp HOST PORT AET [--require-called]."""
+"""A pynetdicom Verification SCP for tests.
+
+    python tests/peers/pyscp.py HOST PORT AET [--require-called]
+"""
 
 from __future__ import annotations
 

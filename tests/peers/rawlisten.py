@@ -1,4 +1,7 @@
-"""A TCP listener that accepts and never answers: python peers/rawlisten.py HOST PORT [--reuseport]."""
+"""A TCP listener that accepts and never answers.
+
+    python tests/peers/rawlisten.py HOST PORT [--reuseport]
+"""
 
 from __future__ import annotations
 
