@@ -65,7 +65,12 @@ def test_check_nothing_listening_json(port: int) -> None:
     doc = json.loads(out)
     assert doc["command"] == "check" and doc["schema"] == 1
     assert doc["verdict"] == "pass"
-    assert [f["code"] for f in doc["findings"]] == ["LISTENER_NONE"]
+    found = {f["code"]: f for f in doc["findings"]}
+    assert found["LISTENER_NONE"]["severity"] == "info"
+    assert not any(f["severity"] in ("fail", "warn") for f in doc["findings"])
+    assert found["INBOUND_NOT_TESTED"]["severity"] == "info"  # no reflector: said, not passed
+    assert doc["probes"]["public_ip"]["status"] == "skipped"
+    assert doc["probes"]["router"]["status"] == "skipped"
     assert doc["probes"]["listeners"]["status"] == "ok"
     assert doc["probes"]["listeners"]["sockets"] == []
     assert doc["probes"]["interfaces"]["status"] == "ok"
