@@ -144,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fw.add_argument("--force", action="store_true", help="touch a mapping held by another host")
     fw.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    fw.add_argument("--keep", action="store_true", help="renew before the lease ends until Ctrl-C")
+    fw.add_argument(
+        "--keep",
+        action="store_true",
+        help="hold the mapping, renewing it, until Ctrl-C (which removes a mapping this run "
+        "made); lease 600 s unless --lease",
+    )
     fw.add_argument("--verify", action="store_true", help="echo-back probe after mapping")
     fw.add_argument(
         "--reflector",

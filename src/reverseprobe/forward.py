@@ -1,0 +1,289 @@
+"""`reverseprobe forward`: open the DICOM port on the router (UPnP IGD, else PCP/NAT-PMP), safely.
+
+argv -> ForwardConfig -> one pass (find the router, read what it holds, act, read back) ->
+Report with the `router` and `mapping` probes, findings with fixes (manual steps where nothing
+could be done) and, after success, the PACS entry. `--keep` then renews the mapping until
+Ctrl-C and removes it on the way out if this run created it (portmap.keeper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import time
+from dataclasses import replace
+
+from reverseprobe import config as c
+from reverseprobe.environment import Environment
+from reverseprobe.model import Finding, ProbeResult, Report, Status
+from reverseprobe.portmap import advice
+from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult
+from reverseprobe.portmap.state import NonceStore, state_dir
+from reverseprobe.runner import Deadline, Listener
+
+DEFAULT_KEEP_LEASE = 600  # --keep without --lease: short, so a killed run leaves little behind
+MAX_DESCRIPTION = 64
+UPNP_DISCOVER_S = 2.0
+Pass = tuple[RouterResult, MappingResult]
+
+
+def forward_config(args: argparse.Namespace, env: Environment) -> c.ForwardConfig:
+    """Validate `forward`'s options (BadInput: exit 2 with one line naming the value)."""
+    action = args.action or "add"
+    if args.keep and (action != "add" or args.dry_run):
+        raise c.BadInput(
+            "invalid --keep: it only goes with adding a mapping (not --list, --remove or --dry-run)"
+        )
+    description = args.description
+    if description is not None:
+        description = _parse_description(description)
+    reflector = args.reflector
+    if reflector is None and env.environ.get(c.ENV_REFLECTOR):
+        reflector = c.parse_url(env.environ[c.ENV_REFLECTOR], what=c.ENV_REFLECTOR)
+    services = tuple(args.ip_services) if args.ip_services else None
+    if services is None and env.environ.get(c.ENV_IP_SERVICES):
+        services = tuple(
+            c.parse_url(u, what=f"URL in {c.ENV_IP_SERVICES}")
+            for u in c.split_env_list(env.environ[c.ENV_IP_SERVICES])
+        )
+    lease = args.lease
+    if args.keep and lease == 0:
+        lease = DEFAULT_KEEP_LEASE
+    return c.ForwardConfig(
+        mode=args.mode or "upnp",
+        port=args.port,
+        external_port=args.external_port,
+        lease=lease,
+        description=description,
+        aet=args.aet,
+        action=action,
+        force=args.force,
+        dry_run=args.dry_run,
+        keep=args.keep,
+        verify=args.verify,
+        reflector=reflector,
+        ip_services=services or None,
+        timeout=args.timeout,
+    )
+
+
+def _parse_description(value: str) -> str:
+    if not value.strip():
+        raise c.BadInput(f"invalid --description {value!r}: empty")
+    if len(value) > MAX_DESCRIPTION:
+        raise c.BadInput(
+            f"invalid --description {value!r}: longer than {MAX_DESCRIPTION} characters"
+        )
+    if any(not 0x20 <= ord(ch) <= 0x7E for ch in value):
+        raise c.BadInput(f"invalid --description {value!r}: only printable ASCII")
+    return value
+
+
+def default_description(cfg: c.ForwardConfig) -> str:
+    return f"reverseprobe {cfg.aet + ' ' if cfg.aet else ''}DICOM port {cfg.port}"
+
+
+def make_request(cfg: c.ForwardConfig) -> Request:
+    return Request(
+        port=cfg.port,
+        external_port=cfg.external_port or cfg.port,
+        lease=cfg.lease,
+        description=cfg.description or default_description(cfg),
+        force=cfg.force,
+        dry_run=cfg.dry_run,
+    )
+
+
+def gateway_and_lan() -> tuple[str | None, str | None]:
+    """The default gateway (the router's admin address) and our source address toward it."""
+    from reverseprobe.probes.interfaces import default_gateway, route_source
+
+    gw = default_gateway()[0]
+    lan = route_source(gw, socket.AF_INET) if gw else None
+    return gw, lan
+
+
+def one_pass(
+    cfg: c.ForwardConfig,
+    req: Request,
+    gateway: str | None,
+    deadline: Deadline,
+    store: NonceStore | None,
+    *,
+    action: str | None = None,
+) -> Pass:
+    """Find the router and do `action` (add | list | remove) once, per --upnp/--natpmp/--auto."""
+    action = action or cfg.action
+    tried: tuple[str, ...] = ()
+    if cfg.mode in ("upnp", "auto"):
+        budget = (
+            UPNP_DISCOVER_S
+            if cfg.mode == "upnp"
+            else min(UPNP_DISCOVER_S, deadline.remaining() / 2)
+        )
+        router, mapping = _upnp_pass(req, gateway, deadline, action, budget)
+        if cfg.mode == "upnp" or router.via is not None:
+            return router, mapping
+        tried = router.tried
+    if gateway is None:
+        return _no_router(req, (*tried, "pcp/natpmp: no default gateway to ask"))
+    from reverseprobe.portmap import pmp_ops
+
+    if action == "list":
+        addr_router, _ = pmp_ops.add(gateway, replace(req, dry_run=True), store, deadline)
+        return replace(addr_router, tried=(*tried, *addr_router.tried)), replace(
+            _empty(req),
+            status=Status.SKIPPED,
+            action=Action.NOT_TRIED,
+            reason="NAT-PMP and PCP cannot list a router's mappings (UPnP can: --upnp --list)",
+        )
+    op = pmp_ops.remove if action == "remove" else pmp_ops.add
+    router, mapping = op(gateway, req, store, deadline)
+    return replace(router, tried=(*tried, *router.tried)), mapping
+
+
+def _empty(req: Request) -> MappingResult:
+    return MappingResult(
+        status=Status.SKIPPED,
+        action=Action.NOT_TRIED,
+        external_port=req.external_port,
+        internal_port=req.port,
+        description=req.description,
+        lease_requested=req.lease,
+    )
+
+
+def _no_router(req: Request, tried: tuple[str, ...], gateway: str | None = None) -> Pass:
+    router = RouterResult(status=Status.FAIL, reason="; ".join(tried), gateway=gateway, tried=tried)
+    return router, replace(_empty(req), reason="no router to ask")
+
+
+def _upnp_pass(
+    req: Request, gateway: str | None, deadline: Deadline, action: str, budget: float
+) -> Pass:
+    from reverseprobe.portmap import upnp_ops
+    from reverseprobe.portmap.errors import UpnpError
+    from reverseprobe.portmap.igd import find_igd
+
+    t0 = time.monotonic()
+    try:
+        igd = find_igd(gateway, deadline, discover_timeout=budget)
+    except UpnpError as exc:
+        return _no_router(req, (f"upnp: the IGD could not be read: {exc.describe()}",), gateway)
+    if igd is None:
+        waited = time.monotonic() - t0
+        return _no_router(req, (f"upnp: no IGD answered within {waited:.1f} s",), gateway)
+    if not igd.lan_address and gateway:  # miniupnpc could not tell: the route's source
+        from reverseprobe.probes.interfaces import route_source
+
+        igd.lan_address = route_source(gateway, socket.AF_INET) or ""
+    router = upnp_ops.read_router(igd, gateway, listing=action == "list")
+    if action == "list":
+        return router, upnp_ops.status_of_port(igd, req)
+    if action == "remove":
+        return router, upnp_ops.remove(igd, req)
+    return router, upnp_ops.add(igd, req)
+
+
+def run_forward(
+    cfg: c.ForwardConfig,
+    *,
+    env: Environment | None = None,
+    on_update: Listener | None = None,
+    deadline: Deadline | None = None,
+    store: NonceStore | None = None,
+) -> Report:
+    env = env or Environment()
+    t0 = time.monotonic()
+    deadline = deadline or Deadline.after(cfg.timeout)
+    store = store or NonceStore(state_dir(env.environ))
+    req = make_request(cfg)
+    for name in ("router", "mapping"):
+        if on_update:
+            on_update(name, None)
+    gateway, lan = gateway_and_lan()
+    t_pass = time.monotonic()
+    router, mapping = one_pass(cfg, req, gateway, deadline, store)
+    spent = round(time.monotonic() - t_pass, 4)
+    router = replace(router, elapsed_s=router.elapsed_s or spent)
+    mapping = replace(mapping, elapsed_s=mapping.elapsed_s or spent)
+    if on_update:
+        on_update("router", router.status)
+        on_update("mapping", mapping.status)
+    probes: dict[str, ProbeResult] = {"router": router, "mapping": mapping}
+    public_ip = None
+    if cfg.ip_services and mapping.done:
+        from reverseprobe.probes.public_ip import probe_public_ip
+
+        pub = probe_public_ip(cfg.ip_services, deadline)
+        probes["public_ip"] = pub
+        public_ip = pub.address
+    ctx = advice.Context(
+        aet=cfg.aet,
+        port=cfg.port,
+        external_port=req.external_port,
+        gateway=gateway or router.gateway,
+        lan=mapping.internal_client or router.lan_address or lan,
+        keep=cfg.keep,
+        public_ip=public_ip,
+    )
+    findings: list[Finding] = advice.findings(ctx, router, mapping, listing=cfg.action == "list")
+    if cfg.verify:
+        inbound, more = _verify(cfg, req, mapping, deadline)
+        if inbound is not None:
+            probes["inbound"] = inbound
+        findings.extend(more)
+    report = Report(
+        command="forward",
+        probes=probes,
+        findings=findings,
+        pacs_entry=advice.pacs_entry(ctx, router, mapping),
+        elapsed_s=time.monotonic() - t0,
+    )
+    if cfg.keep and mapping.done and mapping.status is Status.OK:
+        from reverseprobe.portmap.keeper import keep
+
+        return keep(cfg, req, gateway, report, env=env, store=store, one_pass=one_pass)
+    return report
+
+
+def _verify(
+    cfg: c.ForwardConfig, req: Request, mapping: MappingResult, deadline: Deadline
+) -> tuple[ProbeResult | None, list[Finding]]:
+    """--verify: the echo-back probe of `check` (probes/inbound.py) through the new mapping."""
+    from reverseprobe.findings import make
+
+    def untested(why: str) -> tuple[ProbeResult | None, list[Finding]]:
+        return None, [
+            make(
+                "INBOUND_NOT_TESTED",
+                f"Inbound reachability was not tested: {why}.",
+                "Run `reverseprobe reflector` outside this network and pass "
+                "--reflector URL (or set REVERSEPROBE_REFLECTOR).",
+            )
+        ]
+
+    if not mapping.done or mapping.status is not Status.OK:
+        return untested("no mapping is in place")
+    if not cfg.reflector:
+        return untested("no reflector (--reflector URL or REVERSEPROBE_REFLECTOR)")
+    if mapping.public_port != req.port:
+        return untested(
+            f"the external port {mapping.public_port} differs from the internal port {req.port}, "
+            "and the echo-back probe dials the port it listens on"
+        )
+    try:
+        from reverseprobe.probes.inbound import probe_inbound
+        from reverseprobe.rules.inbound import rules
+    except ImportError:
+        return untested("the echo-back probe is not available in this build")
+    ccfg = c.CheckConfig(
+        port=req.port,
+        aet=cfg.aet,
+        reflector=cfg.reflector,
+        upnp=False,
+        public_ip=False,
+        timeout=cfg.timeout,
+    )
+    result = probe_inbound(ccfg, deadline)
+    return result, rules({"inbound": result}, ccfg)

@@ -1,0 +1,392 @@
+"""`forward`'s findings and PACS entry, from what it found and did (pure).
+
+Where nothing could be done (no IGD, double NAT, a refusal), the fix is the manual procedure:
+the router's admin address (the default gateway), the forwarding rule to add, and what to
+give the PACS administrator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reverseprobe.addresses import AddressClass
+from reverseprobe.findings import make
+from reverseprobe.model import Finding, PacsEntry, Severity, Status
+from reverseprobe.portmap.outcome import Action, MappingResult, RouterResult, Via
+
+_NO_READBACK = (
+    "NAT-PMP/PCP cannot read a mapping back: the router's answer is the proof; --verify "
+    "tests it from outside."
+)
+_SHARED = AddressClass.SHARED.value
+_NO_PUBLIC = (
+    AddressClass.PRIVATE.value,
+    AddressClass.SHARED.value,
+    AddressClass.LOOPBACK.value,
+    AddressClass.LINK_LOCAL.value,
+    AddressClass.RESERVED.value,
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the findings name: this PC, the router, the PACS entry."""
+
+    aet: str | None
+    port: int
+    external_port: int
+    gateway: str | None
+    lan: str | None
+    keep: bool = False
+    public_ip: str | None = None  # from --ip-service, when asked
+
+
+def manual_steps(ctx: Context, *, double_nat: bool = False) -> str:
+    gw = (
+        f"http://{ctx.gateway}/"
+        if ctx.gateway
+        else "the router's admin page (your default gateway)"
+    )
+    lan = ctx.lan or "this PC's LAN address"
+    aet = ctx.aet or "<your AE title>"
+    steps = (
+        f"Manual steps: (1) open the router's admin page at {gw}; (2) add a port forwarding "
+        f"rule: external port {ctx.external_port}, protocol TCP, internal address {lan}, "
+        f"internal port {ctx.port}"
+    )
+    if lan != "this PC's LAN address":
+        steps += (
+            " (give this PC a fixed address or a DHCP reservation, so the rule keeps pointing here)"
+        )
+    if double_nat:
+        steps += (
+            "; (3) the router is itself behind another NAT: add the same rule on the outer "
+            "router (forwarding to this router's WAN address), or ask the ISP for a public IPv4 "
+            "address; behind carrier-grade NAT (100.64.0.0/10) no rule of yours can help: use "
+            "C-GET where the PACS supports it, or a VPN to the PACS site"
+        )
+    host = ctx.public_ip or "your public address"
+    return steps + (
+        f"; then give the PACS administrator: AE title {aet}, host {host}, "
+        f"port {ctx.external_port}."
+    )
+
+
+def _lease(seconds: int | None, via: Via | None) -> str:
+    if seconds is None:
+        return "lease not read back"
+    if seconds == 0:
+        return "permanent"
+    text = f"lease {seconds} s"
+    if via is Via.UPNP and 604000 <= seconds <= 604800:
+        text += " (about 7 days: IGDv2 routers turn a permanent mapping into 604800 s)"
+    return text
+
+
+def double_nat(router: RouterResult) -> str | None:
+    """Why the router's external address shows another NAT beyond it, else None."""
+    if router.status is not Status.OK or router.via is None:
+        return None
+    if router.external_ip_class == _SHARED:
+        return f"its external address {router.external_ip} is in 100.64.0.0/10 (carrier-grade NAT)"
+    if router.external_ip_class in _NO_PUBLIC:
+        return f"its external address {router.external_ip} is not a public address"
+    if (
+        router.external_ip is None
+        and router.via is Via.UPNP
+        and router.connection_status == "Connected"
+    ):
+        return (
+            "it says Connected but has no external address (miniupnpd does so when its WAN "
+            "address is private or shared)"
+        )
+    if (
+        router.external_ip is None
+        and router.connection_status
+        and "double NAT" in router.connection_status
+    ):
+        return router.connection_status
+    return None
+
+
+def findings(
+    ctx: Context, router: RouterResult, m: MappingResult, *, listing: bool
+) -> list[Finding]:
+    out: list[Finding] = []
+    dnat = double_nat(router)
+    if router.via is None or router.status is Status.FAIL:
+        tried = "; ".join(router.tried) or "nothing answered"
+        out.append(
+            make(
+                "UPNP_UNAVAILABLE",
+                f"No router answered a port mapping request ({tried}).",
+                "Turn on UPnP IGD (or NAT-PMP/PCP) in the router, or forward the port by hand. "
+                + manual_steps(ctx),
+                severity=Severity.FAIL,
+                gateway=ctx.gateway,
+                tried=list(router.tried),
+            )
+        )
+        return out
+    if dnat is not None:
+        out.append(
+            make(
+                "NAT_DOUBLE",
+                f"The router is behind another NAT: {dnat}. A mapping on it alone cannot make this "
+                "PC reachable from the internet.",
+                manual_steps(ctx, double_nat=True),
+                external_ip=router.external_ip,
+            )
+        )
+    if (
+        ctx.public_ip
+        and router.external_ip
+        and ctx.public_ip != router.external_ip
+        and dnat is None
+    ):
+        out.append(
+            make(
+                "NAT_DOUBLE",
+                f"The router's external address {router.external_ip} differs from the public "
+                f"address {ctx.public_ip} the IP services see: another NAT, a VPN or multi-WAN "
+                "lies beyond the router.",
+                manual_steps(ctx, double_nat=True),
+                external_ip=router.external_ip,
+                public_ip=ctx.public_ip,
+            )
+        )
+    if listing and router.mappings is not None:
+        out.append(_listing(router))
+    elif listing:
+        out.append(
+            make(
+                "ROUTER_MAPPINGS",
+                f"The router's mappings were not listed: {m.reason or router.reason}.",
+                "Use --upnp --list where the router speaks UPnP IGD.",
+            )
+        )
+    out.extend(_mapping(ctx, router, m, dnat is not None))
+    if ctx.external_port < 1024 and m.done:
+        out.append(
+            make(
+                "PORT_PRIVILEGED",
+                f"External port {ctx.external_port} is below 1024: many ISPs block inbound "
+                "connections to such ports.",
+                "Prefer 11112 (the IANA-registered DICOM port); test it with --verify and a "
+                "reflector.",
+                port=ctx.external_port,
+            )
+        )
+    return out
+
+
+def _listing(router: RouterResult) -> Finding:
+    rows = router.mappings or ()
+    lines = [
+        f"{p.protocol} {p.external_port} -> {p.internal_client}:{p.internal_port} "
+        f"'{p.description}' {'enabled' if p.enabled else 'disabled'}, {_lease(p.lease, Via.UPNP)}"
+        for p in rows
+    ]
+    head = f"The router holds {len(rows)} port mapping(s)" + (":" if rows else ".")
+    return make("ROUTER_MAPPINGS", "\n    ".join([head, *lines]), "", count=len(rows))
+
+
+def _target(ctx: Context, m: MappingResult) -> str:
+    return (
+        f"TCP port {m.external_port} to this PC ({m.internal_client or ctx.lan}:{m.internal_port})"
+    )
+
+
+def _mapping(ctx: Context, router: RouterResult, m: MappingResult, dnat: bool) -> list[Finding]:
+    via = (m.via or router.via or Via.UPNP).value
+    ext = router.external_ip or "the router's external address"
+    detail: dict[str, Any] = dict(
+        action=m.action.value,
+        via=via,
+        external_port=m.external_port,
+        internal_port=m.internal_port,
+        internal_client=m.internal_client,
+    )
+    a = m.action
+    if m.status is Status.SKIPPED and a is Action.NOT_TRIED:
+        return []
+    if (
+        a in (Action.ADDED, Action.UNCHANGED, Action.RENEWED, Action.REPLACED)
+        and m.status is Status.OK
+    ):
+        what = {
+            Action.ADDED: "added",
+            Action.UNCHANGED: "already in place, nothing changed",
+            Action.RENEWED: "renewed",
+            Action.REPLACED: f"replaced the mapping to {m.held_by}",
+        }[a]
+        port = m.public_port
+        lease = _lease(m.lease_granted, m.via)
+        expiry = ""
+        if m.lease_granted and not ctx.keep:
+            expiry = (
+                f"; it expires after {m.lease_granted} s: re-run before then, or run with --keep"
+            )
+        out = [
+            make(
+                "UPNP_MAPPING_OK",
+                f"The router forwards {ext}:{port} ({via}) to this PC ({m.internal_client}:"
+                f"{m.internal_port}): {what}; {lease}{expiry}.",
+                "" if m.verified else _NO_READBACK,
+                **detail,
+            )
+        ]
+        if m.assigned_external_port and m.assigned_external_port != m.external_port:
+            out.append(
+                make(
+                    "FORWARD_PORT_CHANGED",
+                    f"The router mapped external port {m.assigned_external_port}, not "
+                    f"{m.external_port} as asked (port {m.external_port} is taken or not allowed "
+                    "there).",
+                    f"Give the PACS administrator port {m.assigned_external_port}, or free port "
+                    f"{m.external_port} on the router and run again.",
+                    asked=m.external_port,
+                    assigned=m.assigned_external_port,
+                )
+            )
+        return out
+    if a is Action.HELD_BY_OTHER:
+        who = m.before.description if m.before else ""
+        return [
+            make(
+                "UPNP_MAPPING_OTHER_HOST",
+                f"The router already forwards TCP port {m.external_port} to {m.held_by}"
+                + (f" ('{who}')" if who else "")
+                + ", not to this PC: left untouched.",
+                f"If {m.held_by} no longer needs it, remove it there (or re-run with --force to "
+                "take it over); otherwise choose another --external-port and give that port to "
+                "the PACS administrator.",
+                held_by=m.held_by,
+                **detail,
+            )
+        ]
+    if a is Action.REMOVED:
+        return [
+            make(
+                "UPNP_MAPPING_MISSING",
+                f"Removed: the router no longer forwards TCP port {m.external_port} ({via})."
+                + (f" ({m.note})" if m.note and m.verified is None else ""),
+                "",
+                severity=Severity.INFO,
+                **detail,
+            )
+        ]
+    if a is Action.ABSENT:
+        return [
+            make(
+                "UPNP_MAPPING_MISSING",
+                f"Nothing to remove: the router holds no mapping for TCP port {m.external_port}.",
+                "",
+                severity=Severity.INFO,
+                **detail,
+            )
+        ]
+    if a is Action.WOULD_ADD:
+        extra = f" (replacing the mapping to {m.held_by})" if m.held_by else ""
+        return [
+            make(
+                "UPNP_MAPPING_MISSING",
+                f"Dry run: would forward {_target(ctx, m)} via {via}{extra}; nothing changed.",
+                "Run again without --dry-run.",
+                severity=Severity.INFO,
+                **detail,
+            )
+        ]
+    if a is Action.WOULD_REMOVE:
+        return [
+            make(
+                "UPNP_MAPPING_MISSING",
+                f"Dry run: would remove the mapping of TCP port {m.external_port} via {via}; "
+                "nothing changed.",
+                "",
+                severity=Severity.INFO,
+                **detail,
+            )
+        ]
+    if a is Action.LISTED:
+        if m.before is None:
+            return [
+                make(
+                    "UPNP_MAPPING_MISSING",
+                    f"The router has no mapping for TCP port {m.external_port}.",
+                    "Run `reverseprobe forward` (without --list) to add it.",
+                    **detail,
+                )
+            ]
+        if m.held_by:
+            return [
+                make(
+                    "UPNP_MAPPING_OTHER_HOST",
+                    f"The router forwards TCP port {m.external_port} to {m.held_by}, not to "
+                    "this PC.",
+                    "Free it there, or choose another --external-port.",
+                    held_by=m.held_by,
+                    **detail,
+                )
+            ]
+        return [
+            make(
+                "UPNP_MAPPING_OK",
+                f"The router forwards TCP port {m.external_port} to this PC "
+                f"({m.internal_client}:{m.internal_port}), {_lease(m.lease_granted, m.via)}.",
+                "",
+                **detail,
+            )
+        ]
+    # REFUSED, FAILED, NOT_TRIED, or done but not verified
+    if a is Action.REFUSED and m.held_by and m.before is not None:
+        return [
+            make(
+                "UPNP_MAPPING_OTHER_HOST",
+                f"The router forwards TCP port {m.external_port} to {m.held_by} and refused to "
+                f"remove that mapping ({m.error_code} {m.error_name}): routers in secure mode let "
+                "only the host that made a mapping delete it. Left untouched.",
+                f"Remove it from {m.held_by} (`reverseprobe forward --remove` there) or in the "
+                "router's admin page, or choose another --external-port. "
+                + manual_steps(ctx, double_nat=dnat),
+                held_by=m.held_by,
+                error_code=m.error_code,
+                **detail,
+            )
+        ]
+    why = m.reason or "no answer"
+    if m.error_code is not None:
+        why = f"{m.error_code} {m.error_name}: {m.error_meaning}"
+    fix = (m.error_fix + ". " if m.error_fix else "") + manual_steps(ctx, double_nat=dnat)
+    doing = (
+        "remove"
+        if a is Action.FAILED and m.before is not None and m.verified is False
+        else "forward"
+    )
+    return [
+        make(
+            "UPNP_MAPPING_MISSING",
+            f"Could not {doing} {_target(ctx, m)} ({via}): {why}.",
+            fix,
+            severity=Severity.FAIL,
+            error_code=m.error_code,
+            error_name=m.error_name,
+            **detail,
+        )
+    ]
+
+
+def pacs_entry(ctx: Context, router: RouterResult, m: MappingResult) -> PacsEntry | None:
+    """After success: AE title, the public address, the external port."""
+    if not m.done or m.status is not Status.OK:
+        return None
+    host = ctx.public_ip or router.external_ip
+    public = router.external_ip_class == AddressClass.PUBLIC.value
+    if ctx.public_ip:
+        note = "the public address the IP services see"
+    elif public:
+        note = "the router's external address; if your ISP changes it, use a DNS name instead"
+    else:
+        host, note = None, "the public address is unknown: the router has none (double NAT)"
+    return PacsEntry(aet=ctx.aet or "", host=host, port=m.public_port, note=note)

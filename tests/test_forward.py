@@ -1,0 +1,386 @@
+"""`forward` without a network: option validation, the pure findings, the keeper's renew/stop
+logic, the nonce store, and the UPnP steps against a fake IGD for what miniupnpd cannot be made
+to answer (725 OnlyPermanentLeasesSupported, 728 NoPortMapsAvailable). The real router is in
+test_forward_lab.py."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import pytest
+
+from reverseprobe.cli import main
+from reverseprobe.config import ForwardConfig
+from reverseprobe.environment import Environment
+from reverseprobe.model import PacsEntry, Report, Severity, Status
+from reverseprobe.portmap import advice, keeper, upnp_ops
+from reverseprobe.portmap.igd import Igd, PortMapping
+from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult, Via
+from reverseprobe.portmap.state import NonceStore, key, state_dir
+
+LAN, GW, PUB = "192.168.2.2", "192.168.2.1", "100.128.0.2"
+
+
+def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(
+        stdout=out, stderr=err, environ=environ or {}, stdout_isatty=False, stderr_isatty=False
+    )
+    return main(list(argv), env), out.getvalue(), err.getvalue()
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["forward", "--keep", "--list"], "--keep"),
+        (["forward", "--keep", "--remove"], "--keep"),
+        (["forward", "--keep", "--dry-run"], "--keep"),
+        (["forward", "--description", "x" * 65], "longer than 64"),
+        (["forward", "--description", "tab\there"], "printable"),
+        (["forward", "--description", "  "], "empty"),
+        (["forward", "--port", "0"], "'0'"),
+        (["forward", "--external-port", "65536"], "'65536'"),
+        (["forward", "--lease", "-1"], "'-1'"),
+        (["forward", "--list", "--remove"], "not allowed"),
+        (["forward", "--upnp", "--natpmp"], "not allowed"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(argv, needle):
+    code, out, err = run(*argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_config_defaults_and_environment():
+    from reverseprobe.cli import build_parser
+    from reverseprobe.forward import forward_config, make_request
+
+    env = Environment(environ={"REVERSEPROBE_REFLECTOR": "http://r.example:8470"})
+    cfg = forward_config(build_parser().parse_args(["forward", "--aet", "MYSCU"]), env)
+    assert (cfg.mode, cfg.action, cfg.lease, cfg.reflector) == (
+        "upnp",
+        "add",
+        0,
+        "http://r.example:8470",
+    )
+    req = make_request(cfg)
+    assert req.external_port == 11112 and req.description == "reverseprobe MYSCU DICOM port 11112"
+    kept = forward_config(build_parser().parse_args(["forward", "--keep"]), Environment(environ={}))
+    assert kept.lease == 600  # --keep holds a lease, never a permanent mapping
+
+
+# --- pure findings -------------------------------------------------------------------------
+
+CTX = advice.Context(aet="MYSCU", port=11112, external_port=11112, gateway=GW, lan=LAN)
+ROUTER = RouterResult(
+    status=Status.OK,
+    via=Via.UPNP,
+    gateway=GW,
+    lan_address=LAN,
+    connection_status="Connected",
+    external_ip=PUB,
+    external_ip_class="public",
+)
+BASE = MappingResult(
+    status=Status.OK,
+    action=Action.ADDED,
+    via=Via.UPNP,
+    external_port=11112,
+    internal_port=11112,
+    internal_client=LAN,
+    lease_granted=0,
+    verified=True,
+    assigned_external_port=11112,
+)
+
+
+def codes(fs):
+    return {f.code: f.severity for f in fs}
+
+
+def test_success_gives_pass_and_the_pacs_entry():
+    fs = advice.findings(CTX, ROUTER, BASE, listing=False)
+    assert codes(fs) == {"UPNP_MAPPING_OK": Severity.PASS}
+    assert "permanent" in fs[0].summary
+    assert advice.pacs_entry(CTX, ROUTER, BASE) == PacsEntry(
+        "MYSCU",
+        PUB,
+        11112,
+        "the router's external address; if your ISP changes it, use a DNS name instead",
+    )
+
+
+def test_a_leased_mapping_says_when_it_ends():
+    m = replace(BASE, lease_granted=86400, via=Via.PCP, verified=None)
+    f = advice.findings(CTX, replace(ROUTER, via=Via.PCP), m, listing=False)[0]
+    assert "86400 s" in f.summary and "--keep" in f.summary and "cannot read" in f.fix
+
+
+def test_another_external_port_is_a_warning_and_goes_into_the_entry():
+    m = replace(BASE, assigned_external_port=1024, via=Via.NATPMP)
+    fs = advice.findings(CTX, ROUTER, m, listing=False)
+    assert codes(fs) == {"UPNP_MAPPING_OK": Severity.PASS, "FORWARD_PORT_CHANGED": Severity.WARN}
+    assert advice.pacs_entry(CTX, ROUTER, m).port == 1024
+
+
+@pytest.mark.parametrize(
+    ("router", "why"),
+    [
+        (replace(ROUTER, external_ip="100.64.0.2", external_ip_class="shared"), "carrier-grade"),
+        (replace(ROUTER, external_ip="10.0.0.2", external_ip_class="private"), "not a public"),
+        (replace(ROUTER, external_ip=None, external_ip_class=None), "no external address"),
+    ],
+)
+def test_double_nat_fails_with_steps_for_the_outer_router(router, why):
+    fs = advice.findings(CTX, router, BASE, listing=False)
+    nat = next(f for f in fs if f.code == "NAT_DOUBLE")
+    assert nat.severity is Severity.FAIL and why in nat.summary and "outer router" in nat.fix
+    assert advice.pacs_entry(CTX, router, BASE).host is None
+
+
+def test_no_router_fails_with_the_manual_steps():
+    router = RouterResult(status=Status.FAIL, gateway=GW, tried=("upnp: no IGD answered",))
+    m = MappingResult(
+        status=Status.SKIPPED, action=Action.NOT_TRIED, external_port=11112, internal_port=11112
+    )
+    (f,) = advice.findings(CTX, router, m, listing=False)
+    assert f.code == "UPNP_UNAVAILABLE" and f.severity is Severity.FAIL
+    assert "http://192.168.2.1/" in f.fix and "internal address 192.168.2.2" in f.fix
+    assert "AE title MYSCU" in f.fix and advice.pacs_entry(CTX, router, m) is None
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "code", "sev"),
+    [
+        (Action.HELD_BY_OTHER, {"held_by": "192.168.2.3:11112"}, "UPNP_MAPPING_OTHER_HOST", "fail"),
+        (Action.REMOVED, {}, "UPNP_MAPPING_MISSING", "info"),
+        (Action.ABSENT, {}, "UPNP_MAPPING_MISSING", "info"),
+        (Action.WOULD_ADD, {}, "UPNP_MAPPING_MISSING", "info"),
+        (Action.WOULD_REMOVE, {}, "UPNP_MAPPING_MISSING", "info"),
+        (Action.UNCHANGED, {}, "UPNP_MAPPING_OK", "pass"),
+        (
+            Action.REFUSED,
+            {"status": Status.FAIL, "error_code": 728, "error_name": "NoPortMapsAvailable"},
+            "UPNP_MAPPING_MISSING",
+            "fail",
+        ),
+    ],
+)
+def test_each_action_has_its_finding(action, extra, code, sev):
+    m = replace(BASE, action=action, **extra)
+    fs = advice.findings(CTX, ROUTER, m, listing=False)
+    assert codes(fs) == {code: Severity(sev)}
+    if action is Action.HELD_BY_OTHER:
+        assert "192.168.2.3:11112" in fs[0].summary and "--external-port" in fs[0].fix
+
+
+def test_listing_renders_every_mapping():
+    rows = (
+        PortMapping(11112, "TCP", LAN, 11112, "rp", True, 0),
+        PortMapping(5000, "UDP", "192.168.2.3", 5000, "game", False, 300),
+    )
+    m = replace(BASE, action=Action.LISTED, before=rows[0])
+    fs = advice.findings(CTX, replace(ROUTER, mappings=rows), m, listing=True)
+    listing = next(f for f in fs if f.code == "ROUTER_MAPPINGS")
+    assert (
+        "2 port mapping(s)" in listing.summary and "UDP 5000 -> 192.168.2.3:5000" in listing.summary
+    )
+
+
+# --- UPnP steps against a fake IGD (725 and 728 cannot be produced by miniupnpd) ----------
+
+
+class FakeIgdUpnp:
+    def __init__(self, errors=(), table=None):
+        self.errors = list(errors)
+        self.table: dict[int, tuple] = dict(table or {})
+        self.adds: list[tuple] = []
+
+    def addportmapping(self, eport, proto, iaddr, iport, desc, rhost, lease):
+        self.adds.append((eport, iaddr, iport, lease))
+        if self.errors:
+            raise Exception(self.errors.pop(0))
+        self.table[eport] = (iaddr, iport, desc, True, lease)
+        return True
+
+    def getspecificportmapping(self, eport, proto):
+        return self.table.get(eport)
+
+    def deleteportmapping(self, eport, proto, rhost=""):
+        if eport not in self.table:
+            raise Exception("NoSuchEntryInArray")
+        del self.table[eport]
+        return True
+
+
+def fake_igd(fake) -> Igd:
+    return Igd(fake, location="http://192.168.2.1:1/d.xml", control_url="/c", lan_address=LAN)
+
+
+REQ = Request(port=11112, external_port=11112, lease=3600, description="rp")
+
+
+def test_725_is_retried_as_permanent():
+    fake = FakeIgdUpnp(errors=["OnlyPermanentLeasesSupported"])
+    m = upnp_ops.add(fake_igd(fake), REQ)
+    assert m.action is Action.ADDED and m.status is Status.OK and m.lease_granted == 0
+    assert [a[3] for a in fake.adds] == [3600, 0] and "permanent" in (m.note or "")
+
+
+def test_728_table_full_is_refused_with_a_fix():
+    m = upnp_ops.add(fake_igd(FakeIgdUpnp(errors=["NoPortMapsAvailable"])), REQ)
+    assert m.action is Action.REFUSED and m.error_code == 728 and "--list" in (m.error_fix or "")
+    (f,) = advice.findings(CTX, ROUTER, m, listing=False)
+    assert f.severity is Severity.FAIL and "728 NoPortMapsAvailable" in f.summary
+    assert "Manual steps" in f.fix
+
+
+def test_force_replaces_where_the_router_lets_it():
+    fake = FakeIgdUpnp(table={11112: ("192.168.2.3", 11112, "other", True, 0)})
+    held = upnp_ops.add(fake_igd(fake), REQ)
+    assert held.action is Action.HELD_BY_OTHER and fake.adds == []
+    m = upnp_ops.add(fake_igd(fake), replace(REQ, force=True))
+    assert m.action is Action.REPLACED and m.verified and fake.table[11112][0] == LAN
+
+
+def test_a_mapping_the_router_silently_drops_is_not_reported_as_done():
+    class Forgetful(FakeIgdUpnp):
+        def getspecificportmapping(self, eport, proto):
+            return None
+
+    m = upnp_ops.add(fake_igd(Forgetful()), REQ)
+    assert m.status is Status.FAIL and m.verified is False
+    (f,) = advice.findings(CTX, ROUTER, m, listing=False)
+    assert f.code == "UPNP_MAPPING_MISSING" and f.severity is Severity.FAIL
+
+
+# --- the keeper ----------------------------------------------------------------------------
+
+
+def _report(action: Action) -> Report:
+    m = replace(BASE, action=action, lease_granted=10)
+    return Report(
+        command="forward",
+        probes={"router": ROUTER, "mapping": m},
+        findings=[],
+        pacs_entry=PacsEntry("MYSCU", PUB, 11112),
+        elapsed_s=0.1,
+    )
+
+
+class Passes:
+    """Records one_pass calls; answers renewals with `renew`, removals with REMOVED."""
+
+    def __init__(self, renew: MappingResult):
+        self.calls: list[str] = []
+        self.renew = renew
+
+    def __call__(self, cfg, req, gateway, deadline, store, *, action=None):
+        self.calls.append(action)
+        if action == "remove":
+            return ROUTER, replace(BASE, action=Action.REMOVED)
+        return ROUTER, self.renew
+
+
+def _sleeps(n: int):
+    seen: list[float] = []
+
+    def sleep(s: float) -> None:
+        seen.append(s)
+        if len(seen) > n:
+            raise KeyboardInterrupt
+
+    return sleep, seen
+
+
+@pytest.mark.parametrize(
+    ("first", "removed"), [(Action.ADDED, True), (Action.RENEWED, False), (Action.UNCHANGED, False)]
+)
+def test_keep_renews_at_half_the_lease_and_ctrl_c_removes_only_its_own(first, removed):
+    passes = Passes(replace(BASE, action=Action.RENEWED, lease_granted=8))
+    sleep, seen = _sleeps(2)
+    err = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        keeper.keep(
+            ForwardConfig(keep=True, lease=10),
+            REQ,
+            GW,
+            _report(first),
+            env=Environment(stderr=err, environ={}),
+            store=None,
+            one_pass=passes,
+            sleep=sleep,
+        )
+    assert seen[:3] == [5.0, 4.0, 4.0]
+    assert passes.calls == ["add", "add"] + (["remove"] if removed else [])
+    assert ("removed the mapping" in err.getvalue()) == removed
+
+
+def test_keep_stops_with_a_report_when_another_host_takes_the_port():
+    passes = Passes(
+        replace(BASE, status=Status.FAIL, action=Action.HELD_BY_OTHER, held_by="192.168.2.3:11112")
+    )
+    sleep, _ = _sleeps(5)
+    report = keeper.keep(
+        ForwardConfig(keep=True, lease=10),
+        REQ,
+        GW,
+        _report(Action.ADDED),
+        env=Environment(stderr=io.StringIO(), environ={}),
+        store=None,
+        one_pass=passes,
+        sleep=sleep,
+    )
+    assert {f.code for f in report.findings} == {"UPNP_MAPPING_OTHER_HOST"}
+    assert report.pacs_entry is None and json.dumps(report.to_dict())
+
+
+def test_renew_interval():
+    assert keeper.renew_interval(120, 600) == 60
+    assert keeper.renew_interval(None, 600) == 300
+    assert keeper.renew_interval(0, 0) == keeper.PERMANENT_CHECK_S
+    assert keeper.renew_interval(1, 1) == keeper.MIN_INTERVAL_S
+
+
+# --- the nonce store -----------------------------------------------------------------------
+
+
+def test_nonce_store_roundtrip_and_damage(tmp_path):
+    s = NonceStore(tmp_path / "a")
+    k = key(GW, LAN, "tcp", 11112)
+    assert s.get(k) is None
+    assert s.put(k, b"\x01" * 12)
+    assert NonceStore(tmp_path / "a").get(k) == b"\x01" * 12  # a later run reads it
+    assert (tmp_path / "a" / "pcp-nonces.json").stat().st_mode & 0o077 == 0
+    s.drop(k)
+    assert NonceStore(tmp_path / "a").get(k) is None
+    (tmp_path / "a" / "pcp-nonces.json").write_text('{"x": "not hex", "y": 3, ')
+    assert NonceStore(tmp_path / "a").get("x") is None  # damaged: ignored, never raised
+
+
+def test_nonce_store_survives_an_unwritable_place(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    s = NonceStore(blocker / "sub")  # a directory below a file cannot exist
+    assert s.put("k", b"\x02" * 12) is False
+    assert s.get("k") == b"\x02" * 12  # kept in memory for this run
+
+
+def test_state_dir_order():
+    assert str(state_dir({"REVERSEPROBE_STATE_DIR": "/x"})) == "/x"
+    assert str(state_dir({"XDG_STATE_HOME": "/s", "HOME": "/h"})) == "/s/reverseprobe"
+    assert str(state_dir({"HOME": "/h"})) == "/h/.local/state/reverseprobe"
+
+
+def test_an_existing_longer_mapping_is_never_shortened():
+    fake = FakeIgdUpnp(table={11112: (LAN, 11112, "rp", True, 604000)})
+    m = upnp_ops.add(fake_igd(fake), REQ)  # asks 3600 s
+    assert m.action is Action.UNCHANGED and fake.adds == []
+    fake.table[11112] = (LAN, 11112, "rp", True, 100)
+    m = upnp_ops.add(fake_igd(fake), REQ)
+    assert m.action is Action.RENEWED and fake.adds[-1][3] == 3600
