@@ -1,21 +1,48 @@
-"""The PACS entry: the AE title, the address the PACS must dial, and the port."""
+"""The PACS entry: the AE title, the address the PACS must dial, and the port (SPEC.md: the
+public address when behind NAT, else the LAN address)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from reverseprobe.config import CheckConfig
-from reverseprobe.model import PacsEntry, ProbeResult, Status
-from reverseprobe.probes.interfaces import InterfacesResult
+from reverseprobe.model import PacsEntry, ProbeResult
+from reverseprobe.rules.network import public_view
 
 
 def pacs_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntry:
-    """For a PACS on the same LAN: the LAN address (the source of the default route)."""
-    ifs = probes.get("interfaces")
-    lan = ifs.lan_address if isinstance(ifs, InterfacesResult) and ifs.status is Status.OK else None
-    return PacsEntry(
-        aet=cfg.aet or "",
-        host=lan,
-        port=cfg.port,
-        note="for a PACS on the same LAN" if lan else "this PC's address could not be read",
+    v = public_view(probes)
+    lan, public, port = v.lan_address, v.address, cfg.port
+    same_lan = f" For a PACS on the same LAN: {lan}." if lan else ""
+    dynamic = (
+        " A dynamic public address changes when the line reconnects and breaks this entry: "
+        "use a static address or a DNS name that follows it."
     )
+    if v.local and public:
+        host, note = public, "this PC's own public address: no NAT in between." + dynamic
+    elif v.behind_nat and public:
+        host = public
+        if v.double_nat:
+            note = (
+                f"the public address, behind double NAT: forwarding TCP {port} on your router "
+                "is not enough (see NAT_DOUBLE)."
+            )
+        else:
+            note = (
+                f"the public address of this network (behind NAT): the router must forward "
+                f"TCP {port} to {lan or 'this PC'}:{port}."
+            )
+        if v.consistent is False:
+            note += " Sources disagree about it (see PUBLIC_IP_INCONSISTENT)."
+        note += dynamic + same_lan
+    elif v.behind_nat and v.checked:
+        host = None
+        note = "behind NAT, but the public address is unknown (see PUBLIC_IP_UNKNOWN)." + same_lan
+    elif lan:
+        host = lan
+        note = "for a PACS on the same LAN" + (
+            "; the public address was not checked (--no-public-ip)" if not v.checked else ""
+        )
+    else:
+        host, note = None, "this PC's address could not be read"
+    return PacsEntry(aet=cfg.aet or "", host=host, port=port, note=note)

@@ -1,14 +1,430 @@
-"""Rules for the network between the PACS and this PC: public address, NAT, router, firewall,
-inbound echo-back. (Filled in by the router/public-address and echo-back issues.)"""
+"""Rules for the network between the PACS and this PC: public address, NAT and double NAT, the
+router's UPnP mapping, the local firewall. Pure: probe results in, findings out.
+
+The public address is voted from the public-IP services and the reflector's observed address
+(`probes["inbound"].observed_ip`); the router's own external address (UPnP, NAT-PMP) is the
+public one only without a second NAT, so it is compared, and used alone only when nothing else
+answered. Double NAT (cause 9): the router's external address is empty, private, shared
+(RFC 6598 100.64/10, carrier-grade NAT) or not the public address.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
-from reverseprobe.model import Finding, ProbeResult
+from reverseprobe.findings import make
+from reverseprobe.model import Finding, ProbeResult, Severity, Status
+from reverseprobe.probes.firewall import FirewallResult
+from reverseprobe.probes.fwparse.fix import allow_command
+from reverseprobe.probes.fwparse.model import Verdict
+from reverseprobe.probes.interfaces import InterfacesResult
+from reverseprobe.probes.public_ip import PublicIpResult
+from reverseprobe.probes.router import RouterResult
+
+_NOT_PUBLIC = (AddressClass.PRIVATE, AddressClass.SHARED, AddressClass.RESERVED)
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """What the probes together say about this PC's public address."""
+
+    address: str | None  # the address a PACS outside must dial (None: not known)
+    answers: tuple[tuple[str, str], ...]  # (source, address) of every source that named one
+    consistent: bool | None  # None: fewer than two answers
+    checked: bool  # some source was asked (not every one skipped)
+    lan_address: str | None
+    local: bool | None  # the public address is on this PC
+    behind_nat: bool | None
+    double_nat: str | None  # why the router's external address shows a second NAT
+    router_external: str | None  # UPnP (or NAT-PMP) external address; "" = none
+    gateway: str | None
+
+
+def _ok(p: ProbeResult | None) -> bool:
+    return p is not None and p.status is Status.OK
+
+
+def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
+    pub = probes.get("public_ip")
+    ifs = probes.get("interfaces")
+    rt = probes.get("router")
+    inbound = probes.get("inbound")
+    answers: list[tuple[str, str]] = []
+    if isinstance(pub, PublicIpResult):
+        answers += [(a.source, a.address) for a in pub.answers if a.address]
+    observed = getattr(inbound, "observed_ip", None) if inbound is not None else None
+    if isinstance(observed, str) and classify(observed) is not AddressClass.INVALID:
+        answers.append(("reflector", observed))
+    checked = (pub is not None and pub.status is not Status.SKIPPED) or observed is not None
+    router = rt if isinstance(rt, RouterResult) and _ok(rt) else None
+    ext = _router_external(router)
+    address: str | None = None
+    if answers:
+        counts = Counter(a for _s, a in answers)
+        best = max(counts.values())
+        address = next(a for _s, a in answers if counts[a] == best)
+    elif ext and classify(ext) is AddressClass.PUBLIC:
+        address = ext
+        answers.append(("router", ext))
+        checked = True
+    distinct = {a for _s, a in answers}
+    consistent = (len(distinct) == 1) if len(answers) >= 2 else None
+    lan = ifs.lan_address if isinstance(ifs, InterfacesResult) and _ok(ifs) else None
+    local_addrs = (
+        {a.address for i in ifs.interfaces for a in i.addresses}
+        if isinstance(ifs, InterfacesResult) and _ok(ifs)
+        else set()
+    )
+    local: bool | None = None
+    behind: bool | None = None
+    if address is not None and local_addrs:
+        local = address in local_addrs
+        behind = not local
+    elif lan is not None and is_behind_nat_address(lan):
+        behind = True
+    double = _double_nat(router, ext, address if answers and answers[0][0] != "router" else None)
+    if double:
+        behind = True
+    return PublicView(
+        address=address,
+        answers=tuple(answers),
+        consistent=consistent,
+        checked=checked,
+        lan_address=lan,
+        local=local,
+        behind_nat=behind,
+        double_nat=double,
+        router_external=ext,
+        gateway=router.gateway if router else None,
+    )
+
+
+def _router_external(router: RouterResult | None) -> str | None:
+    if router is None:
+        return None
+    if router.external_ip is not None and router.igd_found:
+        return router.external_ip
+    if router.natpmp_external_ip:
+        return router.natpmp_external_ip
+    if router.natpmp_result == 3:  # RFC 6886 3.5 "Network Failure": no usable WAN address
+        return ""
+    return None
+
+
+def _double_nat(router: RouterResult | None, ext: str | None, public: str | None) -> str | None:
+    if router is None or ext is None:
+        return None
+    if ext == "":
+        return (
+            "the router reports no external address while this network reaches the internet: "
+            "another NAT sits between it and the internet"
+            if public
+            else "the router reports no external address (another NAT in front of it, or no "
+            "internet connection)"
+        )
+    k = classify(ext)
+    if k is AddressClass.SHARED:
+        return (
+            f"the router's external address {ext} is in 100.64.0.0/10, the shared space of "
+            "carrier-grade NAT (RFC 6598): the ISP translates it again"
+        )
+    if k in _NOT_PUBLIC:
+        return f"the router's external address {ext} is {k.value}: another router NATs it again"
+    if public is not None and ext != public:
+        return (
+            f"the router's external address {ext} is not the public address {public}: "
+            "another NAT (or a multi-WAN/VPN path) is in between"
+        )
+    return None
 
 
 def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
-    del probes, cfg
+    view = public_view(probes)
+    out = public_rules(probes, view)
+    out += nat_rules(view, cfg)
+    rt = probes.get("router")
+    if isinstance(rt, RouterResult) and _ok(rt):
+        out += upnp_rules(rt, view, cfg, _local_addresses(probes))
+    fw = probes.get("firewall")
+    if isinstance(fw, FirewallResult) and _ok(fw):
+        out += firewall_rules(fw)
+    return out
+
+
+def _local_addresses(probes: Mapping[str, ProbeResult]) -> set[str]:
+    ifs = probes.get("interfaces")
+    if isinstance(ifs, InterfacesResult) and _ok(ifs):
+        return {a.address for i in ifs.interfaces for a in i.addresses}
+    return set()
+
+
+def public_rules(probes: Mapping[str, ProbeResult], view: PublicView) -> list[Finding]:
+    pub = probes.get("public_ip")
+    if view.address is None:
+        if not view.checked:
+            return []  # --no-public-ip: the probe says "skipped", the PACS entry says why
+        errors = {a.source: a.error for a in pub.answers} if isinstance(pub, PublicIpResult) else {}
+        gw = view.gateway or "your router"
+        return [
+            make(
+                "PUBLIC_IP_UNKNOWN",
+                "No source could tell this network's public address"
+                + (f" ({pub.reason})" if isinstance(pub, PublicIpResult) and pub.reason else "."),
+                "Check that this PC reaches the internet over HTTPS (a proxy-only network "
+                "blocks the services), pass --ip-service URL of a service you trust, or read "
+                f"the WAN address on the status page of {gw}.",
+                errors=errors,
+            )
+        ]
+    if view.consistent is False:
+        listing = ", ".join(f"{s} says {a}" for s, a in view.answers)
+        return [
+            make(
+                "PUBLIC_IP_INCONSISTENT",
+                f"Sources disagree about the public address: {listing}.",
+                "A multi-WAN router, a proxy or a VPN makes services see different addresses, "
+                "and a PACS can dial only one. Find the line the PACS's connection will arrive "
+                "on (turn off the VPN/proxy for the test, or ask your network administrator), "
+                f"and give the PACS that address; {view.address} got the most votes.",
+                answers=[{"source": s, "address": a} for s, a in view.answers],
+            )
+        ]
+    return []
+
+
+def _dynamic_note(public: str) -> str:
+    return (
+        f"If {public} is a dynamic address (most home and many business lines), it changes "
+        "when the line reconnects and the PACS entry breaks: ask the ISP for a static address, "
+        "or give the PACS a dynamic-DNS name that follows it."
+    )
+
+
+def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
+    port, lan, public = cfg.port, view.lan_address, view.address
+    lan_s = lan or "this PC's LAN address"
+    gw = f"http://{view.gateway}/" if view.gateway else "the router's admin page"
+    if view.double_nat:
+        return [
+            make(
+                "NAT_DOUBLE",
+                f"Double NAT: {view.double_nat}. Forwarding TCP {port} on your own router "
+                "cannot make this PC reachable on its own.",
+                "Ask the ISP for a public IPv4 address (or put the ISP's modem/router in "
+                "bridge mode so your router gets it), then forward TCP "
+                f"{port} to {lan_s}:{port}. Otherwise the outer NAT must forward the port too, "
+                "or connect the sites by VPN, or use C-GET where the PACS supports it.",
+                router_external=view.router_external,
+                public_address=public,
+                lan_address=lan,
+            )
+        ]
+    if view.local:
+        return [
+            make(
+                "NAT_NONE",
+                f"The public address {public} is on this PC: no NAT in between, the PACS can "
+                "dial it directly.",
+                _dynamic_note(public or "it"),
+                public_address=public,
+            )
+        ]
+    if view.behind_nat and public:
+        return [
+            make(
+                "NAT_DETECTED",
+                f"Behind NAT: this PC is {lan_s}, the internet sees {public}. A PACS outside "
+                f"this network must dial {public}, and the router must forward TCP {port} "
+                f"to {lan_s}.",
+                f"Give the PACS administrator {public} port {port} (not {lan_s}), and forward "
+                f"TCP {port} on the router to {lan_s}:{port}: `reverseprobe forward --upnp "
+                f"--port {port}`, or by hand in {gw}. {_dynamic_note(public)}",
+                public_address=public,
+                lan_address=lan,
+            )
+        ]
+    if view.behind_nat:
+        return [
+            make(
+                "NAT_DETECTED",
+                f"This PC's address {lan_s} is private: a PACS outside this network cannot "
+                "dial it, and the public address is not known.",
+                f"Find the public address (see PUBLIC_IP_UNKNOWN), give it to the PACS "
+                f"administrator with port {port}, and forward TCP {port} on the router to "
+                f"{lan_s}:{port} (`reverseprobe forward --upnp --port {port}`, or {gw}).",
+                lan_address=lan,
+            )
+        ]
+    return []
+
+
+def upnp_rules(
+    rt: RouterResult, view: PublicView, cfg: CheckConfig, local: set[str]
+) -> list[Finding]:
+    port = cfg.port
+    lan = rt.lan_address or view.lan_address or "this PC"
+    gw = f"http://{rt.gateway}/" if rt.gateway else "the router's admin page"
+    manual = f"forward TCP {port} to {lan}:{port} by hand in {gw}"
+    if not rt.igd_found or (rt.upnp_error and not rt.mapping_checked):
+        sev = Severity.WARN if view.behind_nat else Severity.INFO
+        natpmp = ""
+        if rt.natpmp_result == 0:
+            natpmp = (
+                f" NAT-PMP answered (external address {rt.natpmp_external_ip}): "
+                f"`reverseprobe forward --natpmp --port {port}` can open the port."
+            )
+        asked = f"{rt.gateway} and the multicast group" if rt.gateway else "the multicast group"
+        summary = (
+            f"No UPnP IGD answered (asked {asked})."
+            if not rt.igd_found
+            else f"The UPnP IGD at {rt.igd_location} could not be used: {rt.upnp_error}."
+        )
+        return [
+            make(
+                "UPNP_UNAVAILABLE",
+                summary + natpmp,
+                f"Turn on UPnP in the router so `reverseprobe forward --upnp --port {port}` "
+                f"can open the port, or {manual}.",
+                severity=sev,
+                gateway=rt.gateway,
+                natpmp_result=rt.natpmp_result,
+            )
+        ]
+    if not rt.mapping_checked or view.local:
+        return []
+    m = rt.mapping
+    double = (
+        " The router sits behind another NAT (see NAT_DOUBLE): this mapping alone does not "
+        "make the PC reachable."
+        if view.double_nat
+        else ""
+    )
+    if m is None:
+        return [
+            make(
+                "UPNP_MAPPING_MISSING",
+                f"The router has no mapping for TCP {port}: a connection to the public "
+                f"address on port {port} stops at the router.{double}",
+                f"`reverseprobe forward --upnp --port {port}` (maps TCP {port} to {lan}), or "
+                f"{manual}.",
+                port=port,
+            )
+        ]
+    mapping = {
+        "internal_client": m.internal_client,
+        "internal_port": m.internal_port,
+        "description": m.description,
+        "enabled": m.enabled,
+        "lease": m.lease,
+    }
+    ours = m.internal_client in local or m.internal_client == rt.lan_address
+    if not ours:
+        return [
+            make(
+                "UPNP_MAPPING_OTHER_HOST",
+                f"The router forwards TCP {port} to {m.internal_client}:{m.internal_port} "
+                f"({m.description!r}), not to this PC ({lan}): the PACS's connection reaches "
+                "that machine instead.",
+                f"Remove or change that mapping in {gw} (or, if {m.internal_client} does not "
+                f"need it, `reverseprobe forward --upnp --port {port} --force`), or give this "
+                "PC another port and register that port at the PACS.",
+                port=port,
+                mapping=mapping,
+            )
+        ]
+    if m.internal_port != port or not m.enabled:
+        what = (
+            f"to this PC's port {m.internal_port}, not {port}"
+            if m.internal_port != port
+            else "to this PC, but the mapping is disabled"
+        )
+        return [
+            make(
+                "UPNP_MAPPING_MISSING",
+                f"The router forwards TCP {port} {what}.{double}",
+                f"Replace it: `reverseprobe forward --upnp --port {port} --force`, or {manual}.",
+                port=port,
+                mapping=mapping,
+            )
+        ]
+    lease = f", lease {m.lease} s left" if m.lease else ", permanent"
+    return [
+        make(
+            "UPNP_MAPPING_OK",
+            f"The router forwards TCP {port} to this PC ({m.internal_client}:{port}, "
+            f"{m.description!r}{lease}).{double}",
+            "A mapping with a lease ends when it runs out or the router restarts: renew it "
+            "with `reverseprobe forward --upnp`, or make a permanent rule in the router."
+            if m.lease
+            else "",
+            severity=Severity.INFO if view.double_nat else None,
+            port=port,
+            mapping=mapping,
+        )
+    ]
+
+
+def firewall_rules(fw: FirewallResult) -> list[Finding]:
+    r = fw.deciding
+    port = fw.port
+    if r is None or fw.verdict is None:
+        return []
+    name = {
+        "nftables": "nftables",
+        "iptables": "iptables",
+        "iptables-legacy": "iptables (legacy)",
+        "ufw": "ufw",
+        "firewalld": "firewalld",
+        "windows": "Windows Defender Firewall",
+        "macos": "macOS application firewall",
+    }.get(r.source, r.source)
+    # a front end (ufw, firewalld) owns the rules: its own reading names what to change
+    own = next((x for x in fw.readings if x.source in fw.managers and x.verdict is fw.verdict), r)
+    fix = allow_command(port, own, fw.managers, fw.program)
+    chain = "chain " if r.source in ("nftables", "iptables", "iptables-legacy") else ""
+    where = f" ({chain}{r.where})" if r.where else ""
+    if fw.verdict is Verdict.BLOCKED:
+        return [
+            make(
+                "FIREWALL_BLOCKS",
+                f"The {name} firewall{where} refuses inbound TCP {port}: rule `{r.rule}`.",
+                f"Allow the port: {fix}.",
+                source=r.source,
+                rule=r.rule,
+                where=r.where,
+                note=r.note,
+            )
+        ]
+    if fw.verdict is Verdict.DEFAULT_DROP:
+        note = f" ({r.note})" if r.note else ""
+        return [
+            make(
+                "FIREWALL_MAY_BLOCK",
+                f"The {name} firewall{where} is active and no rule allows inbound TCP {port}: "
+                f"its default refuses the connection{note}.",
+                f"Allow the port: {fix}.",
+                source=r.source,
+                rule=r.rule,
+                where=r.where,
+                note=r.note,
+            )
+        ]
+    if fw.verdict is Verdict.CONDITIONAL:
+        return [
+            make(
+                "FIREWALL_MAY_BLOCK",
+                f"The {name} firewall{where} allows inbound TCP {port} only conditionally: "
+                f"{r.note or 'a condition this check cannot see'}.",
+                "Make sure the PACS's connection meets that condition (its address is in the "
+                f"allowed range), or allow the port for every source: {fix}.",
+                source=r.source,
+                rule=r.rule,
+                where=r.where,
+                note=r.note,
+            )
+        ]
     return []
