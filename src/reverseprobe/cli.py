@@ -349,11 +349,15 @@ def check_config(args: argparse.Namespace, env: Environment) -> c.CheckConfig:
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     env = env or Environment()
+    # A real invocation counts its interpreter start-up against --timeout; in-process callers
+    # (tests, the checklist) pass argv and start the clock now.
+    whole_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
         with contextlib.redirect_stdout(env.stdout):  # --help and --version
             args = build_parser().parse_args(argv)
+        args.whole_process = whole_process
         if not args.command:
             build_parser().print_help(env.stdout)
             return ExitStatus.USAGE
@@ -385,10 +389,17 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if args.command == "check":
         from reverseprobe.check import PROBE_NAMES, run_check
+        from reverseprobe.runner import Deadline, process_age
 
         cfg = check_config(args, env)
+        started = process_age() if args.whole_process else 0.0
+        deadline = Deadline.for_command(cfg.timeout, already=started)
         return _run_and_render(
-            lambda upd: run_check(cfg, on_update=upd), PROBE_NAMES, args, env, strict=cfg.strict
+            lambda upd: run_check(cfg, on_update=upd, deadline=deadline),
+            PROBE_NAMES,
+            args,
+            env,
+            strict=cfg.strict,
         )
     if args.command == "forward":
         from reverseprobe.forward import forward_config, run_forward

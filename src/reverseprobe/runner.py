@@ -40,6 +40,12 @@ class Deadline:
         `reserve`, and never below `floor` (a zero timeout means "block" to some libraries)."""
         return max(floor, min(at_most, self.remaining() - reserve))
 
+    @classmethod
+    def for_command(cls, seconds: float, *, already: float = 0.0, reserve: float = 0.1) -> Deadline:
+        """A command's deadline when `already` seconds of it went by before the clock started
+        (interpreter start-up and imports), less `reserve` for rendering the report."""
+        return cls(time.monotonic() + seconds - min(already, seconds / 2) - reserve)
+
     def child(self, seconds: float) -> Deadline:
         """A nested deadline that ends no later than this one."""
         return Deadline(min(self.at, time.monotonic() + seconds))
@@ -47,6 +53,16 @@ class Deadline:
 
 Probe = Callable[[Deadline], ProbeResult]
 Listener = Callable[[str, Status | None], None]  # (probe name, status or None when started)
+
+
+def process_age() -> float:
+    """Seconds since this process started (0 where the OS will not say)."""
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # noqa: BLE001 - no process table: count from now
+        return 0.0
 
 
 def run_probes(
