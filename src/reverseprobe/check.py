@@ -29,9 +29,13 @@ def build_probes(cfg: CheckConfig) -> dict[str, Probe]:
 def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
     """The network half (public address, router, firewall, inbound): each module's
     `check_probe(cfg)` returns the probe callable for `run_probes`. One line per module."""
+    from reverseprobe.probes import firewall, inbound, public_ip, router
+
     factories: dict[str, Callable[[CheckConfig], Probe]] = {}
-    # public_ip / router / firewall: see probes/public_ip.py, probes/router.py, probes/firewall.py
-    # inbound: see probes/inbound.py
+    factories["public_ip"] = public_ip.check_probe
+    factories["router"] = router.check_probe
+    factories["firewall"] = firewall.check_probe
+    factories["inbound"] = inbound.check_probe
     return factories
 
 

@@ -15,9 +15,9 @@ Rule = Callable[[Mapping[str, ProbeResult], CheckConfig], list[Finding]]
 
 
 def check_rules() -> list[Rule]:
-    from reverseprobe.rules import local, network
+    from reverseprobe.rules import inbound, local, network
 
-    rules: list[Rule] = [local.rules, network.rules]
+    rules: list[Rule] = [local.rules, network.rules, inbound.rules]
     return rules
 
 

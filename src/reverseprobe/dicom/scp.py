@@ -1,0 +1,228 @@
+"""A temporary Verification SCP (PS3.4 Annex A) held on a port while a probe runs.
+
+It accepts any called and any calling AE title (PS3.8 7.1.1.5/7.1.1.6 leave checking them to
+the acceptor) and records who called: the address of every TCP connection and the calling AE
+title of every A-ASSOCIATE-RQ. `check` asks the reflector to call it with a one-time calling
+AE title (a nonce); seeing that title arrive proves the connection reached this machine and
+not another one behind the same port.
+
+`stop()` always frees the port: it is called by the context manager, and an `atexit` hook
+stops whatever still runs when the interpreter exits (Ctrl-C ends `check` in the main thread
+while probes run in daemon threads).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reverseprobe.dicom.echo import VERIFICATION_SOP_CLASS
+
+DEFAULT_AE_TITLE = "REVERSEPROBE"
+# A bare TCP connect (the reflector's reachability test) holds a pynetdicom association slot
+# until the ACSE timeout: keep it short, and allow more than pynetdicom's default 10.
+ACSE_TIMEOUT_S = 3.0
+MAX_ASSOCIATIONS = 32
+
+_active: set[VerificationScp] = set()
+_active_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SeenAssociation:
+    """One A-ASSOCIATE-RQ that reached us: from where, with which AE titles, when."""
+
+    address: str
+    port: int
+    calling_aet: str
+    called_aet: str
+    at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class SeenConnection:
+    address: str
+    port: int
+    at: float
+
+
+class VerificationScp:
+    """`with VerificationScp(11112) as scp: ...`; `start()` raises OSError when the port is
+    taken (EADDRINUSE) or needs privileges (EACCES)."""
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        host: str = "0.0.0.0",
+        ae_title: str = DEFAULT_AE_TITLE,
+        acse_timeout: float = ACSE_TIMEOUT_S,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.ae_title = ae_title
+        self.acse_timeout = acse_timeout
+        self._ae: Any = None
+        self._server: Any = None
+        self._bound_port: int | None = None
+        self._cond = threading.Condition()
+        self._associations: list[SeenAssociation] = []
+        self._connections: list[SeenConnection] = []
+
+    def __repr__(self) -> str:
+        return f"<VerificationScp {self.host}:{self.port} running={self.running}>"
+
+    @property
+    def port(self) -> int:
+        return self._bound_port if self._bound_port is not None else self.requested_port
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> VerificationScp:
+        from pynetdicom import AE, evt
+
+        ae = AE(ae_title=self.ae_title)
+        ae.add_supported_context(VERIFICATION_SOP_CLASS)
+        ae.require_called_aet = False
+        ae.require_calling_aet = []
+        ae.acse_timeout = self.acse_timeout
+        ae.dimse_timeout = self.acse_timeout
+        ae.network_timeout = self.acse_timeout
+        ae.maximum_associations = MAX_ASSOCIATIONS
+        handlers: list[Any] = [
+            (evt.EVT_CONN_OPEN, self._on_connection),
+            (evt.EVT_REQUESTED, self._on_requested),
+        ]
+        server: Any = ae.start_server(
+            (self.host, self.requested_port), block=False, evt_handlers=handlers
+        )
+        self._ae, self._server = ae, server
+        self._bound_port = int(server.server_address[1])
+        with _active_lock:
+            _active.add(self)
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket and abort established associations; idempotent, never
+        raises. A connection that never sent an A-ASSOCIATE-RQ is left to end at the ACSE
+        timeout (aborting it trips pynetdicom's state machine, Sta2 + Evt15); it does not
+        keep the port from a new listener that sets SO_REUSEADDR, as DICOM receivers do."""
+        ae, server, self._ae, self._server = self._ae, self._server, None, None
+        with _active_lock:
+            _active.discard(self)
+        if server is None:
+            return
+        with contextlib.suppress(Exception):  # the socket is closed either way
+            server.shutdown()
+        for assoc in list(getattr(ae, "active_associations", [])):
+            if assoc.is_established:
+                with contextlib.suppress(Exception):
+                    assoc.abort()
+
+    def __enter__(self) -> VerificationScp:
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what it saw --
+
+    def associations(self) -> tuple[SeenAssociation, ...]:
+        with self._cond:
+            return tuple(self._associations)
+
+    def connections(self) -> tuple[SeenConnection, ...]:
+        with self._cond:
+            return tuple(self._connections)
+
+    def calling_aets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.calling_aet for a in self.associations()))
+
+    def wait_for(self, calling_aet: str, timeout: float) -> SeenAssociation | None:
+        """The first association with this calling AE title, waiting up to `timeout`."""
+        end = time.monotonic() + max(0.0, timeout)
+
+        def found() -> SeenAssociation | None:
+            return next((a for a in self._associations if a.calling_aet == calling_aet), None)
+
+        with self._cond:
+            hit = found()
+            while hit is None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+                hit = found()
+            return hit
+
+    # -- pynetdicom handlers (association threads) --
+
+    def _on_connection(self, event: Any) -> None:
+        addr, port = _peer(event)
+        with self._cond:
+            if len(self._connections) < 1000:
+                self._connections.append(SeenConnection(addr, port, time.monotonic()))
+
+    def _on_requested(self, event: Any) -> None:
+        # In EVT_REQUESTED requestor.ae_title is still empty: read the primitive (notes/dicom.md).
+        prim = event.assoc.requestor.primitive
+        addr, port = _peer(event)
+        seen = SeenAssociation(
+            address=addr,
+            port=port,
+            calling_aet=_aet_text(getattr(prim, "calling_ae_title", "")),
+            called_aet=_aet_text(getattr(prim, "called_ae_title", "")),
+            at=time.monotonic(),
+        )
+        with self._cond:
+            if len(self._associations) < 1000:
+                self._associations.append(seen)
+            self._cond.notify_all()
+
+
+def _peer(event: Any) -> tuple[str, int]:
+    try:
+        req = event.assoc.requestor
+        return str(req.address), int(req.port)
+    except (AttributeError, TypeError, ValueError):
+        return "?", 0
+
+
+def _aet_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
+
+
+def held_ports() -> dict[int, int]:
+    """Ports held by temporary SCPs of this process -> our PID (so a listener scan running at
+    the same time can tell our own temporary listener from the user's)."""
+    import os
+
+    with _active_lock:
+        return {s.port: os.getpid() for s in _active}
+
+
+def stop_all() -> None:
+    with _active_lock:
+        running = list(_active)
+    for scp in running:
+        scp.stop()
+
+
+def on_exit(fn: Callable[[], None]) -> Callable[[], None]:
+    """Register `fn` to run at interpreter exit; returns the function that unregisters it."""
+    atexit.register(fn)
+    return lambda: atexit.unregister(fn)
+
+
+atexit.register(stop_all)

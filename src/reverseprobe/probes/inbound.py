@@ -1,0 +1,398 @@
+"""The inbound (echo-back) probe of `check` (SPEC.md "inbound"): can the outside reach us?
+
+A reflector outside the network dials the port back on the address it sees us at. Where the
+port is free, a temporary Verification SCP holds it and the reflector calls with a one-time
+calling AE title (a nonce): seeing the nonce arrive proves the connection reached *this*
+machine. Where the port is taken, the listener's fingerprint (association result,
+implementation class UID and version name, PS3.7 D.3.3.2) seen from outside is compared
+with the one seen locally. For a port below 1024 that is not reachable, a temporary high
+control port, mapped by UPnP IGD to a temporary listener, tells an ISP block from a router or
+firewall problem. Every temporary listener and mapping is removed, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import secrets
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from reverseprobe.config import CheckConfig
+from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, DicomResult, EchoResult, echo
+from reverseprobe.dicom.scp import VerificationScp, on_exit
+from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.model import ProbeResult, Status
+from reverseprobe.reflector.client import Endpoint, ReflectorError, ask_probe
+from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
+from reverseprobe.runner import Deadline, Probe
+
+NONCE_PREFIX = "RP"
+NONCE_LENGTH = 16  # the longest AE title (PS3.5 6.2, AE VR)
+SLACK_S = 1.0  # beyond the dial budget: HTTP round trip and the reflector's own work
+STOP_RESERVE_S = 0.8  # kept back to stop temporary listeners and remove the mapping
+CONTROL_LEASE_S = 120  # a mapping we fail to remove expires by itself
+CONTROL_DESCRIPTION = "reverseprobe control port (temporary)"
+LOCAL_ECHO_S = 3.0
+NONCE_WAIT_S = 0.3
+
+
+class InboundMode(str, Enum):
+    TEMPORARY_LISTENER = "temporary-listener"  # the port was free: our SCP held it
+    EXISTING_LISTENER = "existing-listener"  # a program listens: compare fingerprints
+    NOT_HELD = "not-held"  # free, but we could not listen on it (privileges)
+
+
+class ControlOutcome(str, Enum):
+    REACHED = "reached"
+    NOT_REACHED = "not-reached"
+    NOT_TESTED = "not-tested"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """How a listener answers an association: enough to tell two listeners apart."""
+
+    result: DicomResult
+    implementation_class_uid: str | None = None
+    implementation_version_name: str | None = None
+    reject_reason: int | None = None
+
+    @classmethod
+    def of_echo(cls, e: EchoResult) -> Fingerprint:
+        reason = e.reject.reason if e.reject else None
+        return cls(e.result, e.implementation_class_uid, e.implementation_version_name, reason)
+
+    @classmethod
+    def of_probe(cls, r: PortProbe) -> Fingerprint:
+        reason = r.reject.reason if r.reject else None
+        return cls(r.dicom, r.implementation_class_uid, r.implementation_version_name, reason)
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """The high control port test for a low port (SPEC.md "inbound")."""
+
+    outcome: ControlOutcome
+    reason: str | None = None
+    port: int | None = None  # external and internal port of the temporary mapping
+    lan_address: str | None = None
+    result: PortProbe | None = None
+    nonce_seen: bool = False
+    mapping_removed: bool | None = None
+    low_port_mapping: str | None = None  # "host:port" the router maps the low port to (UPnP)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundResult(ProbeResult):
+    port: int
+    reflector: str | None = None  # the URL without any token
+    mode: InboundMode | None = None
+    observed_ip: str | None = None  # the reflector's view of our public address
+    results: tuple[PortProbe, ...] = ()
+    nonce: str | None = None
+    nonce_seen: bool | None = None  # None: no temporary listener, so no nonce to see
+    calling_aets_seen: tuple[str, ...] = ()
+    connections_seen: tuple[str, ...] = ()
+    local_fingerprints: tuple[Fingerprint, ...] = ()
+    remote_fingerprint: Fingerprint | None = None
+    control: ControlResult | None = None
+    http_status: int | None = None
+    reflector_error: str | None = None  # "unreachable" | "refused" | "garbage"
+    note: str | None = None
+
+    @property
+    def main(self) -> PortProbe | None:
+        return next((r for r in self.results if r.port == self.port), None)
+
+
+class Asker(Protocol):
+    def __call__(
+        self,
+        url: str,
+        ports: list[int],
+        *,
+        called_aet: str,
+        calling_aet: str,
+        dial_timeout: float,
+        http_timeout: float,
+    ) -> ProbeAnswer: ...
+
+
+IgdFinder = Callable[[str | None, Deadline], Any]  # portmap.igd.find_igd
+
+
+def make_nonce() -> str:
+    """A one-time calling AE title: 16 characters of A-Z and 0-9 (valid in any AE title)."""
+    alphabet = string.ascii_uppercase + string.digits
+    return NONCE_PREFIX + "".join(
+        secrets.choice(alphabet) for _ in range(NONCE_LENGTH - len(NONCE_PREFIX))
+    )
+
+
+def check_probe(cfg: CheckConfig) -> Probe:
+    return lambda deadline: probe_inbound(cfg, deadline)
+
+
+def probe_inbound(
+    cfg: CheckConfig,
+    deadline: Deadline,
+    *,
+    ask: Asker = ask_probe,
+    find_igd: IgdFinder | None = None,
+) -> InboundResult:
+    if not cfg.reflector:
+        return InboundResult(
+            status=Status.SKIPPED,
+            port=cfg.port,
+            reason="no reflector configured (--reflector URL or REVERSEPROBE_REFLECTOR)",
+        )
+    url = cfg.reflector
+    shown = Endpoint.parse(url).display
+    nonce = make_nonce()
+    search = _IgdSearch(find_igd, deadline) if cfg.port < 1024 and cfg.upnp else None
+    sockets = _listening(cfg.port)
+    with contextlib.ExitStack() as stack:
+        scp, mode, note = _hold(cfg.port, sockets, stack)
+        local = (
+            _LocalEcho(cfg, sockets, deadline) if mode is InboundMode.EXISTING_LISTENER else None
+        )
+        calling = nonce if scp is not None else DEFAULT_CALLING_AET
+        dial = _dial_budget(deadline, control=search is not None)
+        try:
+            answer = ask(
+                url,
+                [cfg.port],
+                called_aet=cfg.called_aet,
+                calling_aet=calling,
+                dial_timeout=dial,
+                http_timeout=dial + SLACK_S,
+            )
+        except ReflectorError as exc:
+            return InboundResult(
+                status=Status.ERROR,
+                reason=exc.message,
+                mode=mode,
+                http_status=exc.http_status,
+                reflector_error=exc.kind.value,
+                port=cfg.port,
+                reflector=shown,
+            )
+        main = answer.for_port(cfg.port)
+        opened = main is not None and main.tcp is TcpState.OPEN
+        seen = None
+        if scp is not None:  # the association ended before the answer: a short wait suffices
+            seen = scp.wait_for(nonce, NONCE_WAIT_S if opened else 0.0) is not None
+        local_fps = local.result() if local is not None else ()
+        control = None
+        if search is not None and main is not None and main.tcp is not TcpState.OPEN:
+            control = _control_probe(cfg, search, nonce, deadline, ask)
+        if ":" in answer.observed_ip and mode is InboundMode.TEMPORARY_LISTENER:
+            note = "the reflector saw this PC over IPv6; the temporary listener holds IPv4 only"
+        return InboundResult(
+            status=Status.OK,
+            mode=mode,
+            observed_ip=answer.observed_ip,
+            results=answer.results,
+            nonce=nonce if scp is not None else None,
+            nonce_seen=seen,
+            calling_aets_seen=scp.calling_aets() if scp is not None else (),
+            connections_seen=tuple(c.address for c in scp.connections()) if scp else (),
+            local_fingerprints=local_fps,
+            remote_fingerprint=Fingerprint.of_probe(main) if main is not None else None,
+            control=control,
+            note=note,
+            port=cfg.port,
+            reflector=shown,
+        )
+
+
+def _dial_budget(deadline: Deadline, *, control: bool) -> float:
+    """The reflector's dial budget: what is left less our reserve; half of it when a control
+    port may have to be probed after the first answer."""
+    left = deadline.remaining() - STOP_RESERVE_S - SLACK_S * (2 if control else 1)
+    return max(0.3, left / 2 if control else left)
+
+
+def _listening(port: int) -> list[Any] | None:
+    """The sockets listening on the port, or None when they cannot be listed."""
+    from reverseprobe.probes.listeners import listening_sockets
+
+    try:
+        return list(listening_sockets(port)[0])
+    except Exception:  # noqa: BLE001 - unreadable: binding will tell whether it is free
+        return None
+
+
+def _hold(
+    port: int, sockets: list[Any] | None, stack: contextlib.ExitStack
+) -> tuple[VerificationScp | None, InboundMode, str | None]:
+    if sockets:
+        return None, InboundMode.EXISTING_LISTENER, None
+    scp = VerificationScp(port)
+    try:
+        scp.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return None, InboundMode.EXISTING_LISTENER, None
+        why = (
+            f"listening on port {port} needs administrator/root rights"
+            if exc.errno in (errno.EACCES, errno.EPERM)
+            else f"could not listen on port {port}: {exc.strerror or exc}"
+        )
+        return None, InboundMode.NOT_HELD, why
+    stack.callback(scp.stop)
+    return scp, InboundMode.TEMPORARY_LISTENER, None
+
+
+class _LocalEcho:
+    """C-ECHO to the local listener(s) in a thread, while the reflector dials from outside."""
+
+    def __init__(self, cfg: CheckConfig, sockets: list[Any] | None, deadline: Deadline) -> None:
+        from reverseprobe.probes.listeners import echo_target
+
+        targets = sorted({echo_target(s) for s in sockets}) if sockets else ["127.0.0.1"]
+        self._budget = deadline.share(LOCAL_ECHO_S, reserve=STOP_RESERVE_S)
+        self._results: list[EchoResult] = []
+        self._threads = [
+            threading.Thread(target=self._one, args=(t, cfg), daemon=True) for t in targets
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _one(self, host: str, cfg: CheckConfig) -> None:
+        r = echo(host, cfg.port, called_aet=cfg.called_aet, timeout=self._budget)
+        self._results.append(r)
+
+    def result(self) -> tuple[Fingerprint, ...]:
+        for t in self._threads:
+            t.join(self._budget + 0.5)
+        return tuple(Fingerprint.of_echo(e) for e in list(self._results))
+
+
+class _IgdSearch:
+    """UPnP IGD discovery started at once, in parallel with the first dial-back."""
+
+    def __init__(self, finder: IgdFinder | None, deadline: Deadline) -> None:
+        self._done = threading.Event()
+        self.igd: Any = None
+        self.reason: str | None = None
+        threading.Thread(
+            target=self._run, args=(finder, deadline), name="inbound-igd", daemon=True
+        ).start()
+
+    def _run(self, finder: IgdFinder | None, deadline: Deadline) -> None:
+        try:
+            if finder is None:
+                from reverseprobe.portmap.igd import find_igd
+
+                finder = find_igd
+            from reverseprobe.probes.interfaces import default_gateway
+
+            self.igd = finder(default_gateway()[0], deadline)
+            if self.igd is None:
+                self.reason = "no UPnP router answered, so no control port could be opened"
+        except Exception as exc:  # noqa: BLE001 - UpnpError and the unexpected alike
+            self.reason = f"UPnP discovery failed: {exc}"
+        finally:
+            self._done.set()
+
+    def wait(self, timeout: float) -> Any:
+        if not self._done.wait(timeout):
+            self.reason = "UPnP discovery did not finish in time"
+            return None
+        return self.igd
+
+
+def _control_probe(
+    cfg: CheckConfig, search: _IgdSearch, nonce: str, deadline: Deadline, ask: Asker
+) -> ControlResult:
+    """Map a temporary high port to a temporary listener, ask for a dial-back, remove both."""
+    from reverseprobe.portmap.errors import UpnpError
+
+    igd = search.wait(deadline.share(3.0, reserve=STOP_RESERVE_S + SLACK_S + 0.5))
+    if igd is None:
+        return ControlResult(ControlOutcome.NOT_TESTED, reason=search.reason)
+    lan = str(igd.lan_address or "")
+    low = None
+    with contextlib.suppress(UpnpError):
+        m = igd.get_mapping(cfg.port)
+        low = f"{m.internal_client}:{m.internal_port}" if m is not None else None
+    removed: list[bool] = []
+    with contextlib.ExitStack() as stack:
+        scp = VerificationScp(0)
+        try:
+            scp.start()
+        except OSError as exc:
+            return ControlResult(ControlOutcome.NOT_TESTED, reason=f"no control listener: {exc}")
+        stack.callback(scp.stop)
+        port = scp.port
+        try:
+            _add_mapping(igd, port, lan)
+        except UpnpError as exc:
+            return ControlResult(
+                ControlOutcome.NOT_TESTED,
+                reason=f"the router refused a control mapping: {exc.describe()}",
+                port=port,
+                lan_address=lan,
+                low_port_mapping=low,
+            )
+
+        def remove() -> None:
+            if removed:
+                return
+            try:
+                igd.delete_mapping(port)
+                removed.append(True)
+            except UpnpError:
+                removed.append(False)
+
+        unregister = on_exit(remove)  # Ctrl-C: the interpreter's exit still removes it
+        stack.callback(unregister)
+        stack.callback(remove)
+        dial = max(0.3, deadline.remaining() - STOP_RESERVE_S - SLACK_S)
+        result: PortProbe | None = None
+        seen, why = False, None
+        try:
+            answer = ask(
+                cfg.reflector or "",
+                [port],
+                called_aet=cfg.called_aet,
+                calling_aet=nonce,
+                dial_timeout=dial,
+                http_timeout=dial + SLACK_S,
+            )
+        except ReflectorError as exc:
+            why = f"the reflector failed on the control port: {exc}"
+        else:
+            result = answer.for_port(port)
+            seen = scp.wait_for(nonce, NONCE_WAIT_S) is not None
+    reached = result is not None and result.tcp is TcpState.OPEN and seen
+    return ControlResult(
+        ControlOutcome.REACHED
+        if reached
+        else (ControlOutcome.NOT_TESTED if result is None else ControlOutcome.NOT_REACHED),
+        reason=why,
+        port=port,
+        lan_address=lan,
+        result=result,
+        nonce_seen=seen,
+        mapping_removed=removed[0] if removed else None,
+        low_port_mapping=low,
+    )
+
+
+def _add_mapping(igd: Any, port: int, lan: str) -> None:
+    """AddPortMapping with a lease, as permanent where the router only takes those (725)."""
+    from reverseprobe.portmap.errors import UpnpError
+
+    try:
+        igd.add_mapping(port, lan, port, CONTROL_DESCRIPTION, lease=CONTROL_LEASE_S)
+    except UpnpError as exc:
+        if exc.code != 725:
+            raise
+        igd.add_mapping(port, lan, port, CONTROL_DESCRIPTION, lease=0)

@@ -1,0 +1,241 @@
+"""`reverseprobe reflector`: configuration, serving until a signal, and a background runner.
+
+HTTP is served by aiohttp (`app.Reflector`): one asyncio loop holds any number of idle or
+slow connections cheaply; idle ones, and ones that never finish their headers, are closed
+after `KEEPALIVE_S` (slowloris). Bad input (a token file, a budget) is exit 2 with one line;
+a port it cannot listen on is exit 1; SIGINT/SIGTERM stop it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from reverseprobe.config import BadInput, ReflectorConfig
+from reverseprobe.environment import Environment
+from reverseprobe.reflector import protocol as p
+from reverseprobe.reflector.app import LOG, READ_BODY_S, Reflector
+from reverseprobe.reflector.dialback import Dialer, dial_back
+
+__all__ = ["BackgroundReflector", "Dialer", "Reflector", "dial_back", "reflector_config", "serve"]
+
+KEEPALIVE_S = 15.0  # idle connections, and ones still sending headers, are closed after this
+MAX_TOKEN_BYTES = 4096
+
+
+def read_token(path: str) -> str:
+    """The bearer token (RFC 6750 2.1 b64token) from a file, surrounding whitespace ignored."""
+    try:
+        raw = Path(path).read_bytes()[: MAX_TOKEN_BYTES + 1]
+    except OSError as exc:
+        raise BadInput(f"invalid --token-file {path!r}: {exc.strerror or exc}") from None
+    try:
+        token = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise BadInput(f"invalid --token-file {path!r}: the token must be ASCII") from None
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+    if not token or len(token) > MAX_TOKEN_BYTES or not set(token) <= allowed:
+        raise BadInput(
+            f"invalid --token-file {path!r}: one token of letters, digits and -._~+/= "
+            f"(1-{MAX_TOKEN_BYTES} characters) expected"
+        )
+    return token
+
+
+def reflector_config(args: argparse.Namespace, env: Environment) -> ReflectorConfig:
+    del env
+    host, port = args.listen
+    if args.timeout > p.MAX_TIMEOUT:
+        raise BadInput(
+            f"invalid --timeout {args.timeout:g}: a dial-back budget is at most "
+            f"{p.MAX_TIMEOUT:g} seconds"
+        )
+    return ReflectorConfig(
+        host=host,
+        port=port,
+        trust_proxy=tuple(args.trust_proxy),
+        allow_ports=tuple(args.allow_ports),
+        rate_per_minute=args.rate,
+        burst=args.burst,
+        max_concurrent=args.max_concurrent,
+        token=read_token(args.token_file) if args.token_file else None,
+        connect_timeout=min(args.connect_timeout, args.timeout),
+        timeout=args.timeout,
+        json_log=bool(args.json),
+    )
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+async def start(reflector: Reflector) -> tuple[Any, str, int]:
+    """Bind and serve; returns (runner, host, port) with the port actually bound."""
+    from aiohttp import web
+
+    cfg = reflector.cfg
+    runner = web.AppRunner(
+        reflector.app(),
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=KEEPALIVE_S,
+        max_line_size=4096,
+        max_field_size=4096,
+        auto_decompress=False,  # no gzip bombs: a compressed body is simply not JSON
+        shutdown_timeout=2.0,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.host, cfg.port, backlog=512, reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    addrs = runner.addresses
+    port = int(addrs[0][1]) if addrs else cfg.port
+    return runner, cfg.host, port
+
+
+async def _serve(
+    cfg: ReflectorConfig, log: logging.Logger, on_ready: Callable[[int], None]
+) -> None:
+    reflector = Reflector(cfg, log=log)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    runner, _, port = await start(reflector)
+    on_ready(port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()
+        reflector.close()
+
+
+@contextlib.contextmanager
+def _logger(stream: Any, json_log: bool) -> Iterator[logging.Logger]:
+    """The service log on `stream` (one line per event) while serving; restored afterwards,
+    so an in-process run (tests) leaves the logging setup as it found it."""
+    log = logging.getLogger("reverseprobe.reflector")
+    saved = (log.handlers[:], log.level, log.propagate)
+    handler = logging.StreamHandler(stream)
+    fmt = "%(message)s" if json_log else "%(asctime)s reflector %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield log
+    finally:
+        log.handlers[:] = saved[0]
+        log.setLevel(saved[1])  # not `log.level =`: setLevel also clears the level cache
+        log.propagate = saved[2]
+
+
+def serve(cfg: ReflectorConfig, env: Environment | None = None) -> int:
+    """Run until SIGINT/SIGTERM; 0 after a clean stop, 1 when it cannot listen."""
+    env = env or Environment()
+    with _logger(env.stderr, cfg.json_log) as log:
+        return _run(cfg, env, log)
+
+
+def _run(cfg: ReflectorConfig, env: Environment, log: logging.Logger) -> int:
+
+    def ready(port: int) -> None:
+        where = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+        log.info(
+            "listening on http://%s:%d allow-ports=%s rate=%g/min burst=%d max-concurrent=%d "
+            "token=%s trust-proxy=%s",
+            where,
+            port,
+            p.format_ranges(cfg.allow_ports),
+            cfg.rate_per_minute,
+            cfg.burst,
+            cfg.max_concurrent,
+            "yes" if cfg.token else "no",
+            ",".join(str(n) for n in cfg.trust_proxy) or "none",
+        )
+
+    try:
+        asyncio.run(_serve(cfg, log, ready))
+    except OSError as exc:
+        print(
+            f"reverseprobe: error: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}",
+            file=env.stderr,
+        )
+        return 1
+    return 0
+
+
+class BackgroundReflector:
+    """The service in a thread with its own loop (tests, benchmarks): `with ... as r: r.url`."""
+
+    def __init__(
+        self,
+        cfg: ReflectorConfig,
+        *,
+        dialer: Dialer = dial_back,
+        log: logging.Logger = LOG,
+        clock: Callable[[], float] = time.monotonic,
+        read_body_s: float = READ_BODY_S,
+    ) -> None:
+        self.reflector = Reflector(
+            cfg, dialer=dialer, log=log, clock=clock, read_body_s=read_body_s
+        )
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="reflector", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = self.reflector.cfg.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def __enter__(self) -> BackgroundReflector:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the reflector did not start within 10 s")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        self.reflector.close()
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            try:
+                runner, _, self.port = await start(self.reflector)
+            except BaseException as exc:  # noqa: BLE001 - handed to __enter__
+                self._error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                await runner.cleanup()
+
+        asyncio.run(main())

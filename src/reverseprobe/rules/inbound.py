@@ -1,0 +1,344 @@
+"""Rules for the echo-back probe: did the reflector's dial-back reach this PC's listener?
+
+Pure: an `InboundResult` (and the interfaces probe, for the LAN address in fixes) -> findings.
+Proof comes in two strengths: the nonce seen by our temporary listener (certain), or the
+listener's fingerprint matching from both sides (same implementation; a twin elsewhere
+cannot be excluded). What was not measured is said to be not tested, never passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from reverseprobe.config import CheckConfig
+from reverseprobe.dicom.echo import DicomResult
+from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.findings import make
+from reverseprobe.model import Finding, ProbeResult, Severity, Status
+from reverseprobe.probes.inbound import (
+    ControlOutcome,
+    Fingerprint,
+    InboundMode,
+    InboundResult,
+)
+from reverseprobe.probes.interfaces import InterfacesResult
+
+REGISTERED_DICOM_PORT = 11112
+
+
+class Verdict(str, Enum):
+    OK = "ok"  # proven: nonce seen, or the same fingerprint from both sides
+    OK_UNCONFIRMED = "ok-unconfirmed"  # reached a listener; that it is ours is not proven
+    REFUSED = "refused"
+    TIMEOUT = "timeout"  # dropped, or rejected with an ICMP error: filtered either way
+    OTHER_HOST = "other-host"
+
+
+def judge(r: InboundResult) -> Verdict | None:
+    """What the dial-back of the main port shows; None when there is no result for it."""
+    m = r.main
+    if m is None:
+        return None
+    if m.tcp is TcpState.REFUSED:
+        return Verdict.REFUSED
+    if m.tcp in (TcpState.TIMEOUT, TcpState.UNREACHABLE):
+        return Verdict.TIMEOUT
+    if r.mode is InboundMode.TEMPORARY_LISTENER:
+        return Verdict.OK if r.nonce_seen else Verdict.OTHER_HOST
+    if r.mode is InboundMode.NOT_HELD:
+        return Verdict.OTHER_HOST  # nothing listens here, yet something accepted
+    if r.remote_fingerprint is None:
+        return Verdict.OK_UNCONFIRMED
+    return compare(r.local_fingerprints, r.remote_fingerprint)
+
+
+def compare(local: tuple[Fingerprint, ...], remote: Fingerprint) -> Verdict:
+    """The listener seen from outside against the one(s) seen from this PC."""
+    if not local or remote.result is DicomResult.NOT_TESTED:
+        return Verdict.OK_UNCONFIRMED
+    if remote in local:
+        return Verdict.OK
+    if remote.implementation_class_uid and any(
+        fp.implementation_class_uid
+        and (fp.implementation_class_uid, fp.implementation_version_name)
+        != (remote.implementation_class_uid, remote.implementation_version_name)
+        for fp in local
+    ):
+        return Verdict.OTHER_HOST  # another DICOM implementation answered
+    dicom = (DicomResult.ACCEPTED, DicomResult.REJECTED, DicomResult.ABORTED)
+    if remote.result in (DicomResult.REJECTED, DicomResult.ABORTED) and any(
+        fp.result is DicomResult.ACCEPTED for fp in local
+    ):
+        return Verdict.OK_UNCONFIRMED  # our listener may refuse the reflector's address
+    if (remote.result in dicom) != any(fp.result in dicom for fp in local):
+        return Verdict.OTHER_HOST  # DICOM on one side, not on the other
+    return Verdict.OK_UNCONFIRMED
+
+
+def isp_blocked(r: InboundResult) -> bool | None:
+    """True: the control port got through and the low port did not, beyond the router.
+    None: not measured (no control test, or it could not run)."""
+    c, m = r.control, r.main
+    if r.port >= 1024 or c is None or m is None or c.outcome is not ControlOutcome.REACHED:
+        return None
+    if m.tcp in (TcpState.TIMEOUT, TcpState.UNREACHABLE):
+        return True
+    mapped_here = bool(c.low_port_mapping and c.lan_address) and (
+        (c.low_port_mapping or "").rsplit(":", 1)[0] == c.lan_address
+    )
+    # Refused while the router maps the port to us: the RST came from beyond the router.
+    return m.tcp is TcpState.REFUSED and mapped_here
+
+
+def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
+    r = probes.get("inbound")
+    if r is None:
+        return []
+    if not isinstance(r, InboundResult):
+        return [
+            make(
+                "INBOUND_NOT_TESTED",
+                f"The echo-back probe did not finish ({r.status.value}): {r.reason}.",
+                "Re-run with a longer --timeout; if it persists, check that the reflector "
+                "answers (curl URL/healthz).",
+                severity=Severity.WARN,
+                status=r.status.value,
+            )
+        ]
+    if r.status is Status.SKIPPED:
+        return [
+            make(
+                "INBOUND_NOT_TESTED",
+                f"Inbound reachability of port {r.port} was not tested: {r.reason}.",
+                "Run `reverseprobe reflector` on a server outside this network (best beside "
+                "the PACS) and pass --reflector URL, or set REVERSEPROBE_REFLECTOR; only a "
+                "connection from outside proves that the PACS can connect back.",
+                port=r.port,
+            )
+        ]
+    if r.status is not Status.OK:
+        return [_reflector_failed(r)]
+    return _measured(r, cfg, _lan_address(probes, r))
+
+
+def _reflector_failed(r: InboundResult) -> Finding:
+    if r.reflector_error == "refused":
+        return make(
+            "INBOUND_NOT_TESTED",
+            f"The reflector {r.reflector} refused the probe: {r.reason}.",
+            _refusal_fix(r.http_status, r.port),
+            severity=Severity.WARN,
+            reflector=r.reflector,
+            http_status=r.http_status,
+        )
+    return make(
+        "REFLECTOR_UNREACHABLE",
+        f"The reflector {r.reflector} did not answer properly: {r.reason}.",
+        "Check the URL, that the reflector runs (its /healthz answers) and that this network "
+        "lets HTTP(S) out to it; inbound reachability was not tested.",
+        reflector=r.reflector,
+        error=r.reflector_error,
+    )
+
+
+def _refusal_fix(status: int | None, port: int) -> str:
+    if status == 401:
+        return (
+            "The reflector wants a bearer token: give it in the URL as "
+            "https://:TOKEN@host:8470/ (better in REVERSEPROBE_REFLECTOR than on the "
+            "command line)."
+        )
+    if status == 403:
+        return (
+            f"The reflector does not dial port {port}: ask its operator to add it to "
+            f"--allow-ports, or use port {REGISTERED_DICOM_PORT}."
+        )
+    if status in (429, 503):
+        return "The reflector is rate limiting or busy: wait a minute and re-run."
+    return "Check that the URL names a reverseprobe reflector of a compatible version."
+
+
+def _lan_address(probes: Mapping[str, ProbeResult], r: InboundResult) -> str | None:
+    ifs = probes.get("interfaces")
+    if isinstance(ifs, InterfacesResult) and ifs.lan_address:
+        return ifs.lan_address
+    return r.control.lan_address if r.control else None
+
+
+def _measured(r: InboundResult, cfg: CheckConfig, lan: str | None) -> list[Finding]:
+    m = r.main
+    verdict = judge(r)
+    if m is None or verdict is None:
+        return [
+            make(
+                "INBOUND_NOT_TESTED",
+                f"The reflector gave no result for port {r.port}.",
+                "Re-run; if it persists, the reflector is not a compatible version.",
+                severity=Severity.WARN,
+            )
+        ]
+    here = lan or "this PC"
+    target = f"{r.observed_ip}:{r.port}"
+    detail: dict[str, Any] = {
+        "reflector": r.reflector,
+        "observed_ip": r.observed_ip,
+        "port": r.port,
+        "tcp": m.tcp.value,
+        "dicom": m.dicom.value,
+        "mode": r.mode.value if r.mode else None,
+        "nonce_seen": r.nonce_seen,
+    }
+    if r.note:
+        detail["note"] = r.note
+    out: list[Finding] = []
+    if verdict is Verdict.OK:
+        how = (
+            "the temporary listener saw the one-time calling AE title arrive"
+            if r.mode is InboundMode.TEMPORARY_LISTENER
+            else "the listener answered it exactly as it answers this PC"
+        )
+        out.append(
+            make(
+                "INBOUND_OK",
+                f"The reflector connected to {target} and reached this PC: {how}.",
+                evidence="nonce" if r.mode is InboundMode.TEMPORARY_LISTENER else "fingerprint",
+                **detail,
+            )
+        )
+    elif verdict is Verdict.OK_UNCONFIRMED:
+        out.append(
+            make(
+                "INBOUND_OK",
+                f"The reflector connected to {target} and reached a listener ({m.dicom.value}), "
+                f"but could not confirm that it is this PC's listener.",
+                f"To prove it, stop the receiver on port {r.port} and re-run `check`: it then "
+                f"holds the port itself and has the reflector call it with a one-time AE title.",
+                severity=Severity.INFO,
+                evidence="reachability",
+                **detail,
+            )
+        )
+    elif verdict is Verdict.OTHER_HOST:
+        out.append(_other_host(r, target, here, detail))
+    else:
+        out.extend(
+            _not_reached(r, verdict=verdict, target=target, here=here, detail=detail, cfg=cfg)
+        )
+    return out
+
+
+def _other_host(r: InboundResult, target: str, here: str, detail: dict[str, Any]) -> Finding:
+    m = r.main
+    assert m is not None
+    who = m.implementation_version_name or m.dicom.value
+    if r.mode is InboundMode.TEMPORARY_LISTENER:
+        why = "but the temporary listener on this PC never saw its one-time AE title"
+    elif r.mode is InboundMode.NOT_HELD:
+        why = "although nothing listens on that port on this PC"
+    else:
+        local = ", ".join(
+            fp.implementation_version_name or fp.result.value for fp in r.local_fingerprints
+        )
+        why = f"but this PC's listener answers as {local or 'something else'}"
+    return make(
+        "INBOUND_OTHER_HOST",
+        f"The reflector's connection to {target} was accepted by another listener ({who}), "
+        f"{why}: the router forwards port {r.port} to another machine, or a device on the way "
+        f"answers.",
+        f"Point the router's forwarding rule for TCP {r.port} at this PC ({here}): "
+        f"`reverseprobe forward --upnp --port {r.port} --force` where UPnP is on, or the "
+        f"router's admin page; the images would otherwise go to that other machine.",
+        remote=m.implementation_version_name,
+        **detail,
+    )
+
+
+def _not_reached(
+    r: InboundResult,
+    *,
+    verdict: Verdict,
+    target: str,
+    here: str,
+    detail: dict[str, Any],
+    cfg: CheckConfig,
+) -> list[Finding]:
+    out: list[Finding] = []
+    blocked = isp_blocked(r)
+    if r.port < 1024:
+        detail["isp_block"] = (
+            "measured"
+            if blocked
+            else ("not blocked by the ISP" if blocked is False else _why_untold(r, cfg))
+        )
+    if blocked:
+        # One problem, one finding: the router and this PC passed the control port, so an
+        # INBOUND_TIMEOUT here would blame the wrong hop.
+        c = r.control
+        assert c is not None
+        return [
+            make(
+                "PORT_ISP_BLOCKED",
+                f"Measured: the reflector's connection to {target} "
+                f"{'timed out' if verdict is Verdict.TIMEOUT else 'was refused'}, while the high "
+                f"control port {c.port} reached this PC through the same router: the ISP (or "
+                f"a filter beyond the router) blocks inbound port {r.port}.",
+                f"Use port {REGISTERED_DICOM_PORT} (the IANA-registered DICOM port) for the "
+                f"receiver, forward that port to this PC ({here}), and give the PACS "
+                f"administrator the new port.",
+                control_port=c.port,
+                **detail,
+            )
+        ]
+    if verdict is Verdict.REFUSED:
+        out.append(
+            make(
+                "INBOUND_REFUSED",
+                f"The reflector's connection to {target} was refused: the router has no "
+                f"forwarding for port {r.port}"
+                + (
+                    ", or nothing listens on it"
+                    if r.mode is not InboundMode.TEMPORARY_LISTENER
+                    else ""
+                )
+                + ".",
+                f"Forward TCP port {r.port} on the router to this PC ({here}): "
+                f"`reverseprobe forward --upnp --port {r.port}` where UPnP is on, else the "
+                f"router's admin page; then start the receiver on port {r.port} and re-run.",
+                **detail,
+            )
+        )
+    else:
+        how = (
+            "was rejected with an ICMP error"
+            if r.main and r.main.tcp is TcpState.UNREACHABLE
+            else "timed out"
+        )
+        out.append(
+            make(
+                "INBOUND_TIMEOUT",
+                f"The reflector's connection to {target} {how}: a firewall filters it "
+                f"(this PC's, the router's, or one between the sites)"
+                + (f", or the ISP blocks port {r.port}" if r.port < 1024 and not blocked else "")
+                + ".",
+                f"Allow inbound TCP port {r.port} in this PC's firewall and check that the "
+                f"router forwards it to this PC ({here}); where the PACS is behind its own "
+                f"firewall, its administrator must allow connections out to port {r.port}.",
+                **detail,
+            )
+        )
+    return out
+
+
+def _why_untold(r: InboundResult, cfg: CheckConfig) -> str:
+    c = r.control
+    if c is None:
+        return "could not tell: " + (
+            "UPnP is off (--no-upnp), so no control port was opened"
+            if not cfg.upnp
+            else "no control port was tested"
+        )
+    if c.outcome is ControlOutcome.NOT_REACHED:
+        return f"could not tell: the control port {c.port} did not get through either"
+    return f"could not tell: {c.reason or 'the control port could not be tested'}"
