@@ -79,9 +79,12 @@ def echo(
     calling_aet: str = DEFAULT_CALLING_AET,
     timeout: float = 5.0,
     tcp_first: bool = True,
+    connect_timeout: float = 3.0,
 ) -> EchoResult:
     """Associate, C-ECHO, release; never raises for what the peer does, never exceeds `timeout`
-    by more than pynetdicom's polling granularity."""
+    by more than pynetdicom's polling granularity. `tcp_first` classifies a failed connect
+    (refused/timeout/unreachable) with a bare TCP connect first; that costs a listener one
+    empty connection, so callers that know something listens pass False."""
     t0 = time.monotonic()
     deadline = t0 + timeout
 
@@ -95,7 +98,7 @@ def echo(
         "calling_aet": calling_aet,
     }
     if tcp_first:
-        tcp = tcp_connect(host, port, left(min(3.0, timeout / 2)))
+        tcp = tcp_connect(host, port, left(min(connect_timeout, timeout / 2)))
         if tcp.state is not TcpState.OPEN:
             return EchoResult(
                 tcp=tcp.state,
@@ -105,7 +108,7 @@ def echo(
                 **base,
             )
     try:
-        return _associate(base, t0, left)
+        return _associate(base, t0, left, connect_timeout)
     except Exception as exc:  # noqa: BLE001 - whatever the peer sent, a result, not a crash
         return EchoResult(
             tcp=TcpState.OPEN,
@@ -116,7 +119,7 @@ def echo(
         )
 
 
-def _associate(base: dict[str, Any], t0: float, left: Any) -> EchoResult:
+def _associate(base: dict[str, Any], t0: float, left: Any, connect_timeout: float) -> EchoResult:
     from pynetdicom import AE, evt
 
     events: list[str] = []
@@ -128,7 +131,7 @@ def _associate(base: dict[str, Any], t0: float, left: Any) -> EchoResult:
 
     ae = AE(ae_title=base["calling_aet"])
     ae.add_requested_context(VERIFICATION_SOP_CLASS)
-    ae.connection_timeout = left(3.0)
+    ae.connection_timeout = left(connect_timeout)
     ae.acse_timeout = left()
     ae.dimse_timeout = left()
     ae.network_timeout = left()

@@ -82,11 +82,16 @@ def listening_sockets(port: int) -> tuple[list[ListeningSocket], bool]:
                 conns.extend(proc.net_connections(kind="tcp"))
             except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
                 continue
+    from reverseprobe.dicom.scp import held_ports
+
+    ours = held_ports()  # our own temporary listener (the inbound probe) is not the user's
     out: list[ListeningSocket] = []
     visible = True
     seen: set[tuple[Any, ...]] = set()
     for c in conns:
         if c.status != psutil.CONN_LISTEN or not c.laddr or c.laddr.port != port:
+            continue
+        if ours.get(port) is not None and c.pid == ours[port]:
             continue
         key = (c.fd, c.pid, c.laddr.ip, c.family)
         if key in seen:
@@ -141,7 +146,11 @@ def _echo_all(
     results: dict[str, EchoResult] = {}
 
     def one(host: str) -> None:
-        results[host] = echo(host, port, called_aet=called, calling_aet=calling, timeout=budget)
+        # The socket table says something listens: no bare TCP connect first, which would
+        # cost the user's receiver an empty association attempt (and a line in its log).
+        results[host] = echo(
+            host, port, called_aet=called, calling_aet=calling, timeout=budget, tcp_first=False
+        )
 
     threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in targets]
     for t in threads:

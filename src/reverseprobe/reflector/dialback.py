@@ -10,8 +10,6 @@ from typing import Protocol
 from reverseprobe.dicom.echo import DicomResult, EchoResult, echo
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
 
-ECHO_CONNECT_S = 3.0  # the connection timeout dicom.echo.echo() gives pynetdicom
-
 
 class Dialer(Protocol):
     """Dials host:port back and reports what answered (injected in tests and benchmarks)."""
@@ -48,13 +46,19 @@ def dial_back(
     answered in milliseconds)."""
     t0 = time.monotonic()
     res = echo(
-        host, port, called_aet=called_aet, calling_aet=calling_aet, timeout=budget, tcp_first=False
+        host,
+        port,
+        called_aet=called_aet,
+        calling_aet=calling_aet,
+        timeout=budget,
+        tcp_first=False,
+        connect_timeout=connect_timeout,
     )
     if "Evt2" in res.fsm_events or res.result is not DicomResult.NOT_TESTED:
         return dataclasses.replace(res, elapsed_ms=_ms(t0))
     took = time.monotonic() - t0
     detail: str | None
-    if took >= 0.8 * min(ECHO_CONNECT_S, budget):
+    if took >= 0.8 * min(connect_timeout, budget):
         state, detail = TcpState.TIMEOUT, f"no TCP answer within {took:.1f} s"
     else:
         left = max(0.05, min(connect_timeout, budget - took))
