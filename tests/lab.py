@@ -183,6 +183,20 @@ def _stale(name: str) -> bool:
     return m is not None and not _pid_alive(int(m.group(1)))
 
 
+_NETNS_ETC = Path("/etc/netns")
+
+
+def _private_etc(name: str) -> None:
+    """`ip netns exec` bind-mounts /etc/netns/<name>/* over /etc: give each lab namespace a
+    resolver that fails at once (nothing answers on its own loopback) and a minimal hosts
+    file, so reverse look-ups by dcmtk or Orthanc never wait on the host's DNS server, which
+    the lab cannot reach."""
+    d = _NETNS_ETC / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    (d / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+
+
 def reap_stale_labs() -> list[str]:
     """Delete what a crashed run left: namespaces (and what runs in them) and temp dirs
     whose creating process is gone. Dirs kept with RP_LAB_KEEP=1 stay. Returns the names.
@@ -193,6 +207,9 @@ def reap_stale_labs() -> list[str]:
             _kill_netns_pids(name)
             _host_run(["ip", "netns", "del", name], check=False)
             reaped.append(name)
+    for path in _NETNS_ETC.glob(f"{NETNS_PREFIX}*"):
+        if _stale(path.name):
+            shutil.rmtree(path, ignore_errors=True)
     for path in Path(tempfile.gettempdir()).glob(f"{NETNS_PREFIX}*-lab-*"):
         if _stale(path.name) and not (path / _KEPT).exists():
             shutil.rmtree(path, ignore_errors=True)
@@ -467,6 +484,7 @@ class Lab:
         if short in self.namespaces:
             raise LabError(f"namespace {short!r} already exists in {self!r}")
         ns = Namespace(self, self.prefix + short, short)
+        _private_etc(ns.name)
         _host_run(["ip", "netns", "add", ns.name])
         self.namespaces[short] = ns  # registered first, so close() deletes it whatever happens
         ns.ip("link set lo up")
@@ -535,6 +553,7 @@ class Lab:
                 _kill_netns_pids(ns.name)  # anything that escaped its process group
             with contextlib.suppress(Exception):
                 _host_run(["ip", "netns", "del", ns.name], check=False)
+            shutil.rmtree(_NETNS_ETC / ns.name, ignore_errors=True)
         if os.environ.get("RP_LAB_KEEP") == "1":
             with contextlib.suppress(OSError):
                 (self.tmp / _KEPT).touch()
