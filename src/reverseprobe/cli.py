@@ -422,7 +422,7 @@ def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if args.command == "reflector":
         from reverseprobe.reflector.server import reflector_config, serve
 
-        return serve(reflector_config(args, env), env=env)
+        return ExitStatus(serve(reflector_config(args, env), env=env))
     if args.command == "checklist":
         from reverseprobe.checklist import checklist_config, run_checklist
 

@@ -60,7 +60,7 @@ def process_age() -> float:
     try:
         import psutil
 
-        return max(0.0, time.time() - psutil.Process().create_time())
+        return max(0.0, time.time() - float(psutil.Process().create_time()))
     except Exception:  # noqa: BLE001 - no process table: count from now
         return 0.0
 

@@ -1,6 +1,6 @@
 """A pynetdicom Verification SCP for tests.
 
-    python tests/peers/pyscp.py HOST PORT AET [--require-called]
+python tests/peers/pyscp.py HOST PORT AET [--require-called]
 """
 
 from __future__ import annotations

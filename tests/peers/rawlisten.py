@@ -1,6 +1,6 @@
 """A TCP listener that accepts and never answers.
 
-    python tests/peers/rawlisten.py HOST PORT [--reuseport]
+python tests/peers/rawlisten.py HOST PORT [--reuseport]
 """
 
 from __future__ import annotations
