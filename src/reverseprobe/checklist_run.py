@@ -1,0 +1,254 @@
+"""Running the checklist: `check`, then `move-test` for each PACS, one after another.
+
+They all need the site's receive port (check's inbound probe may hold a temporary listener there,
+move-test holds its Storage SCP), so they never overlap. Each gets a fair share of what is left
+of the one deadline. Each runs in a daemon thread, so a run that overruns is abandoned instead of
+hanging the checklist, and Ctrl-C is passed on to it so that its own cleanup runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from reverseprobe import config as c
+from reverseprobe.checklist_result import ChecklistResult, RunResult, TargetRun
+from reverseprobe.findings import make
+from reverseprobe.model import Report, Status
+from reverseprobe.runner import Deadline
+from reverseprobe.sitefile import SITE_TARGET, PacsSpec, Site
+
+DEFAULT_MOVE_TIMEOUT = 120.0
+MIN_RUN_S = 1.0  # less than this left: do not start a run, say so
+SLACK_S = 3.0  # a run may overrun its own timeout by this much before it is abandoned
+RENDER_RESERVE_S = 0.5  # kept back from the runs to write the reports
+POLL_S = 0.25
+INTERRUPT_WAIT_S = 5.0  # after Ctrl-C, how long a run may take to clean up
+
+CheckRunner = Callable[[c.CheckConfig, Deadline], Report]
+MoveRunner = Callable[[c.MoveTestConfig], Report]
+Progress = Callable[[str, Status | None], None]
+
+
+def run_site(
+    site: Site,
+    *,
+    timeout: float,
+    strict: bool = False,
+    check: CheckRunner | None = None,
+    move_test: MoveRunner | None = None,
+    progress: Progress | None = None,
+) -> ChecklistResult:
+    """check, then move-test per PACS, sequentially, within `timeout` seconds."""
+    t0 = time.monotonic()
+    started = datetime.now(timezone.utc)
+    deadline = Deadline.after(max(0.1, timeout - RENDER_RESERVE_S))
+    check = check or _default_check
+    runs: list[TargetRun] = []
+    parts = 1 + len(site.pacs)
+    budget = _share(deadline, site.check_timeout or c.DEFAULT_CHECK_TIMEOUT, parts)
+    ccfg = check_config_for(site, budget, strict=strict)
+    runs.append(
+        _run(
+            SITE_TARGET,
+            "check",
+            None,
+            budget=budget,
+            progress=progress,
+            fn=lambda: check(ccfg, deadline.child(budget)),
+        )
+    )
+    blocked: str | None = None
+    for i, spec in enumerate(site.pacs):
+        share = _share(deadline, spec.timeout or DEFAULT_MOVE_TIMEOUT, parts - 1 - i)
+        if blocked is None and deadline.remaining() < MIN_RUN_S:
+            blocked = (
+                f"the --timeout of {timeout:g} s was used up before its turn; raise --timeout "
+                f"(move-test needs up to {spec.timeout or DEFAULT_MOVE_TIMEOUT:g} s per PACS)"
+            )
+        if blocked is not None:
+            runs.append(_not_run(spec, blocked, progress))
+            continue
+        mcfg = move_config_for(site, spec, share, strict=strict)
+        runner = move_test or _default_move_test
+        fn = functools.partial(runner, mcfg)
+        run = _run(spec.name, "move-test", spec, budget=share, progress=progress, fn=fn)
+        runs.append(run)
+        if run.result.status is Status.TIMEOUT:
+            blocked = f"the move-test of {spec.name!r} still held port {site.port} when it was due"
+    return ChecklistResult(site, tuple(runs), time.monotonic() - t0, strict=strict, started=started)
+
+
+def check_config_for(site: Site, timeout: float, *, strict: bool = False) -> c.CheckConfig:
+    return c.CheckConfig(
+        port=site.port,
+        aet=site.aet,
+        reflector=site.reflector,
+        ip_services=site.ip_services,
+        upnp=site.upnp,
+        public_ip=site.public_ip,
+        expect_process=site.expect_process,
+        require_listener=site.require_listener,
+        strict=strict,
+        timeout=timeout,
+    )
+
+
+def move_config_for(
+    site: Site, spec: PacsSpec, timeout: float, *, strict: bool = False
+) -> c.MoveTestConfig:
+    return c.MoveTestConfig(
+        pacs_host=spec.host,
+        pacs_port=spec.port,
+        pacs_aet=spec.aet,
+        aet=site.aet,
+        port=site.port,
+        study=spec.study,
+        try_cget=spec.try_cget,
+        grace=min(spec.grace, max(0.5, timeout / 4)),
+        ip_services=site.ip_services,
+        public_ip=site.public_ip,
+        strict=strict,
+        timeout=timeout,
+    )
+
+
+def _share(deadline: Deadline, want: float, parts_left: int) -> float:
+    """At most `want`, at most a fair part of what is left, never below MIN_RUN_S."""
+    fair = deadline.remaining() / max(1, parts_left)
+    return max(MIN_RUN_S, min(want, fair))
+
+
+def _default_check(cfg: c.CheckConfig, deadline: Deadline) -> Report:
+    from reverseprobe.check import run_check
+
+    return run_check(cfg, deadline=deadline)
+
+
+def _default_move_test(cfg: c.MoveTestConfig) -> Report:
+    from reverseprobe.movetest import run_move_test
+
+    return run_move_test(cfg, on_update=None)
+
+
+def _run(
+    target: str,
+    command: str,
+    spec: PacsSpec | None,
+    *,
+    budget: float,
+    progress: Progress | None,
+    fn: Callable[[], Report],
+) -> TargetRun:
+    """Run in a daemon thread; a run that raises or overruns becomes a result, not a hang."""
+    if progress:
+        progress(target, None)
+    box: dict[str, Any] = {}
+    finished = threading.Event()  # not Thread.join: an interrupted join forgets the thread
+
+    def work() -> None:
+        try:
+            box["report"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - a run that fails becomes a result
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    t0 = time.monotonic()
+    th = threading.Thread(target=work, name=f"checklist-{command}", daemon=True)
+    try:
+        th.start()  # inside: Ctrl-C may land while start() waits for the thread
+        end = t0 + budget + SLACK_S
+        # Short waits: a Ctrl-C that another thread happened to take is seen within one.
+        while not finished.wait(max(0.0, min(POLL_S, end - time.monotonic()))):
+            if time.monotonic() >= end:
+                break
+    except KeyboardInterrupt:
+        _interrupt(th, finished)
+        raise
+    elapsed = time.monotonic() - t0
+    report: Report | None = box.get("report")
+    if not finished.is_set():
+        why = f"{command} did not finish within {budget + SLACK_S:.1f} s"
+        run = _broken(target, command, spec, status=Status.TIMEOUT, why=why, elapsed=elapsed)
+    elif report is None:
+        exc = box.get("error")
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        if isinstance(exc, ImportError):
+            why = f"{command} is not available in this installation ({exc})"
+        else:
+            why = f"{command} broke: {type(exc).__name__}: {exc}"
+        run = _broken(target, command, spec, status=Status.ERROR, why=why, elapsed=elapsed)
+    else:
+        findings = tuple(dataclasses.replace(f, target=target) for f in report.findings)
+        result = RunResult(
+            status=Status.OK,
+            elapsed_s=round(report.elapsed_s, 3),
+            target=target,
+            command=command,
+            verdict=report.verdict.value,
+            probes=dict(report.probes),
+            pacs_entry=report.pacs_entry,
+        )
+        run = TargetRun(target, command, result, findings, report, spec)
+    if progress:
+        progress(target, run.result.status)
+    return run
+
+
+def _interrupt(th: threading.Thread, finished: threading.Event) -> None:
+    """Ctrl-C reaches the main thread only: raise it in the run's thread as well, so that its
+    own `finally` releases the association and stops its listener, and wait a little for it."""
+    import ctypes
+
+    end = time.monotonic() + 1.0
+    while th.ident is None and time.monotonic() < end:  # start() was interrupted
+        time.sleep(0.01)
+    if th.ident is not None and not finished.is_set():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(th.ident), ctypes.py_object(KeyboardInterrupt)
+        )
+        finished.wait(INTERRUPT_WAIT_S)
+
+
+def _broken(
+    target: str, command: str, spec: PacsSpec | None, *, status: Status, why: str, elapsed: float
+) -> TargetRun:
+    what = f"PACS {target!r}" if spec else "this PC"
+    finding = make(
+        "CHECKLIST_INCOMPLETE",
+        f"{command} for {what} did not complete: {why}. Nothing about it was measured.",
+        f"Run `reverseprobe {command}` for {what} by hand to see what happens "
+        "(add --debug for the traceback), or raise --timeout.",
+        target=target,
+        command=command,
+        reason=why,
+    )
+    result = RunResult(
+        status=status, reason=why, elapsed_s=round(elapsed, 3), target=target, command=command
+    )
+    return TargetRun(target, command, result, (finding,), None, spec)
+
+
+def _not_run(spec: PacsSpec, why: str, progress: Progress | None) -> TargetRun:
+    finding = make(
+        "CHECKLIST_INCOMPLETE",
+        f"move-test for PACS {spec.name!r} was not run: {why}.",
+        "Run the checklist again with a longer --timeout, or test this PACS alone with "
+        "`reverseprobe move-test`.",
+        target=spec.name,
+        command="move-test",
+        reason=why,
+    )
+    result = RunResult(
+        status=Status.SKIPPED, reason=why, target=spec.name, command="move-test", elapsed_s=0.0
+    )
+    if progress:
+        progress(spec.name, Status.SKIPPED)
+    return TargetRun(spec.name, "move-test", result, (finding,), None, spec)

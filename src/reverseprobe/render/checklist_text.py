@@ -1,0 +1,125 @@
+"""The checklist as text: this PC's findings, then each PACS with its path and its entry.
+
+Same conventions as render/terminal.py: colours and symbols on a TTY, ASCII tags otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from reverseprobe.model import Finding, Severity, Status, sort_findings
+from reverseprobe.render.terminal import verdict_line
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from reverseprobe.checklist_result import ChecklistResult, TargetRun
+
+_SYMBOL = {Severity.FAIL: "✗", Severity.WARN: "!", Severity.INFO: "i", Severity.PASS: "✓"}
+_STYLE = {
+    Severity.FAIL: "bold red",
+    Severity.WARN: "yellow",
+    Severity.INFO: "cyan",
+    Severity.PASS: "green",
+}
+
+
+def render_checklist_text(result: ChecklistResult, *, color: bool, width: int = 100) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        width=width,
+        soft_wrap=not color,
+    )
+    _render(console, result, color)
+    return buf.getvalue()
+
+
+def _mark(sev: Severity | None, color: bool) -> str:
+    if sev is None:
+        return "[dim]?[/dim]" if color else "[ ? ]"
+    if color:
+        return f"[{_STYLE[sev]}]{_SYMBOL[sev]}[/{_STYLE[sev]}]"
+    return f"[{sev.value.upper()}]"
+
+
+def _render(con: Console, result: ChecklistResult, color: bool) -> None:
+    from rich.markup import escape
+
+    s = result.site
+    con.print(
+        f"[bold]reverseprobe checklist[/bold]: site {escape(s.name)!r}, AE title "
+        f"{escape(s.aet)}, port {s.port}, {len(s.pacs)} PACS"
+    )
+    con.print(f"[dim]{result.started:%Y-%m-%d %H:%M:%S} UTC[/dim]")
+    con.print()
+    site = result.site_run
+    con.print("[bold underline]This PC (reverseprobe check)[/bold underline]")
+    _run_body(con, site, color)
+    for run in result.pacs_runs:
+        p = run.pacs
+        assert p is not None
+        con.print(
+            f"[bold underline]PACS {escape(p.name)!r}[/bold underline]: {escape(p.aet)} at "
+            f"{escape(p.host)}:{p.port} (reverseprobe move-test)"
+        )
+        _run_body(con, run, color)
+        states = result.hops(run)
+        con.print(
+            "  Path:  " + "  ->  ".join(f"{_mark(h.severity, color)} {h.label}" for h in states)
+        )
+        e = result.entry(run)
+        con.print(
+            f"  Entry for the PACS administrator: AE title [bold]{escape(e.aet)}[/bold], "
+            f"host [bold]{escape(e.host or '(unknown)')}[/bold], port [bold]{e.port}[/bold]"
+        )
+        con.print()
+    if not result.pacs_runs:
+        e = result.entry()
+        con.print(
+            "[bold underline]PACS entry[/bold underline] (give this to the PACS administrator)"
+        )
+        con.print(
+            f"  AE title {escape(e.aet)}, host {escape(e.host or '(unknown)')}, port {e.port}"
+        )
+        con.print()
+    con.print("[bold underline]Summary[/bold underline]")
+    for run in result.runs:
+        name = "this PC" if run.pacs is None else run.target
+        con.print(f"  {_mark(_worst(run.findings, run.result.status), color)} {escape(name)}")
+    con.print()
+    con.print(verdict_line(result.report(), color=color))
+
+
+def _run_body(con: Console, run: TargetRun, color: bool) -> None:
+    from rich.markup import escape
+
+    if not run.findings:
+        con.print("  (no findings)")
+    for f in sort_findings(run.findings):
+        con.print(f"  {_mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
+        if f.fix and f.severity is not Severity.PASS:
+            con.print(f"      [dim]fix:[/dim] {escape(f.fix)}")
+    if run.result.probes:
+        parts = []
+        for name, pr in run.result.probes.items():
+            txt = f"{name} {pr.status.value}"
+            if pr.status is not Status.OK and pr.reason:
+                txt += f" ({pr.reason})"
+            parts.append(escape(txt))
+        con.print(f"  [dim]probes: {'; '.join(parts)}[/dim]")
+    con.print()
+
+
+def _worst(findings: tuple[Finding, ...], status: Status) -> Severity | None:
+    if not findings:
+        return None if status is not Status.OK else Severity.PASS
+    return sort_findings(list(findings))[0].severity

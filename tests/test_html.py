@@ -1,0 +1,124 @@
+"""The HTML report without a browser: self-contained, escaped, complete."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from html.parser import HTMLParser
+
+from checklist_support import every_code_result, sample_result
+from reverseprobe.model import PacsEntry
+from reverseprobe.render.html import admin_snippets, render_html
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Collect()
+    p.feed(html)
+    return p.tags
+
+
+def test_self_contained() -> None:
+    html = render_html(every_code_result())
+    t = tags(html)
+    assert not [a for tag, a in t if tag in ("script", "link", "img", "iframe", "object", "embed")]
+    assert not [a for _, a in t if "src" in a]
+    hrefs = [a["href"] for _, a in t if a.get("href")]
+    assert hrefs and all(h and h.startswith("#") for h in hrefs)
+    assert "@import" not in html and "url(" not in html.replace("url(#", "")
+    csp = [a for tag, a in t if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp and "default-src 'none'" in (csp[0]["content"] or "")
+
+
+def test_every_finding_with_its_fix() -> None:
+    result = every_code_result()
+    html = render_html(result)
+    codes = [a["data-code"] for tag, a in tags(html) if tag == "li" and "data-code" in a]
+    assert sorted(codes) == sorted(f.code for f in result.findings)
+    for f in result.findings:
+        if f.severity.value != "pass":
+            assert f"Fix for {f.code} (fixture)." in html
+
+
+def test_one_path_picture_per_pacs_with_five_hops() -> None:
+    html = render_html(sample_result())
+    svgs = html.count('<svg class="path"')
+    assert svgs == 4
+    groups = re.findall(r'<g class="hop hop-(\w+)" data-hop="([^"]+)">', html)
+    assert len(groups) == 4 * 5
+    first = groups[:5]  # main archive: the PACS does not know us; the router has no mapping
+    assert first == [
+        ("fail", "PACS"),
+        ("none", "Internet / WAN"),
+        ("warn", "Router (NAT)"),
+        ("none", "This PC"),
+        ("pass", "Listener"),
+    ]
+    good = groups[10:15]  # images arrived: every hop is proven
+    assert [g[0] for g in good] == ["pass", "pass", "warn", "pass", "pass"]
+
+
+def test_site_without_pacs_still_draws_the_path() -> None:
+    r = sample_result()
+    r = dataclasses.replace(r, runs=r.runs[:1], site=dataclasses.replace(r.site, pacs=()))
+    html = render_html(r)
+    assert html.count('<svg class="path"') == 1
+    assert "Give this to the PACS administrator" in html and "198.51.100.7" in html
+
+
+def test_everything_from_the_network_or_the_file_is_escaped() -> None:
+    r = sample_result()
+    evil = "<script>alert(1)</script>"
+    site = dataclasses.replace(r.site, name=evil)
+    run = r.runs[1]
+    bad = dataclasses.replace(run.findings[0], summary=f"peer said {evil}", fix=evil)
+    runs = (r.runs[0], dataclasses.replace(run, findings=(bad,)), *r.runs[2:])
+    html = render_html(dataclasses.replace(r, site=site, runs=runs))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_admin_entries_for_common_pacs() -> None:
+    snippets = {
+        s.product: s.text for s in admin_snippets(PacsEntry("MY SCU", "198.51.100.7", 11112))
+    }
+    orthanc = json.loads("{" + snippets["Orthanc"] + "}")
+    assert orthanc == {"DicomModalities": {"my-scu": ["MY SCU", "198.51.100.7", 11112]}}
+    assert snippets["dcmqrscp (DCMTK)"] == "my-scu = (MY SCU, 198.51.100.7, 11112)"
+    assert snippets["Conquest"].split()[-3:] == ["198.51.100.7", "11112", "un"]
+    assert "MY SCU" in snippets["dcm4chee"] and "11112" in snippets["dcm4chee"]
+    unknown = admin_snippets(PacsEntry("A", None, 104))
+    assert all("ADDRESS-OF-THIS-PC" in s.text for s in unknown)
+
+
+def test_commands_in_fixes_are_code_and_still_escaped() -> None:
+    r = sample_result()
+    run = r.runs[1]
+    fix = "Run `reverseprobe forward --upnp` then `<b>not bold</b>` and a lone ` tick."
+    bad = dataclasses.replace(run.findings[0], fix=fix)
+    runs = (r.runs[0], dataclasses.replace(run, findings=(bad,)), *r.runs[2:])
+    html = render_html(dataclasses.replace(r, runs=runs))
+    assert "<code>reverseprobe forward --upnp</code>" in html
+    assert "<code>&lt;b&gt;not bold&lt;/b&gt;</code>" in html
+    assert "<b>not bold</b>" not in html
+
+
+def test_ids_are_unique_even_for_look_alike_pacs_names() -> None:
+    r = every_code_result()
+    a, b = r.runs[1], r.runs[2]
+    runs = (
+        r.runs[0],
+        dataclasses.replace(a, target="main archive"),
+        dataclasses.replace(b, target="main-archive"),
+    )
+    ids = [a["id"] for _, a in tags(render_html(dataclasses.replace(r, runs=runs))) if a.get("id")]
+    assert len(ids) == len(set(ids))
