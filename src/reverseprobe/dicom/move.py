@@ -1,0 +1,216 @@
+"""C-MOVE (PS3.4 C.4.2) of one study to move-test's own listener, and the probe result that
+joins what the SCU side saw (responses, counts) with what the listener saw (connections,
+C-STOREs) on one timeline. The whole move fits the Deadline: C-CANCEL shortly before it, A-ABORT
+at it, whatever the PACS does. Nothing asks the PACS to change or delete anything."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reverseprobe.dicom.echo import Rejection
+from reverseprobe.dicom.qr import (
+    QR_MOVE,
+    AssocOutcome,
+    AssocState,
+    NoResponse,
+    StatusWord,
+    Target,
+    abort_quietly,
+    accepted,
+    associate,
+    close,
+    counts,
+    no_response,
+    status_word,
+    study_query,
+)
+from reverseprobe.dicom.receiver import InboundAssociation
+from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent
+from reverseprobe.model import ProbeResult
+from reverseprobe.probes.listeners import ListeningSocket
+from reverseprobe.runner import Deadline
+
+PENDING_EVENTS = 20  # pending responses written to the timeline
+CANCEL_WAIT_S = 1.0  # C-CANCEL this long before the move's deadline
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    """What the C-MOVE SCU side saw."""
+
+    association: AssocOutcome
+    final_code: int | None = None
+    final_t: float | None = None
+    completed: int | None = None
+    failed: int | None = None
+    warning: int | None = None
+    remaining: int | None = None
+    pending_responses: int = 0
+    error_comment: str | None = None
+    failed_instances: int | None = None
+    no_response: NoResponse | None = None  # why no final response came
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoveResult(ProbeResult):
+    study_uid: str | None = None
+    destination: str = ""
+    port: int = 0
+    association: AssocState | None = None
+    reject: Rejection | None = None
+    final_status: StatusWord | None = None
+    final_code: int | None = None
+    final_code_hex: str | None = None
+    final_meaning: str | None = None
+    completed: int | None = None
+    failed: int | None = None
+    warning: int | None = None
+    remaining: int | None = None
+    pending_responses: int = 0
+    error_comment: str | None = None
+    failed_instances: int | None = None
+    no_response: NoResponse | None = None
+    cancelled: bool = False  # move-test sent C-CANCEL: its time ran out
+    expected: int | None = None  # instances in the study, from C-FIND
+    received: int = 0  # C-STOREs our listener accepted
+    store_failures: int = 0
+    received_after_final: int = 0
+    bytes_received: int = 0
+    connections: int = 0
+    associations: tuple[InboundAssociation, ...] = ()
+    port_busy: tuple[ListeningSocket, ...] | None = None
+    port_error: str | None = None
+    grace_s: float = 0.0
+    final_t: float | None = None
+    timeline: tuple[TimelineEvent, ...] = ()
+    timeline_dropped: int = 0
+
+
+# --- C-MOVE --------------------------------------------------------------------------------
+
+
+def c_move(
+    target: Target,
+    study_uid: str,
+    destination: str,
+    deadline: Deadline,
+    timeline: Timeline,
+    *,
+    on_final: Callable[[float], None] | None = None,
+) -> MoveOutcome:
+    """One study-level C-MOVE to `destination` (PS3.4 C.4.2); never past `deadline`."""
+    assoc, out = associate(target, [QR_MOVE], deadline)
+    if assoc is None:
+        return MoveOutcome(association=out)
+    if not accepted(assoc, QR_MOVE):
+        close(assoc, deadline)
+        refused = AssocOutcome(AssocState.CONTEXT_REJECTED, detail="Study Root C-MOVE refused")
+        return MoveOutcome(association=refused)
+    cx_id = next(
+        cx.context_id for cx in assoc.accepted_contexts if str(cx.abstract_syntax) == QR_MOVE
+    )
+    # Out of time: C-CANCEL (PS3.7 9.1.3) a little before the deadline, so a polite PACS stops
+    # and answers Cancel; at the deadline the hard stop: whatever the PACS does (Pending
+    # responses forever, half a PDU), the association is aborted and the generator returns.
+    cancel = threading.Event()
+    soft = max(0.0, deadline.remaining() - CANCEL_WAIT_S)
+    timers = [
+        threading.Timer(soft, _cancel, args=(assoc, cx_id, timeline, cancel)),
+        threading.Timer(deadline.remaining() + 0.2, abort_quietly, args=(assoc,)),
+    ]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    pending = 0
+    last: Any = None
+    try:
+        timeline.add(EventKind.MOVE_REQUEST, destination=destination, study=study_uid)
+        assoc.dimse_timeout = deadline.share(deadline.remaining())
+        for st, ident in assoc.send_c_move(study_query(study_uid), destination, QR_MOVE):
+            t = timeline.now()
+            if not st or "Status" not in st:
+                why = no_response(assoc)
+                timeline.add(EventKind.MOVE_NO_RESPONSE, t=t, why=why.value)
+                return _outcome(last, pending, no_response=why, cancelled=cancel.is_set())
+            code = int(st.Status)
+            got = counts(st)
+            if status_word(code) is StatusWord.PENDING:
+                pending += 1
+                last = st
+                if pending <= PENDING_EVENTS:
+                    timeline.add(EventKind.MOVE_PENDING, t=t, detail={"code": code, **got})
+                assoc.dimse_timeout = deadline.share(deadline.remaining())
+                continue
+            for timer in timers:
+                timer.cancel()
+            if on_final is not None:
+                on_final(t)
+            timeline.add(
+                EventKind.MOVE_FINAL, t=t, detail={"code": code, "pending": pending, **got}
+            )
+            return _outcome(st, pending, final_t=t, identifier=ident, cancelled=cancel.is_set())
+        why = no_response(assoc)
+        return _outcome(last, pending, no_response=why, cancelled=cancel.is_set())
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            assoc.send_c_cancel(1, cx_id)  # stop the PACS's sub-operations, then leave
+        abort_quietly(assoc)
+        raise
+    finally:
+        for timer in timers:
+            timer.cancel()
+        close(assoc, deadline)
+
+
+def _cancel(assoc: Any, cx_id: int, timeline: Timeline, done: threading.Event) -> None:
+    """C-CANCEL-MOVE-RQ for message 1 (from a timer thread: pynetdicom queues it to the DUL)."""
+    done.set()
+    timeline.add(EventKind.MOVE_CANCEL, why="--timeout is running out")
+    with contextlib.suppress(Exception):
+        assoc.send_c_cancel(1, cx_id)
+
+
+def _outcome(
+    st: Any,
+    pending: int,
+    *,
+    final_t: float | None = None,
+    identifier: Any = None,
+    no_response: NoResponse | None = None,
+    cancelled: bool = False,
+) -> MoveOutcome:
+    """From the final response, or from the last pending one when no final came."""
+    final = no_response is None and st is not None
+    got = counts(st) if st is not None else {}
+    failed_list = getattr(identifier, "FailedSOPInstanceUIDList", None) if identifier else None
+    comment = getattr(st, "ErrorComment", None) if st is not None else None
+    return MoveOutcome(
+        association=AssocOutcome(AssocState.ACCEPTED),
+        final_code=int(st.Status) if final else None,
+        final_t=final_t,
+        completed=got.get("completed"),
+        failed=got.get("failed"),
+        warning=got.get("warning"),
+        remaining=got.get("remaining"),
+        pending_responses=pending,
+        error_comment=str(comment)[:200] if comment else None,
+        failed_instances=_list_len(failed_list),
+        no_response=no_response,
+        cancelled=cancelled,
+    )
+
+
+def _list_len(v: Any) -> int | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return len([p for p in v.split("\\") if p])
+    try:
+        return len(v)
+    except TypeError:
+        return 1

@@ -1,0 +1,267 @@
+"""Study Root Query/Retrieve SCU basics (PS3.4 Annex C): one bounded association, statuses
+in words, why a response never came, and the result of move-test's C-ECHO step.
+
+Every association takes its timeouts from the caller's Deadline: a connect timeout (pynetdicom's
+default is none: 130 s on a black hole), an ACSE timeout, and a DIMSE timeout that callers re-set
+before each wait so that a whole C-FIND/C-MOVE/C-GET, not each response, fits the budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from reverseprobe.dicom.echo import Rejection
+from reverseprobe.model import ProbeResult
+from reverseprobe.runner import Deadline
+
+QR_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Q/R Information Model - FIND
+QR_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"  # - MOVE
+QR_GET = "1.2.840.10008.5.1.4.1.2.2.3"  # - GET
+CONNECT_TIMEOUT_S = 5.0
+ACSE_TIMEOUT_S = 10.0
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # PS3.5 9.1
+
+
+class AssocState(str, Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # A-ASSOCIATE-RJ (PS3.8 9.3.4)
+    ABORTED = "aborted"  # A-ABORT / A-P-ABORT instead of an answer
+    UNREACHABLE = "unreachable"  # no TCP connection
+    NO_ANSWER = "no-answer"  # TCP up, no answer to A-ASSOCIATE-RQ
+    NOT_DICOM = "not-dicom"
+    CONTEXT_REJECTED = "context-rejected"  # associated, but the SOP class we need was refused
+
+
+class NoResponse(str, Enum):
+    """Why a C-FIND/C-MOVE/C-GET ended without a final response."""
+
+    ABORTED = "aborted"  # the PACS sent A-ABORT
+    CLOSED = "closed"  # the connection dropped (A-P-ABORT)
+    TIMEOUT = "timeout"  # nothing within the time left; we aborted
+
+
+NO_RESPONSE_TEXT = {
+    NoResponse.ABORTED: "the PACS aborted the association (A-ABORT)",
+    NoResponse.CLOSED: "the connection closed",
+    NoResponse.TIMEOUT: "no response within the time left (DIMSE timeout)",
+}
+
+
+class StatusWord(str, Enum):
+    """Status categories of PS3.7 Annex C."""
+
+    SUCCESS = "success"
+    PENDING = "pending"
+    WARNING = "warning"
+    CANCEL = "cancel"
+    FAILURE = "failure"
+
+
+# PS3.4 C.4.2.1.5 (C-MOVE) and C.4.3.1.4 (C-GET) status meanings.
+_MEANINGS = {
+    0x0000: "sub-operations complete, no failures",
+    0x0122: "SOP class not supported",
+    0x0124: "not authorized",
+    0xA701: "out of resources: unable to calculate number of matches",
+    0xA702: "out of resources: unable to perform sub-operations",
+    0xA801: "move destination unknown",
+    0xA900: "identifier does not match SOP class",
+    0xAA00: "none of the frames requested were found",
+    0xB000: "sub-operations complete, one or more failures or warnings",
+    0xFE00: "sub-operations terminated due to cancel",
+    0xFF00: "pending: sub-operations are continuing",
+    0xFF01: "pending: optional keys not supported",
+}
+
+
+def status_word(code: int) -> StatusWord:
+    if code == 0x0000:
+        return StatusWord.SUCCESS
+    if code in (0xFF00, 0xFF01):
+        return StatusWord.PENDING
+    if code == 0xFE00:
+        return StatusWord.CANCEL
+    if code in {0x0107, 0x0116} or 0xB000 <= code <= 0xBFFF:
+        return StatusWord.WARNING
+    return StatusWord.FAILURE
+
+
+def status_meaning(code: int) -> str:
+    if code in _MEANINGS:
+        return _MEANINGS[code]
+    if 0xC000 <= code <= 0xCFFF:
+        return "unable to process"
+    return "failure" if status_word(code) is StatusWord.FAILURE else status_word(code).value
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    called_aet: str  # the PACS's AE title
+    calling_aet: str  # ours: the title the PACS knows us by
+
+
+@dataclass(frozen=True)
+class AssocOutcome:
+    state: AssocState
+    reject: Rejection | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoProbeResult(ProbeResult):
+    tcp: str | None = None
+    result: str | None = None  # accepted | rejected | aborted | not-dicom | no-answer | not-tested
+    reject: Rejection | None = None
+    echo_status: int | None = None
+    implementation_class_uid: str | None = None
+    implementation_version_name: str | None = None
+    detail: str | None = None
+
+
+# --- association --------------------------------------------------------------------------
+
+
+def associate(
+    target: Target,
+    contexts: Sequence[Any],
+    deadline: Deadline,
+    *,
+    ext_neg: Sequence[Any] | None = None,
+    handlers: Sequence[Any] | None = None,
+) -> tuple[Any | None, AssocOutcome]:
+    """Request an association with `contexts` (UIDs or PresentationContexts); every timeout
+    from `deadline`. Returns (association or None, outcome)."""
+    from pynetdicom import AE, evt
+
+    events: list[str] = []
+
+    def on_fsm(event: Any) -> None:
+        events.append(str(event.fsm_event))
+
+    ae = AE(ae_title=target.calling_aet)
+    for cx in contexts:
+        if isinstance(cx, str):
+            ae.add_requested_context(cx)
+        else:
+            ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
+    ae.connection_timeout = deadline.share(CONNECT_TIMEOUT_S)
+    ae.acse_timeout = deadline.share(ACSE_TIMEOUT_S)
+    ae.dimse_timeout = deadline.share(ACSE_TIMEOUT_S)
+    ae.network_timeout = deadline.share(deadline.remaining())
+    try:
+        assoc = ae.associate(
+            target.host,
+            target.port,
+            ae_title=target.called_aet,
+            ext_neg=list(ext_neg) if ext_neg else None,
+            evt_handlers=[(evt.EVT_FSM_TRANSITION, on_fsm), *(handlers or [])],
+        )
+    except Exception as exc:  # noqa: BLE001 - e.g. a name that does not resolve
+        return None, AssocOutcome(AssocState.UNREACHABLE, detail=f"{type(exc).__name__}: {exc}")
+    if assoc.is_established:
+        return assoc, AssocOutcome(AssocState.ACCEPTED)
+    seen = tuple(events)
+    if assoc.is_rejected:
+        prim: Any = assoc.acceptor.primitive
+        rej = Rejection(
+            result=int(prim.result),
+            source=int(prim.result_source),
+            reason=int(prim.diagnostic),
+            result_str=str(prim.result_str),
+            source_str=str(prim.source_str),
+            reason_str=str(prim.reason_str),
+        )
+        return None, AssocOutcome(AssocState.REJECTED, rej, f"{rej.source_str}: {rej.reason_str}")
+    if "Evt2" not in seen:
+        return None, AssocOutcome(AssocState.UNREACHABLE, detail="TCP connection failed")
+    if "Evt3" in seen:  # A-ASSOCIATE-AC with no usable context: pynetdicom aborts
+        return None, AssocOutcome(
+            AssocState.CONTEXT_REJECTED, detail="the PACS accepted none of the contexts"
+        )
+    if "Evt19" in seen or ("Evt17" in seen and "Evt16" not in seen and "Evt15" not in seen):
+        return None, AssocOutcome(AssocState.NOT_DICOM, detail="no DICOM answer")
+    if "Evt16" in seen:
+        return None, AssocOutcome(AssocState.ABORTED, detail="the PACS sent A-ABORT")
+    return None, AssocOutcome(AssocState.NO_ANSWER, detail="no answer to A-ASSOCIATE-RQ")
+
+
+def accepted(assoc: Any, sop_class: str) -> bool:
+    return any(str(cx.abstract_syntax) == sop_class for cx in assoc.accepted_contexts)
+
+
+def close(assoc: Any, deadline: Deadline | None = None) -> None:
+    """Release politely (PS3.8 7.2), abort when that does not work in time."""
+    if assoc is None:
+        return
+    with contextlib.suppress(Exception):
+        if assoc.is_established:
+            assoc.acse_timeout = deadline.share(2.0) if deadline else 2.0
+            assoc.release()
+    if getattr(assoc, "is_established", False):
+        abort_quietly(assoc)
+
+
+def no_response(assoc: Any) -> NoResponse:
+    """Why the response generator gave up: read before the reactor consumes the abort
+    (acse.is_aborted peeks at the queue), or after it did (is_aborted without our own)."""
+    with contextlib.suppress(Exception):
+        if assoc.acse.is_aborted("a-abort"):
+            return NoResponse.ABORTED
+        if assoc.acse.is_aborted("a-p-abort"):
+            return NoResponse.CLOSED
+    if getattr(assoc, "is_aborted", False) and not getattr(assoc, "_sent_abort", False):
+        return NoResponse.ABORTED
+    if not getattr(assoc, "is_established", False) and not getattr(assoc, "_sent_abort", False):
+        return NoResponse.CLOSED
+    return NoResponse.TIMEOUT
+
+
+def no_response_text(assoc: Any) -> str:
+    return NO_RESPONSE_TEXT[no_response(assoc)]
+
+
+def int_or_none(ds: Any, keyword: str) -> int | None:
+    v = getattr(ds, keyword, None) if ds is not None else None
+    try:
+        return None if v is None or v == "" else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def study_query(study_uid: str, level: str = "STUDY") -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    ds.StudyInstanceUID = study_uid
+    return ds
+
+
+def abort_quietly(assoc: Any) -> None:
+    """A-ABORT (PS3.8 7.3); a short ARTIM timer, so a peer that keeps the connection open
+    after it cannot hold us (pynetdicom waits for the close up to the ACSE timeout)."""
+    with contextlib.suppress(Exception):
+        assoc.acse_timeout = 1.0
+    with contextlib.suppress(Exception):
+        assoc.abort()
+
+
+def counts(st: Any) -> dict[str, int]:
+    out = {}
+    for key, kw in (
+        ("remaining", "NumberOfRemainingSuboperations"),
+        ("completed", "NumberOfCompletedSuboperations"),
+        ("failed", "NumberOfFailedSuboperations"),
+        ("warning", "NumberOfWarningSuboperations"),
+    ):
+        v = int_or_none(st, kw)
+        if v is not None:
+            out[key] = v
+    return out

@@ -1,0 +1,434 @@
+"""Our own Storage SCP for move-test, and the timeline of everything it and the client saw.
+
+A C-MOVE's images come over a NEW association that the PACS opens to the Move Destination's
+address (PS3.4 C.4.2.3.1: the C-MOVE SCP "performs C-STORE sub-operations" as an SCU). Status
+codes cannot tell why a move failed; what this listener saw can: whether a connection came,
+from which address, which AE titles it called with (PS3.8 9.3.2 A-ASSOCIATE-RQ), and when each
+C-STORE arrived relative to the final C-MOVE response. Images are discarded unless a save
+directory is given; per-image state is not kept, so memory stays flat however many arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reverseprobe.dicom.qr import UID_RE
+from reverseprobe.dicom.timeline import EventKind, Timeline
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+STORE_EVENTS_PER_ASSOCIATION = 5  # C-STORE entries per association in the timeline
+MAX_TRACKED_ASSOCIATIONS = 64  # inbound associations described one by one
+
+
+@dataclass(frozen=True)
+class InboundAssociation:
+    """One inbound connection and what came over it."""
+
+    number: int
+    peer: str
+    peer_port: int
+    connected_t: float
+    called_aet: str | None = None  # None: no A-ASSOCIATE-RQ arrived
+    calling_aet: str | None = None
+    accepted: bool = False
+    stores: int = 0
+    store_failures: int = 0
+    bytes: int = 0
+    first_store_t: float | None = None
+    last_store_t: float | None = None
+    ended: str | None = None  # released | aborted | closed; None: still open when we stopped
+    ended_t: float | None = None
+    rejected_sop_classes: tuple[str, ...] = ()
+    move_originator_aet: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceiverStats:
+    port: int
+    listening: bool
+    received: int = 0  # C-STOREs answered with success
+    failed: int = 0  # C-STOREs we could not keep (save errors)
+    received_after_final: int = 0
+    bytes: int = 0
+    connections: int = 0
+    associations: tuple[InboundAssociation, ...] = ()
+    untracked_associations: int = 0
+    first_store_t: float | None = None
+    last_store_t: float | None = None
+    saved_to: str | None = None
+
+
+class PortBusyError(OSError):
+    """The receive port is taken (EADDRINUSE) or may not be bound (EACCES)."""
+
+
+class _Conn:
+    """Mutable state of one inbound association (guarded by the receiver's lock)."""
+
+    __slots__ = (
+        "accepted", "bytes", "called", "calling", "ended", "ended_t", "first_store_t",
+        "last_store_t", "number", "originator", "peer", "peer_port", "rejected", "store_failures",
+        "stores", "t",
+    )  # fmt: skip
+
+    def __init__(self, number: int, peer: str, peer_port: int, t: float) -> None:
+        self.number, self.peer, self.peer_port, self.t = number, peer, peer_port, t
+        self.called: str | None = None
+        self.calling: str | None = None
+        self.accepted = False
+        self.stores = self.store_failures = self.bytes = 0
+        self.first_store_t: float | None = None
+        self.last_store_t: float | None = None
+        self.ended: str | None = None
+        self.ended_t: float | None = None
+        self.rejected: tuple[str, ...] = ()
+        self.originator: str | None = None
+
+    def freeze(self) -> InboundAssociation:
+        return InboundAssociation(
+            number=self.number,
+            peer=self.peer,
+            peer_port=self.peer_port,
+            connected_t=round(self.t, 4),
+            called_aet=self.called,
+            calling_aet=self.calling,
+            accepted=self.accepted,
+            stores=self.stores,
+            store_failures=self.store_failures,
+            bytes=self.bytes,
+            first_store_t=_r(self.first_store_t),
+            last_store_t=_r(self.last_store_t),
+            ended=self.ended,
+            ended_t=_r(self.ended_t),
+            rejected_sop_classes=self.rejected,
+            move_originator_aet=self.originator,
+        )
+
+
+class Receiver:
+    """A pynetdicom Storage SCP on `port`, all IPv4 interfaces, that records and discards.
+
+    It accepts any called AE title (a wrong one is a finding, not a reason to lose the images)
+    and, per association, exactly the storage SOP classes and transfer syntaxes the peer
+    proposes that pynetdicom can serve (PS3.8 9.3.2.2, presentation context negotiation).
+    """
+
+    def __init__(
+        self,
+        aet: str,
+        port: int,
+        timeline: Timeline,
+        *,
+        host: str = "0.0.0.0",
+        save_dir: Path | None = None,
+        acse_timeout: float = 10.0,
+        network_timeout: float = 60.0,
+    ) -> None:
+        self.aet, self.port, self.host = aet, port, host
+        self.timeline = timeline
+        self.save_dir = save_dir
+        self._acse_timeout = acse_timeout
+        self._network_timeout = network_timeout
+        self._lock = threading.Lock()
+        self._conns: dict[int, _Conn] = {}  # id(Association) -> state, open ones only
+        self._done: list[_Conn] = []
+        self._numbers = 0
+        self._untracked = 0
+        self._received = self._failed = self._after_final = self._bytes = 0
+        self._first_store_t: float | None = None
+        self._last_store_t: float | None = None
+        self._final_t: float | None = None
+        self._last_activity = 0.0
+        self._server: Any = None
+        self._ae: Any = None
+        self._saved = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen now; PortBusyError when the port is taken or not ours to bind."""
+        from pynetdicom import AE, evt
+        from pynetdicom.presentation import build_context
+
+        ae = AE(ae_title=self.aet)
+        ae.acse_timeout = self._acse_timeout
+        ae.dimse_timeout = self._acse_timeout
+        ae.network_timeout = self._network_timeout
+        ae.maximum_associations = 32
+        ae.require_called_aet = False
+        ae.require_calling_aet = []
+        handlers: list[Any] = [
+            (evt.EVT_CONN_OPEN, self._on_open),
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_ACCEPTED, self._on_accepted),
+            (evt.EVT_REJECTED, self._on_rejected),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_RELEASED, self._on_ended("released")),
+            (evt.EVT_ABORTED, self._on_ended("aborted")),
+            (evt.EVT_CONN_CLOSE, self._on_ended("closed")),
+        ]
+        try:
+            self._server = ae.start_server(
+                (self.host, self.port),
+                block=False,
+                evt_handlers=handlers,
+                contexts=[build_context(VERIFICATION_SOP_CLASS)],
+            )
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortBusyError(exc.errno, f"cannot listen on port {self.port}: {exc}") from exc
+            raise
+        self._ae = ae
+        self._last_activity = self.timeline.now()
+        self.timeline.add(EventKind.LISTENING, port=self.port, address=self.host, aet=self.aet)
+
+    def stop(self) -> None:
+        """Stop listening and abort what is still connected (Ctrl-C lands here too)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        with contextlib.suppress(Exception):
+            server.shutdown()
+        for assoc in list(getattr(server, "active_associations", [])):
+            with contextlib.suppress(Exception):
+                assoc.acse_timeout = 1.0  # the ARTIM timer of the abort (PS3.8 9.1.5)
+                assoc.abort()
+        self.timeline.add(EventKind.STOPPED, port=self.port)
+
+    def __enter__(self) -> Receiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what the move loop asks ------------------------------------------------------------
+
+    def mark_final(self, t: float) -> None:
+        """The final C-MOVE response arrived at `t`: later C-STOREs count as late."""
+        with self._lock:
+            self._final_t = t
+
+    @property
+    def open_associations(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._conns.values() if c.ended is None)
+
+    @property
+    def received(self) -> int:
+        with self._lock:
+            return self._received
+
+    @property
+    def last_activity(self) -> float:
+        with self._lock:
+            return self._last_activity
+
+    def stats(self) -> ReceiverStats:
+        with self._lock:
+            conns = sorted([*self._done, *self._conns.values()], key=lambda c: c.number)
+            return ReceiverStats(
+                port=self.port,
+                listening=self._ae is not None,
+                received=self._received,
+                failed=self._failed,
+                received_after_final=self._after_final,
+                bytes=self._bytes,
+                connections=self._numbers,
+                associations=tuple(c.freeze() for c in conns),
+                untracked_associations=self._untracked,
+                first_store_t=_r(self._first_store_t),
+                last_store_t=_r(self._last_store_t),
+                saved_to=str(self.save_dir) if self.save_dir else None,
+            )
+
+    # --- pynetdicom event handlers (run in association threads) -----------------------------
+
+    def _conn(self, event: Any) -> _Conn | None:
+        return self._conns.get(id(event.assoc))
+
+    def _on_open(self, event: Any) -> None:
+        peer, peer_port = _address(event)
+        t = self.timeline.now()
+        with self._lock:
+            self._numbers += 1
+            self._last_activity = t
+            if len(self._conns) + len(self._done) < MAX_TRACKED_ASSOCIATIONS:
+                self._conns[id(event.assoc)] = _Conn(self._numbers, peer, peer_port, t)
+                number: int | None = self._numbers
+            else:
+                self._untracked += 1
+                number = None
+        self.timeline.add(EventKind.CONNECTION, peer=f"{peer}:{peer_port}", association=number, t=t)
+
+    def _on_requested(self, event: Any) -> None:
+        """A-ASSOCIATE-RQ: note the AE titles; support what the peer proposes for storage."""
+        from pynetdicom.presentation import build_context
+
+        assoc = event.assoc
+        prim = assoc.requestor.primitive
+        called = _aet(getattr(prim, "called_ae_title", None))
+        calling = _aet(getattr(prim, "calling_ae_title", None))
+        proposed: dict[str, list[str]] = {}
+        for cx in getattr(prim, "presentation_context_definition_list", None) or []:
+            ts = proposed.setdefault(str(cx.abstract_syntax), [])
+            ts.extend(str(t) for t in cx.transfer_syntax if str(t) not in ts)
+        storage = _storage_uids()
+        keep = [u for u in proposed if u in storage or u == VERIFICATION_SOP_CLASS]
+        refused = tuple(u for u in proposed if u not in keep)
+        with contextlib.suppress(Exception):
+            assoc.acceptor.supported_contexts = [build_context(u, proposed[u]) for u in keep] or [
+                build_context(VERIFICATION_SOP_CLASS)
+            ]
+        with self._lock:
+            c = self._conn(event)
+            if c is not None:
+                c.called, c.calling, c.rejected = called, calling, refused[:16]
+            number = c.number if c else None
+            peer = c.peer if c else None
+            self._last_activity = self.timeline.now()
+        detail: dict[str, Any] = {"called_aet": called, "calling_aet": calling}
+        if refused:
+            detail["unsupported_sop_classes"] = list(refused[:16])
+        self.timeline.add(EventKind.ASSOCIATE_RQ, peer=peer, association=number, detail=detail)
+
+    def _on_accepted(self, event: Any) -> None:
+        with self._lock:
+            c = self._conn(event)
+            if c is not None:
+                c.accepted = True
+            number = c.number if c else None
+        self.timeline.add(EventKind.ACCEPTED, association=number)
+
+    def _on_rejected(self, event: Any) -> None:
+        with self._lock:
+            c = self._conn(event)
+            number = c.number if c else None
+        self.timeline.add(EventKind.REJECTED, association=number)
+
+    def _on_store(self, event: Any) -> int:
+        t = self.timeline.now()
+        req = event.request
+        size = _dataset_size(req)
+        status = 0x0000
+        error = None
+        if self.save_dir is not None:
+            try:
+                self._save(event, req)
+            except OSError as exc:
+                status, error = 0xA700, f"{type(exc).__name__}: {exc}"  # Out of resources
+        with self._lock:
+            c = self._conn(event)
+            if status == 0x0000:
+                self._received += 1
+                if self._final_t is not None and t > self._final_t:
+                    self._after_final += 1
+            else:
+                self._failed += 1
+            self._bytes += size
+            self._first_store_t = t if self._first_store_t is None else self._first_store_t
+            self._last_store_t = t
+            self._last_activity = t
+            nth = 0
+            if c is not None:
+                c.stores += status == 0x0000
+                c.store_failures += status != 0x0000
+                c.bytes += size
+                c.first_store_t = t if c.first_store_t is None else c.first_store_t
+                c.last_store_t = t
+                if c.originator is None:
+                    c.originator = _aet(getattr(req, "MoveOriginatorApplicationEntityTitle", None))
+                nth = c.stores + c.store_failures
+            number = c.number if c else None
+        if nth <= STORE_EVENTS_PER_ASSOCIATION or error:
+            detail: dict[str, Any] = {"bytes": size, "status": status}
+            if error:
+                detail["error"] = error
+            self.timeline.add(EventKind.C_STORE, association=number, t=t, detail=detail)
+        return status
+
+    def _on_ended(self, how: str) -> Any:
+        kind = {
+            "released": EventKind.RELEASED,
+            "aborted": EventKind.ABORTED,
+            "closed": EventKind.CLOSED,
+        }[how]
+
+        def handler(event: Any) -> None:
+            t = self.timeline.now()
+            with self._lock:
+                c = self._conn(event)
+                if c is None:
+                    return
+                self._last_activity = t
+                if how == "closed":
+                    # The connection is gone: the association's record is complete.
+                    self._conns.pop(id(event.assoc), None)
+                    self._done.append(c)
+                if c.ended is not None:
+                    return
+                c.ended, c.ended_t = how, t
+                stores = c.stores
+            self.timeline.add(kind, association=c.number, t=t, stores=stores)
+
+        return handler
+
+    def _save(self, event: Any, req: Any) -> None:
+        assert self.save_dir is not None
+        uid = str(getattr(req, "AffectedSOPInstanceUID", "") or "")
+        with self._lock:
+            self._saved += 1
+            n = self._saved
+        stem = uid if UID_RE.match(uid) and len(uid) <= 64 else f"image-{n:06d}"
+        data = event.encoded_dataset(include_meta=True)
+        for i in range(100):
+            name = f"{stem}.dcm" if i == 0 else f"{stem}-{i}.dcm"
+            try:
+                with open(self.save_dir / name, "xb") as f:  # never overwrite a file
+                    f.write(data)
+                return
+            except FileExistsError:
+                continue
+        raise FileExistsError(errno.EEXIST, f"too many files named {stem}*.dcm")
+
+
+def _storage_uids() -> frozenset[str]:
+    from pynetdicom import AllStoragePresentationContexts
+
+    return frozenset(str(cx.abstract_syntax) for cx in AllStoragePresentationContexts)
+
+
+def _address(event: Any) -> tuple[str, int]:
+    addr = getattr(event, "address", None)
+    try:
+        return str(addr[0]), int(addr[1])  # type: ignore[index]
+    except (TypeError, IndexError, ValueError):
+        return "?", 0
+
+
+def _aet(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    s = str(value).strip()
+    return s or None
+
+
+def _dataset_size(req: Any) -> int:
+    ds = getattr(req, "DataSet", None)
+    if ds is None:
+        return 0
+    try:
+        return int(ds.getbuffer().nbytes)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _r(t: float | None) -> float | None:
+    return None if t is None else round(t, 4)

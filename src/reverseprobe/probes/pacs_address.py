@@ -1,0 +1,123 @@
+"""This PC's addresses as a PACS sees them: the LAN address, the source address toward the
+PACS, and the public address when the PACS is outside this network (behind NAT the PACS must
+dial the public one). The public address is asked for only then, and never with --no-public-ip.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+
+from reverseprobe.addresses import is_behind_nat_address, is_publicly_routable
+from reverseprobe.config import MoveTestConfig
+from reverseprobe.runner import Deadline
+
+
+@dataclass(frozen=True)
+class AddressView:
+    """This PC's addresses as the PACS may see them (None: not known)."""
+
+    lan: str | None = None  # source address of the default route
+    toward_pacs: str | None = None  # source address the kernel uses to reach the PACS
+    pacs_ip: str | None = None
+    public: str | None = None
+    public_consistent: bool | None = None
+    public_note: str | None = None  # why the public address is unknown
+
+
+def behind_nat(view: AddressView) -> bool:
+    src = view.toward_pacs or view.lan
+    return bool(view.public and src and src != view.public and not is_publicly_routable(src))
+
+
+def pacs_outside(pacs_ip: str | None) -> bool:
+    """Whether the PACS is beyond this network's NAT: any address but a private, shared,
+    link-local or loopback one (a name that did not resolve counts as outside)."""
+    return pacs_ip is None or not is_behind_nat_address(pacs_ip)
+
+
+# --- reading them ---------------------------------------------------
+
+
+class AddressLookup:
+    """Resolves the PACS, the source address toward it and (when the PACS is outside) the
+    public address, in a daemon thread while the DICOM steps run."""
+
+    def __init__(self, cfg: MoveTestConfig, pacs_ip: str | None, dl: Deadline) -> None:
+        self._cfg, self._pacs_ip, self._dl = cfg, pacs_ip, dl
+        self._view = AddressView(public_note="not measured: the lookup did not finish in time")
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="move-test-addresses", daemon=True).start()
+
+    def result(self, timeout: float) -> AddressView:
+        self._done.wait(timeout)
+        return self._view
+
+    def _run(self) -> None:
+        try:
+            self._view = lookup_addresses(self._cfg, self._pacs_ip, self._dl)
+        except Exception as exc:  # noqa: BLE001 - an address we cannot read is "unknown"
+            self._view = AddressView(public_note=f"not measured: {type(exc).__name__}: {exc}")
+        finally:
+            self._done.set()
+
+
+def lookup_addresses(cfg: MoveTestConfig, pacs_ip: str | None, dl: Deadline) -> AddressView:
+    """This PC's LAN address, its source address toward the PACS, and (only when the PACS
+    is outside this network and --no-public-ip is not given) the public address."""
+    from reverseprobe.addresses import is_publicly_routable
+    from reverseprobe.probes.interfaces import route_source
+
+    lan = route_source("203.0.113.1", socket.AF_INET)  # RFC 5737: a UDP connect sends nothing
+    toward = None
+    if pacs_ip:
+        fam = socket.AF_INET6 if ":" in pacs_ip else socket.AF_INET
+        toward = route_source(pacs_ip, fam)
+    outside = pacs_outside(pacs_ip)
+    if toward and is_publicly_routable(toward):
+        return AddressView(lan=lan, toward_pacs=toward, pacs_ip=pacs_ip, public=toward)
+    if not outside:
+        note = "not needed: the PACS is on a private network"
+        return AddressView(lan=lan, toward_pacs=toward, pacs_ip=pacs_ip, public_note=note)
+    if not cfg.public_ip:
+        note = "not measured: --no-public-ip"
+        return AddressView(lan=lan, toward_pacs=toward, pacs_ip=pacs_ip, public_note=note)
+    try:
+        from reverseprobe.probes.public_ip import probe_public_ip
+    except ImportError:
+        note = "not measured: no public-IP probe in this build"
+        return AddressView(lan=lan, toward_pacs=toward, pacs_ip=pacs_ip, public_note=note)
+    res = probe_public_ip(cfg.ip_services, dl)
+    address = getattr(res, "address", None)
+    return AddressView(
+        lan=lan,
+        toward_pacs=toward,
+        pacs_ip=pacs_ip,
+        public=address,
+        public_consistent=getattr(res, "consistent", None),
+        public_note=None if address else f"not measured: {res.reason or 'no service answered'}",
+    )
+
+
+def resolve(host: str, timeout: float) -> tuple[str | None, str | None]:
+    """(address, None) or (None, why), within `timeout`: getaddrinfo has no timeout of its
+    own, so it runs in a daemon thread that is abandoned when it takes too long."""
+    box: list[tuple[str | None, str | None]] = []
+
+    def run() -> None:
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            v4 = [str(i[4][0]) for i in infos if i[0] == socket.AF_INET]
+            addrs = v4 or [str(i[4][0]) for i in infos]
+        except Exception as exc:  # noqa: BLE001 - OSError, or a broken resolver library
+            box.append((None, f"cannot resolve {host!r}: {exc}"))
+            return
+        box.append((addrs[0].split("%", 1)[0], None) if addrs else (None, "no address"))
+
+    t = threading.Thread(target=run, name="move-test-resolve", daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box:
+        return None, f"resolving {host!r} took longer than {timeout:.1f} s"
+    return box[0]

@@ -1,0 +1,298 @@
+"""Rules for move-test (pure): what echo, find, move and get saw -> findings with fixes.
+
+Status codes alone cannot name the cause (SPEC.md: dcmqrscp says 0xA702 for an unreachable
+destination, Orthanc 0xC000 for an unknown one too); the diagnosis rests on what our own
+listener saw: a connection or not, from where, calling which AE title, and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reverseprobe.config import MoveTestConfig
+from reverseprobe.dicom.find import FindResult
+from reverseprobe.dicom.get import GetResult
+from reverseprobe.dicom.move import MoveResult
+from reverseprobe.dicom.qr import (
+    NO_RESPONSE_TEXT,
+    AssocState,
+    EchoProbeResult,
+    NoResponse,
+    StatusWord,
+)
+from reverseprobe.findings import make
+from reverseprobe.model import Finding, PacsEntry, ProbeResult
+from reverseprobe.probes.listeners import ListeningSocket
+from reverseprobe.probes.pacs_address import AddressView, behind_nat
+from reverseprobe.rules.pacs import aborted, echo_rules, find_rules, pacs_name, register, rejected
+
+
+def rules(
+    probes: Mapping[str, ProbeResult],
+    cfg: MoveTestConfig,
+    entry: PacsEntry,
+    view: AddressView | None = None,
+) -> list[Finding]:
+    view = view or AddressView()
+    echo = _typed(probes.get("echo"), EchoProbeResult)
+    find = _typed(probes.get("find"), FindResult)
+    move = _typed(probes.get("move"), MoveResult)
+    get = _typed(probes.get("get"), GetResult)
+    out: list[Finding] = []
+    if echo is not None:
+        out.extend(echo_rules(echo, cfg, entry))
+    if find is not None:
+        out.extend(find_rules(find, cfg, entry))
+    if move is not None:
+        out.extend(_move_rules(move, get, cfg, entry, view))
+    if isinstance(get, GetResult) and get.supported:
+        out.append(_cget(get))
+    return _dedupe(out)
+
+
+def _typed(p: ProbeResult | None, cls: type[ProbeResult]) -> ProbeResult | None:
+    """Only results of the expected type: skipped and failed steps are plain ProbeResults."""
+    return p if isinstance(p, cls) else None
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per PACS_* code: the first (earliest step) explains it best."""
+    seen: set[str] = set()
+    out = []
+    for f in findings:
+        if f.code.startswith("PACS_") and f.code in seen:
+            continue
+        seen.add(f.code)
+        out.append(f)
+    return out
+
+
+# --- move -----------------------------------------------------------------------------------
+
+
+def _who(s: ListeningSocket) -> str:
+    who = f"{s.process} (PID {s.pid})" if s.pid is not None else "a program (PID not visible)"
+    return f"{who} on {s.address}:{s.port}"
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every move rule needs besides the move result."""
+
+    cfg: MoveTestConfig
+    entry: PacsEntry
+    view: AddressView
+    cget: bool  # the PACS accepts C-GET
+
+    def entry_fix(self) -> str:
+        port = self.cfg.port
+        entry = register(self.cfg, self.entry)
+        fix = f"At the PACS, the entry for the Move Destination must be {entry}."
+        if behind_nat(self.view):
+            fix += (
+                f" This PC is behind NAT: the router must forward TCP port {port} to "
+                f"{self.view.toward_pacs or self.view.lan}:{port} "
+                f"(`reverseprobe forward --upnp --port {port}`)."
+            )
+        if self.cget:
+            fix += " Or retrieve with C-GET, which this PACS accepts: it needs no connection back."
+        return fix
+
+
+def _move_rules(
+    move: ProbeResult,
+    get: ProbeResult | None,
+    cfg: MoveTestConfig,
+    entry: PacsEntry,
+    view: AddressView,
+) -> list[Finding]:
+    assert isinstance(move, MoveResult)
+    if move.port_busy is not None:
+        return [_port_busy(move, cfg)]
+    if move.association is AssocState.REJECTED and move.reject is not None:
+        return [rejected(move.reject, cfg, entry, "C-MOVE")]
+    if move.association is AssocState.ABORTED:
+        return [aborted(cfg, entry, "the C-MOVE association")]
+    if move.association is AssocState.CONTEXT_REJECTED:
+        return [
+            make(
+                "PACS_REJECTED_ASSOCIATION",
+                f"The PACS {pacs_name(cfg)} accepted the association but refused the Study Root "
+                f"C-MOVE presentation context.",
+                f"Ask the administrator to allow C-MOVE (retrieve) for {cfg.aet!r}.",
+            )
+        ]
+    if move.association is not AssocState.ACCEPTED:
+        return []
+    if move.no_response is NoResponse.ABORTED and move.received == 0:
+        return [aborted(cfg, entry, "the C-MOVE")]
+    ctx = _Ctx(cfg, entry, view, isinstance(get, GetResult) and bool(get.supported))
+    out: list[Finding] = []
+    assocs = move.associations
+    called = sorted({a.called_aet for a in assocs if a.called_aet and a.called_aet != cfg.aet})
+    if called:
+        out.append(
+            make(
+                "MOVE_CALLED_AET_MISMATCH",
+                f"The PACS connected back but called AE title {', '.join(map(repr, called))}, "
+                f"not the Move Destination {cfg.aet!r}.",
+                f"In the PACS's entry for {cfg.aet!r} set the AE title to exactly {cfg.aet!r}; "
+                f"a receiver that checks the called AE title will refuse these connections.",
+                called=called,
+            )
+        )
+    if move.received_after_final:
+        out.append(
+            make(
+                "MOVE_FINAL_BEFORE_IMAGES",
+                f"{move.received_after_final} image(s) arrived after the PACS's final C-MOVE "
+                f"response ({move.final_code_hex}): a client that stops listening at the final "
+                f"response loses them.",
+                "Keep your SCU's Storage SCP running all the time, not only while a C-MOVE is "
+                'in progress; the PACS is faulty (Orthanc: set "SynchronousCMove": true).',
+                late=move.received_after_final,
+            )
+        )
+    out.append(_delivery(move, ctx))
+    return out
+
+
+def _port_busy(move: MoveResult, cfg: MoveTestConfig) -> Finding:
+    port = cfg.port
+    socks = move.port_busy or ()
+    holders = "; ".join(_who(s) for s in socks) or "another program"
+    first = socks[0] if socks else None
+    stop = f"Stop {first.process} (PID {first.pid})" if first and first.pid else "Stop it"
+    return make(
+        "MOVE_PORT_BUSY",
+        f"Port {port} is already taken by {holders}: move-test cannot listen there, and the "
+        f"PACS's images would go to that program.",
+        f"{stop} while you test, or pass a free --port (and register that port at the PACS). "
+        f"If that program is your DICOM receiver, test it with `reverseprobe check --port "
+        f"{port} --aet {cfg.aet}` instead. Exactly one program may listen on port {port}.",
+        sockets=[{"address": s.address, "pid": s.pid, "process": s.process} for s in socks],
+        error=move.port_error,
+    )
+
+
+def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
+    """The one finding that says whether the images arrived, and if not, where it broke."""
+    cfg, port = ctx.cfg, ctx.cfg.port
+    code, word = move.final_code, move.final_status
+    status = f"{move.final_code_hex}, {move.final_meaning}" if code is not None else "none"
+    after = f"during the move and {move.grace_s:g} s after it"
+    received, conns = move.received, move.connections
+    detail: dict[str, Any] = {
+        "final_code": move.final_code_hex,
+        "completed": move.completed,
+        "failed": move.failed,
+        "received": received,
+        "connections": conns,
+        "peers": sorted({a.peer for a in move.associations}),
+    }
+    if code == 0xA801 and received == 0:
+        return make(
+            "MOVE_DESTINATION_UNKNOWN",
+            f"The PACS does not know the Move Destination {cfg.aet!r} (status 0xA801).",
+            f"Ask the PACS administrator to add {register(cfg, ctx.entry)}.",
+            **detail,
+        )
+    done = word in (StatusWord.SUCCESS, StatusWord.WARNING)
+    out_of_time = move.cancelled or move.no_response is NoResponse.TIMEOUT
+    if received == 0 and conns == 0:
+        completed = move.completed or 0
+        if done and completed > 0:
+            return make(
+                "MOVE_DELIVERED_ELSEWHERE",
+                f"The PACS reports {completed} image(s) sent ({status}), but no connection "
+                f"reached port {port} on this PC {after}: they went to another receiver.",
+                f"The PACS's entry for {cfg.aet!r} points to another machine or port, or the "
+                f"router forwards port {port} to another PC. {ctx.entry_fix()}",
+                **detail,
+            )
+        if move.no_response:
+            summary = f"The C-MOVE got no final response ({NO_RESPONSE_TEXT[move.no_response]})"
+        elif word is StatusWord.SUCCESS:
+            summary = f"The PACS reported success ({status}) without sub-operations,"
+        else:
+            summary = f"The C-MOVE failed ({status})"
+        summary += f" and no connection reached port {port} on this PC {after}."
+        if word is StatusWord.SUCCESS:
+            summary += " (A PACS that moves in the background reports success before it tries.)"
+        fix = (
+            f"The PACS lacks the entry for {cfg.aet!r} (some PACS say 0xC000, not 0xA801) or its "
+            f"entry points to an address that does not reach this PC. {ctx.entry_fix()}"
+        )
+        if out_of_time:
+            fix += (
+                f" move-test's --timeout ({cfg.timeout:g} s) ended the wait: a PACS that waits "
+                f"out its own connect timeout answers later; rerun with a longer --timeout to "
+                f"see its final status."
+            )
+        return make("MOVE_NO_CONNECT_BACK", summary, fix, **detail)
+    failed = (move.failed or 0) + move.store_failures
+    want = move.completed or move.expected
+    if received and done and not failed and (want is None or received >= want):
+        via = ", ".join(sorted({f"{a.peer} calling {a.calling_aet!r}" for a in move.associations}))
+        return make(
+            "MOVE_OK",
+            f"All {received} image(s) arrived on port {port} (from {via}); final status {status}.",
+            **detail,
+        )
+    if received and move.completed and received < move.completed:
+        return make(
+            "MOVE_DELIVERED_ELSEWHERE",
+            f"Only {received} of the {move.completed} image(s) the PACS reports sent arrived on "
+            f"port {port}: the rest went to another receiver.",
+            f"Another program or PC shares the destination (two listeners on port {port}, or a "
+            f"router forwarding to several PCs). {ctx.entry_fix()}",
+            **detail,
+        )
+    why: list[str] = []
+    if failed:
+        why.append(f"{failed} sub-operation(s) failed")
+    if move.no_response:
+        why.append(f"no final response ({NO_RESPONSE_TEXT[move.no_response]})")
+    elif not done:
+        why.append(f"final status ({status})")
+    if want and received < want:
+        why.append(f"{received} of {want} image(s) arrived")
+    fix = (
+        "Ask the PACS administrator what the PACS logged for these sub-operations; the timeline "
+        "shows which association ended how."
+    )
+    if out_of_time:
+        why.append(f"move-test's --timeout ({cfg.timeout:g} s) ran out first")
+        fix = (
+            "Rerun with a longer --timeout, or test with a smaller study (--study UID); the "
+            "connection back works."
+        )
+    return make(
+        "MOVE_INCOMPLETE",
+        f"The PACS connected back to port {port} ({conns} connection(s)) but the move was "
+        f"incomplete: {'; '.join(why) or 'images missing'}.",
+        fix,
+        **detail,
+    )
+
+
+def _cget(get: ProbeResult) -> Finding:
+    assert isinstance(get, GetResult)
+    if get.tried:
+        st = f"0x{get.final_code:04X}" if get.final_code is not None else "no final status"
+        measured = f"A C-GET of the study delivered {get.received} image(s) ({st})."
+    else:
+        measured = (
+            "It accepted the Study Root C-GET presentation context; --try-cget retrieves the "
+            "study to prove it."
+        )
+    return make(
+        "CGET_AVAILABLE",
+        f"The PACS offers C-GET, which needs no connection back to this PC. {measured}",
+        "If your viewer or SCU supports C-GET, use it for this PACS: it avoids NAT, port "
+        "forwarding and firewall problems altogether.",
+        received=get.received,
+        tried=get.tried,
+    )

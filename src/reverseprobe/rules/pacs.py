@@ -1,0 +1,193 @@
+"""Rules for the PACS side of move-test (pure): reaching it, being accepted by it, finding a
+study on it; and the PACS entry (SPEC.md "pacs_entry"), the address the PACS must dial."""
+
+from __future__ import annotations
+
+from reverseprobe.addresses import is_publicly_routable
+from reverseprobe.config import MoveTestConfig
+from reverseprobe.dicom.echo import Rejection
+from reverseprobe.dicom.find import FindResult
+from reverseprobe.dicom.qr import AssocState, EchoProbeResult
+from reverseprobe.findings import make
+from reverseprobe.model import Finding, PacsEntry, ProbeResult, Status
+from reverseprobe.probes.pacs_address import AddressView, pacs_outside
+
+
+def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:
+    """The address the PACS must dial: the public one when the PC is behind NAT and the PACS
+    is outside, else the address this PC uses toward the PACS (SPEC.md "pacs_entry")."""
+    src = view.toward_pacs or view.lan
+    outside = pacs_outside(view.pacs_ip)
+    port = cfg.port
+    host: str | None = src
+    if src and (src == view.public or is_publicly_routable(src)):
+        note = "This PC has a public address (no NAT)."
+    elif outside and view.public:
+        host = view.public
+        note = (
+            f"Behind NAT: the PACS must dial the public address {view.public}; the router must "
+            f"forward TCP port {port} to this PC ({src or 'its LAN address'}:{port})."
+        )
+    elif outside:
+        why = view.public_note or "not measured"
+        note = (
+            f"The PACS is outside this network but the public address is unknown ({why}): if "
+            f"this PC is behind NAT, give the PACS the network's public address instead of "
+            f"{src or 'the LAN address'}, and forward TCP port {port} on the router to this PC."
+        )
+    else:
+        note = f"The PACS is on a private network: it dials this PC's address there ({src})."
+    return PacsEntry(aet=cfg.aet, host=host, port=port, note=f"{note} {scu_settings(cfg)}")
+
+
+def scu_settings(cfg: MoveTestConfig) -> str:
+    """Cause 4 of SPEC.md: what the SCU's own configuration must say."""
+    return (
+        f"Your SCU's own settings: Move Destination exactly {cfg.aet!r} (the title in the PACS "
+        f"entry), its Storage SCP listening on port {cfg.port} on all interfaces, and nothing "
+        f"else listening on port {cfg.port}."
+    )
+
+
+def pacs_name(cfg: MoveTestConfig) -> str:
+    return f"{cfg.pacs_aet} at {cfg.pacs_host}:{cfg.pacs_port}"
+
+
+def register(cfg: MoveTestConfig, entry: PacsEntry) -> str:
+    host = entry.host or "this PC's address"
+    return f"AE title {cfg.aet!r}, address {host}, port {cfg.port}"
+
+
+# --- echo / association -----------------------------------------------------------------
+
+
+def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list[Finding]:
+    assert isinstance(echo, EchoProbeResult)
+    where = pacs_name(cfg)
+    if echo.tcp == "unresolved":
+        return [
+            make(
+                "PACS_UNREACHABLE",
+                f"The PACS host name {cfg.pacs_host!r} does not resolve: {echo.detail}.",
+                "Check the spelling and this PC's DNS (or VPN), or give the PACS's IP address "
+                "in --pacs.",
+                tcp=echo.tcp,
+            )
+        ]
+    if echo.tcp in ("refused", "timeout", "unreachable"):
+        fix = {
+            "refused": f"Nothing listens on {cfg.pacs_host}:{cfg.pacs_port}: check the PACS's "
+            f"DICOM port with its administrator (104 and 11112 are usual) and that it runs.",
+            "timeout": f"The connection to {cfg.pacs_host}:{cfg.pacs_port} timed out: a firewall "
+            f"drops it, or the address is wrong, or the VPN to the PACS is down.",
+            "unreachable": f"No route to {cfg.pacs_host}: check the address, this PC's network "
+            f"and any VPN to the PACS.",
+        }[echo.tcp]
+        return [
+            make(
+                "PACS_UNREACHABLE",
+                f"No TCP connection to the PACS {where}: {echo.tcp} ({echo.detail}).",
+                fix,
+                tcp=echo.tcp,
+            )
+        ]
+    if echo.result in ("not-dicom", "no-answer"):
+        return [
+            make(
+                "PACS_UNREACHABLE",
+                f"{cfg.pacs_host}:{cfg.pacs_port} accepts TCP but does not answer DICOM: "
+                f"{echo.detail}.",
+                f"Check the PACS's DICOM port with its administrator; {cfg.pacs_port} may be "
+                f"another service (HTTP, TLS-only DICOM).",
+                result=echo.result,
+            )
+        ]
+    if echo.result == "rejected" and echo.reject is not None:
+        return [rejected(echo.reject, cfg, entry, "C-ECHO")]
+    if echo.result == "aborted":
+        return [aborted(cfg, entry, "the association for C-ECHO")]
+    return []
+
+
+def rejected(r: Rejection, cfg: MoveTestConfig, entry: PacsEntry, what: str) -> Finding:
+    """A-ASSOCIATE-RJ decoded (PS3.8 9.3.4): result, source, reason -> what to change."""
+    if r.source == 1 and r.reason == 7:
+        fix = (
+            f"Use the PACS's exact AE title (case matters): {cfg.pacs_aet!r} is not it. "
+            f"dcmqrscp says the same when the *calling* AE is unknown: ask the administrator to "
+            f"register {register(cfg, entry)}."
+        )
+    elif r.source == 1 and r.reason == 3:
+        fix = f"Ask the PACS administrator to register {register(cfg, entry)}."
+    elif r.source == 1:
+        fix = (
+            f"The PACS refused this caller: ask its administrator to allow {register(cfg, entry)} "
+            f"(many PACS check the calling AE title and the address it comes from)."
+        )
+    elif r.result == 2:
+        fix = "The PACS is busy or temporarily refusing (transient): try again later."
+    else:
+        fix = "Ask the PACS administrator what the PACS logged for this association."
+    return make(
+        "PACS_REJECTED_ASSOCIATION",
+        f"The PACS {pacs_name(cfg)} rejected the association ({what}): {r.result_str}, "
+        f"{r.source_str}, {r.reason_str} "
+        f"(result {r.result}, source {r.source}, reason {r.reason}).",
+        fix,
+        reject={"result": r.result, "source": r.source, "reason": r.reason},
+    )
+
+
+def aborted(cfg: MoveTestConfig, entry: PacsEntry, what: str) -> Finding:
+    return make(
+        "PACS_ABORTED",
+        f"The PACS {pacs_name(cfg)} accepted the association but aborted {what} (A-ABORT, no "
+        f"status): it does not know the calling AE title {cfg.aet!r}, or knows it with another "
+        f"address than the one this PC's connections come from.",
+        f"Ask the PACS administrator to register {register(cfg, entry)}; the address must be "
+        f"the one the PACS sees (behind NAT: the public address) and the title must match "
+        f"exactly.",
+    )
+
+
+# --- find -----------------------------------------------------------------------------------
+
+
+def find_rules(find: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list[Finding]:
+    assert isinstance(find, FindResult)
+    if find.association is AssocState.REJECTED and find.reject is not None:
+        return [rejected(find.reject, cfg, entry, "C-FIND")]
+    if find.association is AssocState.ABORTED:
+        return [aborted(cfg, entry, "C-FIND")]
+    if find.association is AssocState.CONTEXT_REJECTED:
+        return [
+            make(
+                "MOVE_NOTHING_TO_MOVE",
+                f"The PACS {pacs_name(cfg)} refused Study Root C-FIND, so no study could be "
+                f"chosen.",
+                "Name a study that is on the PACS with --study UID.",
+            )
+        ]
+    if find.status is not Status.OK:
+        return [
+            make(
+                "MOVE_NOTHING_TO_MOVE",
+                f"C-FIND on the PACS {pacs_name(cfg)} failed: {find.reason}.",
+                "Name a study that is on the PACS with --study UID, or ask the administrator "
+                "why the query fails.",
+            )
+        ]
+    if find.study_uid is None:
+        if find.requested_study:
+            summary = f"Study {find.requested_study} is not on the PACS (C-FIND found no match)."
+        else:
+            summary = f"The PACS {pacs_name(cfg)} returned no study for C-FIND: nothing to move."
+        return [
+            make(
+                "MOVE_NOTHING_TO_MOVE",
+                summary,
+                "Store a small test study on the PACS (or ask for one), or name one with "
+                "--study UID; until then the C-MOVE cannot be tested.",
+            )
+        ]
+    return []
