@@ -96,3 +96,14 @@ def test_catalogue_covers_spec_table() -> None:
     for code, sev in rows:
         assert code in CATALOGUE, code
         assert CATALOGUE[code].severity.value == sev, code
+
+
+def test_a_proven_connection_marks_the_hops_it_crossed() -> None:
+    moved = {h.hop.value: h.severity for h in hop_states([make("MOVE_OK", "2 images")])}
+    assert set(moved.values()) == {Severity.PASS}
+    inbound = {h.hop.value: h.severity for h in hop_states([make("INBOUND_OK", "nonce seen")])}
+    assert inbound["pacs"] is None  # the reflector is not the PACS: not measured there
+    assert inbound["router"] is Severity.PASS and inbound["internet"] is Severity.PASS
+    # a problem found on a crossed hop still shows
+    mixed = {h.hop.value: h.severity for h in hop_states([make("INBOUND_OK", "x"), PRIV])}
+    assert mixed["internet"] is Severity.WARN

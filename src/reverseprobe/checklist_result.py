@@ -11,11 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report, Severity
+from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report
 from reverseprobe.render.path import HopState, hop_states
 from reverseprobe.sitefile import PacsSpec, Site
-
-END_TO_END_CODES = frozenset({"MOVE_OK"})  # measured the whole path, PACS to listener
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,16 +66,9 @@ class ChecklistResult:
         return [*self.site_run.findings, *run.findings] if run.pacs else list(run.findings)
 
     def hops(self, run: TargetRun) -> list[HopState]:
-        """Each hop of the path to `run`'s PACS marked by its worst finding. Images that
-        arrived (MOVE_OK) prove every hop in between, so none of them shows "not measured"."""
-        findings = self.path_findings(run)
-        states = hop_states(findings)
-        if any(f.code in END_TO_END_CODES and f.target == run.target for f in findings):
-            states = [
-                h if h.severity is not None else dataclasses.replace(h, severity=Severity.PASS)
-                for h in states
-            ]
-        return states
+        """Each hop of the path to `run`'s PACS marked by its worst finding (images that
+        arrived there prove the hops in between: render/path.py)."""
+        return hop_states(self.path_findings(run))
 
     def entry(self, run: TargetRun | None = None) -> PacsEntry:
         """What the PACS administrator enters for this site (as seen from `run`'s PACS)."""

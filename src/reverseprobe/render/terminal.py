@@ -89,6 +89,15 @@ def _render(console: object, report: Report, *, color: bool, title: str) -> None
         p()
     _render_path(console, report, color)
     _render_probes(console, report, color)
+    if report.command == "move-test":
+        from reverseprobe.movetest import timeline_lines
+
+        lines = timeline_lines(report)
+        if lines:
+            p("[bold underline]C-MOVE timeline[/bold underline] (seconds since start)")
+            for line in lines:
+                p(f"  {escape(line)}")
+            p()
     if report.pacs_entry is not None:
         e = report.pacs_entry
         p("[bold underline]PACS entry[/bold underline] (give this to the PACS administrator)")
