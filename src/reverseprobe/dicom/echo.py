@@ -64,6 +64,19 @@ class EchoResult:
         return (self.implementation_class_uid, self.implementation_version_name)
 
 
+def rejection_of(assoc: Any) -> Rejection:
+    """The A-ASSOCIATE-RJ a rejected pynetdicom association received (PS3.8 9.3.4)."""
+    prim: Any = assoc.acceptor.primitive
+    return Rejection(
+        result=int(prim.result),
+        source=int(prim.result_source),
+        reason=int(prim.diagnostic),
+        result_str=str(prim.result_str),
+        source_str=str(prim.source_str),
+        reason_str=str(prim.reason_str),
+    )
+
+
 def quiet_pynetdicom(debug: bool = False) -> None:
     """pynetdicom logs every refused or aborted association at ERROR; those are our results,
     not errors of ours, so keep them off stderr unless debugging."""
@@ -176,15 +189,7 @@ def _associate(base: dict[str, Any], t0: float, left: Any, connect_timeout: floa
     with lock:
         seen = tuple(events)
     if assoc.is_rejected:
-        prim: Any = acceptor.primitive
-        rej = Rejection(
-            result=int(prim.result),
-            source=int(prim.result_source),
-            reason=int(prim.diagnostic),
-            result_str=str(prim.result_str),
-            source_str=str(prim.source_str),
-            reason_str=str(prim.reason_str),
-        )
+        rej = rejection_of(assoc)
         return EchoResult(
             tcp=tcp_state,
             result=DicomResult.REJECTED,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from reverseprobe.dicom.echo import Rejection
+from reverseprobe.dicom.echo import Rejection, rejection_of
 from reverseprobe.model import ProbeResult
 from reverseprobe.runner import Deadline
 
@@ -169,15 +169,7 @@ def associate(
         return assoc, AssocOutcome(AssocState.ACCEPTED)
     seen = tuple(events)
     if assoc.is_rejected:
-        prim: Any = assoc.acceptor.primitive
-        rej = Rejection(
-            result=int(prim.result),
-            source=int(prim.result_source),
-            reason=int(prim.diagnostic),
-            result_str=str(prim.result_str),
-            source_str=str(prim.source_str),
-            reason_str=str(prim.reason_str),
-        )
+        rej = rejection_of(assoc)
         return None, AssocOutcome(AssocState.REJECTED, rej, f"{rej.source_str}: {rej.reason_str}")
     if "Evt2" not in seen:
         return None, AssocOutcome(AssocState.UNREACHABLE, detail="TCP connection failed")

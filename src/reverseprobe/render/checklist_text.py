@@ -9,46 +9,18 @@ import io
 from typing import TYPE_CHECKING
 
 from reverseprobe.model import Finding, Severity, Status, sort_findings
-from reverseprobe.render.terminal import verdict_line
+from reverseprobe.render.terminal import make_console, mark, verdict_line
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from reverseprobe.checklist_result import ChecklistResult, TargetRun
 
-_SYMBOL = {Severity.FAIL: "✗", Severity.WARN: "!", Severity.INFO: "i", Severity.PASS: "✓"}
-_STYLE = {
-    Severity.FAIL: "bold red",
-    Severity.WARN: "yellow",
-    Severity.INFO: "cyan",
-    Severity.PASS: "green",
-}
-
 
 def render_checklist_text(result: ChecklistResult, *, color: bool, width: int = 100) -> str:
-    from rich.console import Console
-
     buf = io.StringIO()
-    console = Console(
-        file=buf,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        width=width,
-        soft_wrap=not color,
-    )
-    _render(console, result, color)
+    _render(make_console(buf, color=color, width=width), result, color)
     return buf.getvalue()
-
-
-def _mark(sev: Severity | None, color: bool) -> str:
-    if sev is None:
-        return "[dim]?[/dim]" if color else "[ ? ]"
-    if color:
-        return f"[{_STYLE[sev]}]{_SYMBOL[sev]}[/{_STYLE[sev]}]"
-    return f"[{sev.value.upper()}]"
 
 
 def _render(con: Console, result: ChecklistResult, color: bool) -> None:
@@ -74,7 +46,7 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
         _run_body(con, run, color)
         states = result.hops(run)
         con.print(
-            "  Path:  " + "  ->  ".join(f"{_mark(h.severity, color)} {h.label}" for h in states)
+            "  Path:  " + "  ->  ".join(f"{mark(h.severity, color)} {h.label}" for h in states)
         )
         e = result.entry(run)
         con.print(
@@ -94,7 +66,7 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
     con.print("[bold underline]Summary[/bold underline]")
     for run in result.runs:
         name = "this PC" if run.pacs is None else run.target
-        con.print(f"  {_mark(_worst(run.findings, run.result.status), color)} {escape(name)}")
+        con.print(f"  {mark(_worst(run.findings, run.result.status), color)} {escape(name)}")
     con.print()
     con.print(verdict_line(result.report(), color=color))
 
@@ -105,7 +77,7 @@ def _run_body(con: Console, run: TargetRun, color: bool) -> None:
     if not run.findings:
         con.print("  (no findings)")
     for f in sort_findings(run.findings):
-        con.print(f"  {_mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
+        con.print(f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
         if f.fix and f.severity is not Severity.PASS:
             con.print(f"      [dim]fix:[/dim] {escape(f.fix)}")
     if run.result.probes:

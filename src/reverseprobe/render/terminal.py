@@ -33,14 +33,20 @@ _STATUS_STYLE = {
 
 def render_text(report: Report, *, color: bool, width: int | None = None, title: str = "") -> str:
     """The whole report as a string (rich markup resolved, or plain text)."""
+    buf = io.StringIO()
+    _render(make_console(buf, color=color, width=width), report, color=color, title=title)
+    return buf.getvalue()
+
+
+def make_console(buf: io.StringIO, *, color: bool, width: int | None = None) -> Any:
+    """A rich Console writing to `buf`: colour on a TTY, plain soft-wrapped text otherwise."""
     from rich.console import Console
 
-    buf = io.StringIO()
     if width is None:
         import shutil
 
         width = shutil.get_terminal_size((100, 24)).columns
-    console = Console(
+    return Console(
         file=buf,
         force_terminal=color,
         no_color=not color,
@@ -50,11 +56,10 @@ def render_text(report: Report, *, color: bool, width: int | None = None, title:
         width=width,
         soft_wrap=not color,  # plain text: one line per item, let the pager wrap
     )
-    _render(console, report, color=color, title=title)
-    return buf.getvalue()
 
 
-def _mark(sev: Severity | None, color: bool) -> str:
+def mark(sev: Severity | None, color: bool) -> str:
+    """A severity as a coloured symbol, or as an ASCII tag in plain text ("?": not measured)."""
     if sev is None:
         return "[dim]?[/dim]" if color else "[ ? ]"
     if color:
@@ -83,7 +88,7 @@ def _render(console: object, report: Report, *, color: bool, title: str) -> None
     ):
         p(f"[bold underline]{escape(section)}[/bold underline]")
         for f in by_section[section]:
-            p(f"  {_mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
+            p(f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
             if f.fix and f.severity in (Severity.FAIL, Severity.WARN, Severity.INFO):
                 p(f"      [dim]fix:[/dim] {escape(f.fix)}")
         p()
@@ -115,7 +120,7 @@ def _render_path(console: object, report: Report, color: bool) -> None:
 
     assert isinstance(console, Console)
     states = hop_states(report.findings)
-    parts = [f"{_mark(h.severity, color)} {h.label}" for h in states]
+    parts = [f"{mark(h.severity, color)} {h.label}" for h in states]
     console.print("[bold underline]Path of the C-MOVE connection[/bold underline]")
     console.print("  " + "  ->  ".join(parts))
     console.print("  [dim]? = not measured[/dim]" if color else "  ([ ? ] = not measured)")
