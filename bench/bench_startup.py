@@ -66,25 +66,13 @@ def main() -> None:
             except OSError:
                 time.sleep(0.02)
         py = sys.executable
+        check = [py, "-m", "reverseprobe", "check", "--port", str(port), "--aet", "BENCH"]
+        check += ["--no-upnp", "--no-public-ip"]
         rows = {
             "python -c pass": timed([py, "-c", "pass"], a.runs),
             "reverseprobe --help": timed([py, "-m", "reverseprobe", "--help"], a.runs),
-            "check (local, listener present)": timed(
-                [
-                    py,
-                    "-m",
-                    "reverseprobe",
-                    "check",
-                    "--port",
-                    str(port),
-                    "--aet",
-                    "BENCH",
-                    "--no-upnp",
-                    "--no-public-ip",
-                    "--json",
-                ],
-                a.runs,
-            ),
+            "check --json (local, listener)": timed([*check, "--json"], a.runs),
+            "check text (local, listener)": timed(check, a.runs),
         }
     finally:
         scp.kill()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -39,11 +38,6 @@ def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
     return factories
 
 
-def _import_renderer() -> None:
-    """The renderer's imports (rich) overlap with the probes' network waits."""
-    import rich.console  # noqa: F401
-
-
 def run_check(
     cfg: CheckConfig, *, on_update: Listener | None = None, deadline: Deadline | None = None
 ) -> Report:
@@ -52,7 +46,6 @@ def run_check(
 
     t0 = time.monotonic()
     deadline = deadline or Deadline.after(cfg.timeout)
-    threading.Thread(target=_import_renderer, daemon=True).start()
     results: dict[str, ProbeResult] = run_probes(build_probes(cfg), deadline, on_update=on_update)
     findings = check_findings(results, cfg)
     return Report(
