@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -219,4 +219,3 @@ class ChecklistConfig:
     output_dir: Path | None = None
     strict: bool = False
     timeout: float = 600.0
-    extra: dict[str, str] = field(default_factory=dict)

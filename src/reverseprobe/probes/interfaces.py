@@ -170,15 +170,3 @@ def tunnel_kind(name: str, sysfs: Path = Path("/sys/class/net")) -> str | None:
     if any(w in lower for w in _TUNNEL_NAME_WORDS):
         return f"name {name!r}"
     return None
-
-
-def lan_addresses(result: InterfacesResult) -> list[str]:
-    """Private/shared IPv4 addresses of up, non-tunnel interfaces."""
-    return [
-        a.address
-        for i in result.interfaces
-        if i.up is not False and i.tunnel is None
-        for a in i.addresses
-        if a.klass in (AddressClass.PRIVATE, AddressClass.SHARED, AddressClass.PUBLIC)
-        and a.family == "ipv4"
-    ]

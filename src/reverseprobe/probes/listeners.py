@@ -38,10 +38,6 @@ class ListenersResult(ProbeResult):
     echoes: tuple[EchoResult, ...] = ()
     pids_visible: bool = True
 
-    @property
-    def pids(self) -> set[int]:
-        return {s.pid for s in self.sockets if s.pid is not None}
-
 
 def probe_listeners(
     port: int, called_aet: str, deadline: Deadline, *, calling_aet: str = "REVERSEPROBE"
