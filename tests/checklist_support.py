@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from reverseprobe.checklist import ChecklistResult, CheckRunner, MoveRunner, run_site
+from reverseprobe.commands.checklist import ChecklistResult, CheckRunner, MoveRunner, run_site
 from reverseprobe.config import CheckConfig, MoveTestConfig
-from reverseprobe.findings import CATALOGUE, make
+from reverseprobe.diagnosis.catalogue import CATALOGUE, make
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report, Status
 from reverseprobe.runner import Deadline
 from reverseprobe.sitefile import PacsSpec, Site

@@ -19,8 +19,8 @@ from checklist_support import (
     sample_result,
     site,
 )
-from reverseprobe import checklist as cl
 from reverseprobe.cli import main
+from reverseprobe.commands import checklist as cl
 from reverseprobe.config import BadInput, CheckConfig, MoveTestConfig
 from reverseprobe.environment import Environment
 from reverseprobe.model import Report, Severity, Status

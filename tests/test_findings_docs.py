@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reverseprobe.findings import CATALOGUE, HOP_LABELS
+from reverseprobe.diagnosis.catalogue import CATALOGUE, HOP_LABELS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "findings.md"
 TEXT = DOC.read_text(encoding="utf-8")

@@ -13,9 +13,10 @@ import pytest
 
 from reverseprobe.cli import main
 from reverseprobe.config import ForwardConfig
+from reverseprobe.diagnosis import forward as advice
+from reverseprobe.portmap import keeper, upnp_ops
 from reverseprobe.environment import Environment
 from reverseprobe.model import PacsEntry, Report, Severity, Status
-from reverseprobe.portmap import advice, keeper, upnp_ops
 from reverseprobe.portmap.igd import Igd, PortMapping
 from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult, Via
 from reverseprobe.portmap.state import NonceStore, key, state_dir
@@ -58,7 +59,7 @@ def test_bad_options_exit_2_with_one_line(argv, needle):
 
 def test_config_defaults_and_environment():
     from reverseprobe.cli import build_parser
-    from reverseprobe.forward import forward_config, make_request
+    from reverseprobe.commands.forward import forward_config, make_request
 
     env = Environment(environ={"REVERSEPROBE_REFLECTOR": "http://r.example:8470"})
     cfg = forward_config(build_parser().parse_args(["forward", "--aet", "MYSCU"]), env)

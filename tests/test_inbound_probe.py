@@ -17,6 +17,7 @@ import pytest
 
 from reflector_helpers import free_port, reflector
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis.inbound import rules
 from reverseprobe.dicom.echo import DicomResult, quiet_pynetdicom
 from reverseprobe.dicom.scp import held_ports
 from reverseprobe.dicom.tcp import TcpState
@@ -31,7 +32,6 @@ from reverseprobe.probes.inbound import (
 )
 from reverseprobe.reflector.client import ask_probe
 from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
-from reverseprobe.rules.inbound import rules
 from reverseprobe.runner import Deadline
 
 quiet_pynetdicom()

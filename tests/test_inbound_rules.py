@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis import check_findings
+from reverseprobe.diagnosis.inbound import Verdict, compare, isp_blocked, judge, rules
 from reverseprobe.dicom.echo import DicomResult
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.model import ProbeResult, Severity, Status
@@ -19,8 +21,6 @@ from reverseprobe.probes.inbound import (
     InboundResult,
 )
 from reverseprobe.reflector.protocol import PortProbe, Reject
-from reverseprobe.rules import check_findings
-from reverseprobe.rules.inbound import Verdict, compare, isp_blocked, judge, rules
 
 CFG = CheckConfig(port=11112, aet="MYSCU", reflector="https://r.example/")
 PYN = ("1.2.826.0.1.3680043.9.3811.3.0.4", "PYNETDICOM_304")

@@ -10,7 +10,7 @@ import pytest
 import xmlschema
 
 from checklist_support import every_code_result, sample_result
-from reverseprobe.checklist import ChecklistResult
+from reverseprobe.commands.checklist import ChecklistResult
 from reverseprobe.render.junit import render_junit
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit.xsd")

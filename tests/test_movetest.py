@@ -21,10 +21,10 @@ import pytest
 from conftest import SRC, free_port, wait_listening
 from dicom_fixtures import QrFixture, QrMode, SinkScp, make_study
 from reverseprobe.cli import main
+from reverseprobe.commands.move_test import run_move_test
 from reverseprobe.config import MoveTestConfig
 from reverseprobe.environment import Environment
 from reverseprobe.model import Report, Status
-from reverseprobe.movetest import run_move_test
 
 AET = "MYSCU"
 

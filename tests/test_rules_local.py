@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from reverseprobe.addresses import AddressClass, classify
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis import local
+from reverseprobe.diagnosis.entry import pacs_entry
 from reverseprobe.dicom.echo import DicomResult, EchoResult, Rejection
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.exitcodes import ExitStatus, exit_status
 from reverseprobe.model import Severity, Status
 from reverseprobe.probes.interfaces import Interface, InterfaceAddress, InterfacesResult
 from reverseprobe.probes.listeners import ListenersResult, ListeningSocket, overlapping
-from reverseprobe.rules import local
-from reverseprobe.rules.entry import pacs_entry
 
 DCMTK = ("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367")
 

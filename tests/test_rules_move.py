@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from reverseprobe.config import MoveTestConfig
+from reverseprobe.diagnosis.catalogue import CATALOGUE
+from reverseprobe.diagnosis.move import rules
+from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.echo import Rejection
 from reverseprobe.dicom.find import FindResult
 from reverseprobe.dicom.get import GetResult
@@ -21,12 +24,9 @@ from reverseprobe.dicom.qr import (
 )
 from reverseprobe.dicom.receiver import InboundAssociation
 from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent, describe
-from reverseprobe.findings import CATALOGUE
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
-from reverseprobe.rules.move import rules
-from reverseprobe.rules.pacs import pacs_entry
 
 CFG = MoveTestConfig(pacs_host="203.0.113.10", pacs_port=104, pacs_aet="ARCHIVE", aet="MYSCU")
 NAT = AddressView(lan="192.168.2.2", toward_pacs="192.168.2.2", pacs_ip="203.0.113.10",

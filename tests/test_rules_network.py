@@ -8,6 +8,9 @@ import pytest
 
 from reverseprobe.addresses import classify
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis import check_findings
+from reverseprobe.diagnosis.entry import pacs_entry
+from reverseprobe.diagnosis.network import public_view, rules
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.portmap.igd import PortMapping
 from reverseprobe.probes.firewall import FirewallResult
@@ -15,9 +18,6 @@ from reverseprobe.probes.fwparse.model import Reading, Verdict
 from reverseprobe.probes.interfaces import Interface, InterfaceAddress, InterfacesResult
 from reverseprobe.probes.public_ip import PublicIpResult, SourceAnswer
 from reverseprobe.probes.router import RouterResult
-from reverseprobe.rules import check_findings
-from reverseprobe.rules.entry import pacs_entry
-from reverseprobe.rules.network import public_view, rules
 
 CFG = CheckConfig(port=11112, aet="MYSCU")
 LAN = "192.168.2.2"

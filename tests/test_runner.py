@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 import time
 
-from reverseprobe.check import build_probes
+from reverseprobe.commands.check import build_probes
 from reverseprobe.config import CheckConfig
 from reverseprobe.model import ProbeResult, Status
 from reverseprobe.probes import listeners

@@ -388,7 +388,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
 def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if args.command == "check":
-        from reverseprobe.check import PROBE_NAMES, run_check
+        from reverseprobe.commands.check import PROBE_NAMES, run_check
         from reverseprobe.runner import Deadline, process_age
 
         cfg = check_config(args, env)
@@ -402,14 +402,14 @@ def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
             strict=cfg.strict,
         )
     if args.command == "forward":
-        from reverseprobe.forward import forward_config, run_forward
+        from reverseprobe.commands.forward import forward_config, run_forward
 
         fcfg = forward_config(args, env)
         return _run_and_render(
             lambda upd: run_forward(fcfg, env=env, on_update=upd), (), args, env, strict=False
         )
     if args.command == "move-test":
-        from reverseprobe.movetest import move_test_config, run_move_test
+        from reverseprobe.commands.move_test import move_test_config, run_move_test
 
         mcfg = move_test_config(args, env)
         return _run_and_render(
@@ -424,7 +424,7 @@ def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
         return ExitStatus(serve(reflector_config(args, env), env=env))
     if args.command == "checklist":
-        from reverseprobe.checklist import checklist_config, run_checklist
+        from reverseprobe.commands.checklist import checklist_config, run_checklist
 
         return run_checklist(checklist_config(args, env), env=env, json_out=args.json)
     raise UsageError(f"{PROG}: error: unknown command {args.command!r}")

@@ -155,7 +155,7 @@ def _remove(
 
 
 def _failed_report(report: Report, router: RouterResult, m: MappingResult) -> Report:
-    from reverseprobe.portmap import advice
+    from reverseprobe.diagnosis import forward as advice
 
     entry = report.pacs_entry
     ctx = advice.Context(

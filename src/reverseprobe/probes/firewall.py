@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reverseprobe.concurrent import gather
 from reverseprobe.config import CheckConfig
 from reverseprobe.model import ProbeResult, Status
 from reverseprobe.probes.fwparse import iptables, nft
@@ -231,20 +231,23 @@ def _macos(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading]
 
 
 def _run_all(cmds: dict[str, list[str]], run: Runner, timeout: float) -> dict[str, CommandOutput]:
+    def job(argv: list[str]) -> Callable[[], CommandOutput]:
+        return lambda: run(argv, timeout)
+
+    got = gather(
+        {name: job(argv) for name, argv in cmds.items()},
+        Deadline.after(timeout + 1.0),
+        name="firewall",
+    )
     outs: dict[str, CommandOutput] = {}
-    threads = []
-    for name, argv in cmds.items():
-
-        def job(n: str = name, a: list[str] = argv) -> None:
-            outs[n] = run(a, timeout)
-
-        t = threading.Thread(target=job, name=f"firewall-{name}", daemon=True)
-        t.start()
-        threads.append(t)
-    for t in threads:
-        t.join(timeout + 1.0)
     for name in cmds:
-        outs.setdefault(name, CommandOutput(None, "", f"no answer within {timeout:.1f} s"))
+        value = got.get(name)
+        if isinstance(value, CommandOutput):
+            outs[name] = value
+        elif isinstance(value, BaseException):
+            outs[name] = CommandOutput(None, "", f"{type(value).__name__}: {value}")
+        else:
+            outs[name] = CommandOutput(None, "", f"no answer within {timeout:.1f} s")
     return outs
 
 

@@ -16,12 +16,12 @@ import contextlib
 import errno
 import secrets
 import string
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
+from reverseprobe.concurrent import start
 from reverseprobe.config import CheckConfig
 from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, DicomResult, EchoResult, echo
 from reverseprobe.dicom.scp import VerificationScp, on_exit
@@ -250,62 +250,61 @@ def _hold(
 
 
 class _LocalEcho:
-    """C-ECHO to the local listener(s) in a thread, while the reflector dials from outside."""
+    """C-ECHO to the local listener(s), concurrently, while the reflector dials from outside."""
 
     def __init__(self, cfg: CheckConfig, sockets: list[Any] | None, deadline: Deadline) -> None:
         from reverseprobe.probes.listeners import echo_target
 
         targets = sorted({echo_target(s) for s in sockets}) if sockets else ["127.0.0.1"]
         self._budget = deadline.share(LOCAL_ECHO_S, reserve=STOP_RESERVE_S)
-        self._results: list[EchoResult] = []
-        self._threads = [
-            threading.Thread(target=self._one, args=(t, cfg), daemon=True) for t in targets
-        ]
-        for t in self._threads:
-            t.start()
+        budget = self._budget
 
-    def _one(self, host: str, cfg: CheckConfig) -> None:
-        r = echo(host, cfg.port, called_aet=cfg.called_aet, timeout=self._budget)
-        self._results.append(r)
+        def one(host: str) -> Callable[[], EchoResult]:
+            return lambda: echo(host, cfg.port, called_aet=cfg.called_aet, timeout=budget)
+
+        self._calls = [start(one(host), name="inbound-local-echo") for host in targets]
 
     def result(self) -> tuple[Fingerprint, ...]:
-        for t in self._threads:
-            t.join(self._budget + 0.5)
-        return tuple(Fingerprint.of_echo(e) for e in list(self._results))
+        until = Deadline.after(self._budget + 0.5)
+        out = []
+        for call in self._calls:
+            call.wait(until.remaining())
+            echoed = call.outcome()
+            if isinstance(echoed, EchoResult):
+                out.append(Fingerprint.of_echo(echoed))
+        return tuple(out)
 
 
 class _IgdSearch:
     """UPnP IGD discovery started at once, in parallel with the first dial-back."""
 
     def __init__(self, finder: IgdFinder | None, deadline: Deadline) -> None:
-        self._done = threading.Event()
-        self.igd: Any = None
         self.reason: str | None = None
-        threading.Thread(
-            target=self._run, args=(finder, deadline), name="inbound-igd", daemon=True
-        ).start()
+        self._call = start(lambda: self._find(finder, deadline), name="inbound-igd")
 
-    def _run(self, finder: IgdFinder | None, deadline: Deadline) -> None:
-        try:
-            if finder is None:
-                from reverseprobe.portmap.igd import find_igd
+    @staticmethod
+    def _find(finder: IgdFinder | None, deadline: Deadline) -> Any:
+        if finder is None:
+            from reverseprobe.portmap.igd import find_igd
 
-                finder = find_igd
-            from reverseprobe.probes.interfaces import default_gateway
+            finder = find_igd
+        from reverseprobe.probes.interfaces import default_gateway
 
-            self.igd = finder(default_gateway()[0], deadline)
-            if self.igd is None:
-                self.reason = "no UPnP router answered, so no control port could be opened"
-        except Exception as exc:  # noqa: BLE001 - UpnpError and the unexpected alike
-            self.reason = f"UPnP discovery failed: {exc}"
-        finally:
-            self._done.set()
+        return finder(default_gateway()[0], deadline)
 
     def wait(self, timeout: float) -> Any:
-        if not self._done.wait(timeout):
+        if not self._call.wait(timeout):
             self.reason = "UPnP discovery did not finish in time"
             return None
-        return self.igd
+        igd = self._call.outcome()
+        if isinstance(igd, Exception):  # UpnpError and the unexpected alike
+            self.reason = f"UPnP discovery failed: {igd}"
+            return None
+        if isinstance(igd, BaseException):
+            raise igd
+        if igd is None:
+            self.reason = "no UPnP router answered, so no control port could be opened"
+        return igd
 
 
 def _control_probe(

@@ -6,10 +6,10 @@ dial the public one). The public address is asked for only then, and never with 
 from __future__ import annotations
 
 import socket
-import threading
 from dataclasses import dataclass
 
 from reverseprobe.addresses import is_behind_nat_address, is_publicly_routable
+from reverseprobe.concurrent import CallTimeout, call_with_timeout, start
 from reverseprobe.config import MoveTestConfig
 from reverseprobe.runner import Deadline
 
@@ -45,22 +45,18 @@ class AddressLookup:
     public address, in a daemon thread while the DICOM steps run."""
 
     def __init__(self, cfg: MoveTestConfig, pacs_ip: str | None, dl: Deadline) -> None:
-        self._cfg, self._pacs_ip, self._dl = cfg, pacs_ip, dl
-        self._view = AddressView(public_note="not measured: the lookup did not finish in time")
-        self._done = threading.Event()
-        threading.Thread(target=self._run, name="move-test-addresses", daemon=True).start()
+        self._call = start(lambda: lookup_addresses(cfg, pacs_ip, dl), name="move-test-addresses")
 
     def result(self, timeout: float) -> AddressView:
-        self._done.wait(timeout)
-        return self._view
-
-    def _run(self) -> None:
-        try:
-            self._view = lookup_addresses(self._cfg, self._pacs_ip, self._dl)
-        except Exception as exc:  # noqa: BLE001 - an address we cannot read is "unknown"
-            self._view = AddressView(public_note=f"not measured: {type(exc).__name__}: {exc}")
-        finally:
-            self._done.set()
+        if not self._call.wait(timeout):
+            return AddressView(public_note="not measured: the lookup did not finish in time")
+        view = self._call.outcome()
+        if isinstance(view, Exception):  # an address we cannot read is "unknown"
+            return AddressView(public_note=f"not measured: {type(view).__name__}: {view}")
+        if isinstance(view, BaseException):
+            raise view
+        assert isinstance(view, AddressView)
+        return view
 
 
 def lookup_addresses(cfg: MoveTestConfig, pacs_ip: str | None, dl: Deadline) -> AddressView:
@@ -103,21 +99,16 @@ def lookup_addresses(cfg: MoveTestConfig, pacs_ip: str | None, dl: Deadline) -> 
 def resolve(host: str, timeout: float) -> tuple[str | None, str | None]:
     """(address, None) or (None, why), within `timeout`: getaddrinfo has no timeout of its
     own, so it runs in a daemon thread that is abandoned when it takes too long."""
-    box: list[tuple[str | None, str | None]] = []
 
-    def run() -> None:
-        try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            v4 = [str(i[4][0]) for i in infos if i[0] == socket.AF_INET]
-            addrs = v4 or [str(i[4][0]) for i in infos]
-        except Exception as exc:  # noqa: BLE001 - OSError, or a broken resolver library
-            box.append((None, f"cannot resolve {host!r}: {exc}"))
-            return
-        box.append((addrs[0].split("%", 1)[0], None) if addrs else (None, "no address"))
+    def run() -> list[str]:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        v4 = [str(i[4][0]) for i in infos if i[0] == socket.AF_INET]
+        return v4 or [str(i[4][0]) for i in infos]
 
-    t = threading.Thread(target=run, name="move-test-resolve", daemon=True)
-    t.start()
-    t.join(timeout)
-    if not box:
+    try:
+        addrs = call_with_timeout(run, timeout, name="move-test-resolve")
+    except CallTimeout:
         return None, f"resolving {host!r} took longer than {timeout:.1f} s"
-    return box[0]
+    except Exception as exc:  # noqa: BLE001 - OSError, or a broken resolver library
+        return None, f"cannot resolve {host!r}: {exc}"
+    return (addrs[0].split("%", 1)[0], None) if addrs else (None, "no address")

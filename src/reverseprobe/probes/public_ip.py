@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reverseprobe.concurrent import gather
 from reverseprobe.config import CheckConfig
 from reverseprobe.model import ProbeResult, Status
 from reverseprobe.runner import Deadline, Probe
@@ -207,21 +207,15 @@ def probe_public_ip(services: Sequence[str] | None, deadline: Deadline) -> Publi
     """Ask every service concurrently; vote on what has answered by the deadline."""
     urls = tuple(dict.fromkeys(services or DEFAULT_SERVICES))
     t0 = time.monotonic()
-    answers: dict[str, SourceAnswer] = {}
-    cond = threading.Condition()
 
-    def run(url: str) -> None:
-        a = fetch_one(url, deadline)
-        with cond:
-            answers[url] = a
-            cond.notify_all()
+    def ask(url: str) -> Callable[[], SourceAnswer]:
+        return lambda: fetch_one(url, deadline)
 
-    for url in urls:
-        threading.Thread(target=run, args=(url,), name="public-ip", daemon=True).start()
-    with cond:
-        while len(answers) < len(urls) and not deadline.expired:
-            cond.wait(timeout=deadline.remaining())
-        got = dict(answers)
+    got = {
+        url: a
+        for url, a in gather({u: ask(u) for u in urls}, deadline, name="public-ip").items()
+        if isinstance(a, SourceAnswer)
+    }
     elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     ordered = tuple(
         got.get(u) or SourceAnswer(u, None, "no answer by the deadline", elapsed_ms) for u in urls

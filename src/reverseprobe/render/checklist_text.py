@@ -14,7 +14,7 @@ from reverseprobe.render.terminal import make_console, mark, verdict_line
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from reverseprobe.checklist_result import ChecklistResult, TargetRun
+    from reverseprobe.model.checklist import ChecklistResult, TargetRun
 
 
 def render_checklist_text(result: ChecklistResult, *, color: bool, width: int = 100) -> str:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reverseprobe import __version__
-from reverseprobe.findings import CATALOGUE, Section
+from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
+from reverseprobe.diagnosis.path import HopState
 from reverseprobe.model import Finding, PacsEntry, Severity, sort_findings, verdict
-from reverseprobe.render.path import HopState
 
 if TYPE_CHECKING:
-    from reverseprobe.checklist_result import ChecklistResult, TargetRun
+    from reverseprobe.model.checklist import ChecklistResult, TargetRun
 
 SEVERITY_WORD = {
     Severity.FAIL: "fail",

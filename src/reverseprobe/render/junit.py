@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reverseprobe.findings import CATALOGUE, Section
+from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.model import Finding, ProbeResult, Severity, Status, sort_findings
 
 if TYPE_CHECKING:
-    from reverseprobe.checklist_result import ChecklistResult, TargetRun
+    from reverseprobe.model.checklist import ChecklistResult, TargetRun
 
 # Which probe measured the findings of each section (check) or code (move-test).
 _CHECK_SECTION_PROBE = {

@@ -10,9 +10,9 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from reverseprobe.findings import CATALOGUE, Section
+from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
+from reverseprobe.diagnosis.path import hop_states
 from reverseprobe.model import Finding, Report, Severity, Status, sort_findings
-from reverseprobe.render.path import hop_states
 
 _SYMBOL = {Severity.FAIL: "✗", Severity.WARN: "!", Severity.INFO: "i", Severity.PASS: "✓"}
 _TAG = {Severity.FAIL: "FAIL", Severity.WARN: "WARN", Severity.INFO: "INFO", Severity.PASS: "PASS"}
@@ -95,7 +95,7 @@ def _render(console: object, report: Report, *, color: bool, title: str) -> None
     _render_path(console, report, color)
     _render_probes(console, report, color)
     if report.command == "move-test":
-        from reverseprobe.movetest import timeline_lines
+        from reverseprobe.commands.move_test import timeline_lines
 
         lines = timeline_lines(report)
         if lines:

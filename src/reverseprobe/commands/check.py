@@ -41,8 +41,8 @@ def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
 def run_check(
     cfg: CheckConfig, *, on_update: Listener | None = None, deadline: Deadline | None = None
 ) -> Report:
-    from reverseprobe.rules import check_findings
-    from reverseprobe.rules.entry import pacs_entry
+    from reverseprobe.diagnosis import check_findings
+    from reverseprobe.diagnosis.entry import pacs_entry
 
     t0 = time.monotonic()
     deadline = deadline or Deadline.after(cfg.timeout)

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reverseprobe import config as c
-from reverseprobe.checklist_result import ChecklistResult, RunResult, TargetRun
-from reverseprobe.checklist_run import (
+from reverseprobe.commands.checklist_run import (
     RENDER_RESERVE_S,
     SLACK_S,
     CheckRunner,
@@ -27,6 +26,7 @@ from reverseprobe.checklist_run import (
 )
 from reverseprobe.environment import Environment
 from reverseprobe.exitcodes import ExitStatus, exit_status
+from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
 from reverseprobe.sitefile import SITE_TARGET, Site, load_site
 
 __all__ = [

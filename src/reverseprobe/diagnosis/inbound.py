@@ -13,9 +13,9 @@ from enum import Enum
 from typing import Any
 
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.dicom.echo import DicomResult
 from reverseprobe.dicom.tcp import TcpState
-from reverseprobe.findings import make
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.probes.inbound import (
     ControlOutcome,

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
 from reverseprobe import config as c
-from reverseprobe.checklist_result import ChecklistResult, RunResult, TargetRun
-from reverseprobe.findings import make
+from reverseprobe.concurrent import Call, start
+from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.model import Report, Status
+from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
 from reverseprobe.runner import Deadline
 from reverseprobe.sitefile import SITE_TARGET, PacsSpec, Site
 
@@ -125,13 +124,13 @@ def _share(deadline: Deadline, want: float, parts_left: int) -> float:
 
 
 def _default_check(cfg: c.CheckConfig, deadline: Deadline) -> Report:
-    from reverseprobe.check import run_check
+    from reverseprobe.commands.check import run_check
 
     return run_check(cfg, deadline=deadline)
 
 
 def _default_move_test(cfg: c.MoveTestConfig) -> Report:
-    from reverseprobe.movetest import run_move_test
+    from reverseprobe.commands.move_test import run_move_test
 
     return run_move_test(cfg, on_update=None)
 
@@ -148,36 +147,27 @@ def _run(
     """Run in a daemon thread; a run that raises or overruns becomes a result, not a hang."""
     if progress:
         progress(target, None)
-    box: dict[str, Any] = {}
-    finished = threading.Event()  # not Thread.join: an interrupted join forgets the thread
-
-    def work() -> None:
-        try:
-            box["report"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - a run that fails becomes a result
-            box["error"] = exc
-        finally:
-            finished.set()
-
     t0 = time.monotonic()
-    th = threading.Thread(target=work, name=f"checklist-{command}", daemon=True)
+    call: Call[Report] | None = None
     try:
-        th.start()  # inside: Ctrl-C may land while start() waits for the thread
+        call = start(fn, name=f"checklist-{command}")
         end = t0 + budget + SLACK_S
         # Short waits: a Ctrl-C that another thread happened to take is seen within one.
-        while not finished.wait(max(0.0, min(POLL_S, end - time.monotonic()))):
+        while not call.wait(min(POLL_S, end - time.monotonic())):
             if time.monotonic() >= end:
                 break
     except KeyboardInterrupt:
-        _interrupt(th, finished)
+        if call is not None:
+            call.interrupt(INTERRUPT_WAIT_S)
         raise
     elapsed = time.monotonic() - t0
-    report: Report | None = box.get("report")
-    if not finished.is_set():
+    outcome = call.outcome()
+    report = outcome if isinstance(outcome, Report) else None
+    if not call.done:
         why = f"{command} did not finish within {budget + SLACK_S:.1f} s"
         run = _broken(target, command, spec, status=Status.TIMEOUT, why=why, elapsed=elapsed)
     elif report is None:
-        exc = box.get("error")
+        exc = outcome
         if isinstance(exc, KeyboardInterrupt):
             raise exc
         if isinstance(exc, ImportError):
@@ -200,21 +190,6 @@ def _run(
     if progress:
         progress(target, run.result.status)
     return run
-
-
-def _interrupt(th: threading.Thread, finished: threading.Event) -> None:
-    """Ctrl-C reaches the main thread only: raise it in the run's thread as well, so that its
-    own `finally` releases the association and stops its listener, and wait a little for it."""
-    import ctypes
-
-    end = time.monotonic() + 1.0
-    while th.ident is None and time.monotonic() < end:  # start() was interrupted
-        time.sleep(0.01)
-    if th.ident is not None and not finished.is_set():
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(th.ident), ctypes.py_object(KeyboardInterrupt)
-        )
-        finished.wait(INTERRUPT_WAIT_S)
 
 
 def _broken(

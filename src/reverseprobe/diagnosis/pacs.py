@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from reverseprobe.addresses import is_publicly_routable
 from reverseprobe.config import MoveTestConfig
+from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.dicom.echo import Rejection
 from reverseprobe.dicom.find import FindResult
 from reverseprobe.dicom.qr import AssocState, EchoProbeResult
-from reverseprobe.findings import make
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Status
 from reverseprobe.probes.pacs_address import AddressView, pacs_outside
 

@@ -15,7 +15,7 @@ Rule = Callable[[Mapping[str, ProbeResult], CheckConfig], list[Finding]]
 
 
 def check_rules() -> list[Rule]:
-    from reverseprobe.rules import inbound, local, network
+    from reverseprobe.diagnosis import inbound, local, network
 
     rules: list[Rule] = [local.rules, network.rules, inbound.rules]
     return rules

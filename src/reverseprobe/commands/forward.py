@@ -14,9 +14,9 @@ import time
 from dataclasses import replace
 
 from reverseprobe import config as c
+from reverseprobe.diagnosis import forward as advice
 from reverseprobe.environment import Environment
 from reverseprobe.model import Finding, ProbeResult, Report, Status
-from reverseprobe.portmap import advice
 from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult
 from reverseprobe.portmap.state import NonceStore, state_dir
 from reverseprobe.runner import Deadline, Listener
@@ -251,7 +251,7 @@ def _verify(
     cfg: c.ForwardConfig, req: Request, mapping: MappingResult, deadline: Deadline
 ) -> tuple[ProbeResult | None, list[Finding]]:
     """--verify: the echo-back probe of `check` (probes/inbound.py) through the new mapping."""
-    from reverseprobe.findings import make
+    from reverseprobe.diagnosis.catalogue import make
 
     def untested(why: str) -> tuple[ProbeResult | None, list[Finding]]:
         return None, [
@@ -273,8 +273,8 @@ def _verify(
             "and the echo-back probe dials the port it listens on"
         )
     try:
+        from reverseprobe.diagnosis.inbound import rules
         from reverseprobe.probes.inbound import probe_inbound
-        from reverseprobe.rules.inbound import rules
     except ImportError:
         return untested("the echo-back probe is not available in this build")
     ccfg = c.CheckConfig(

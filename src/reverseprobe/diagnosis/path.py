@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reverseprobe.findings import CATALOGUE, HOP_LABELS, Hop
+from reverseprobe.diagnosis.catalogue import CATALOGUE, HOP_LABELS, Hop
 from reverseprobe.model import SEVERITY_ORDER, Finding, Severity
 
 # A connection that measurably went all the way proves the hops it crossed, so those show as

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.dicom.echo import DicomResult, EchoResult
-from reverseprobe.findings import make
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.probes.interfaces import InterfacesResult
 from reverseprobe.probes.listeners import ListenersResult, ListeningSocket, overlapping

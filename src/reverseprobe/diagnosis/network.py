@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
-from reverseprobe.findings import make
+from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.probes.firewall import FirewallResult
 from reverseprobe.probes.fwparse.fix import allow_command

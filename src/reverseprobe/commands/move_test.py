@@ -25,6 +25,8 @@ from reverseprobe.config import (
     parse_url,
     split_env_list,
 )
+from reverseprobe.diagnosis.move import rules
+from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
 from reverseprobe.dicom.move import MoveOutcome, MoveResult, c_move
@@ -43,8 +45,6 @@ from reverseprobe.dicom.timeline import EventKind, Timeline, describe
 from reverseprobe.environment import Environment
 from reverseprobe.model import ProbeResult, Report, Status
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
-from reverseprobe.rules.move import rules
-from reverseprobe.rules.pacs import pacs_entry
 from reverseprobe.runner import Deadline, Listener
 
 PROBE_NAMES = ("echo", "find", "move", "get")

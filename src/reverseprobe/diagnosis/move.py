@@ -12,6 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.config import MoveTestConfig
+from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.pacs import (
+    aborted,
+    echo_rules,
+    find_rules,
+    pacs_name,
+    register,
+    rejected,
+)
 from reverseprobe.dicom.find import FindResult
 from reverseprobe.dicom.get import GetResult
 from reverseprobe.dicom.move import MoveResult
@@ -22,11 +31,9 @@ from reverseprobe.dicom.qr import (
     NoResponse,
     StatusWord,
 )
-from reverseprobe.findings import make
 from reverseprobe.model import Finding, PacsEntry, ProbeResult
 from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
-from reverseprobe.rules.pacs import aborted, echo_rules, find_rules, pacs_name, register, rejected
 
 
 def rules(

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from reverseprobe.diagnosis.path import HopState, hop_states
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report
-from reverseprobe.render.path import HopState, hop_states
 from reverseprobe.sitefile import PacsSpec, Site
 
 

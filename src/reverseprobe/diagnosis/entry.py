@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis.network import public_view
 from reverseprobe.model import PacsEntry, ProbeResult
-from reverseprobe.rules.network import public_view
 
 
 def pacs_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntry:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.addresses import AddressClass
-from reverseprobe.findings import make
+from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.model import Finding, PacsEntry, Severity, Status
 from reverseprobe.portmap.outcome import Action, MappingResult, RouterResult, Via
 

@@ -1,0 +1,1 @@
+"""The commands: each builds its plan, runs it, and returns a Report (docs/reference.md)."""
