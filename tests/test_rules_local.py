@@ -5,7 +5,7 @@ from __future__ import annotations
 from reverseprobe.addresses import AddressClass, classify
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis import local
-from reverseprobe.diagnosis.entry import pacs_entry
+from reverseprobe.diagnosis.entry import check_entry as pacs_entry
 from reverseprobe.dicom.echo import DicomResult, EchoResult, Rejection
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.exitcodes import ExitStatus, exit_status

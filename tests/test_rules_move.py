@@ -89,7 +89,7 @@ def run(
 def test_entry_behind_nat_is_the_public_address() -> None:
     e = pacs_entry(CFG, NAT)
     assert (e.aet, e.host, e.port) == ("MYSCU", "198.51.100.7", 11112)
-    assert "forward TCP port 11112 to this PC (192.168.2.2:11112)" in e.note
+    assert "forward TCP 11112 to 192.168.2.2:11112" in e.note
     assert e.note.endswith(
         "Your SCU's own settings: Move Destination exactly 'MYSCU' (the title in the PACS "
         "entry), its Storage SCP listening on port 11112 on all interfaces, and nothing else "

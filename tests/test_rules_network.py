@@ -9,7 +9,7 @@ import pytest
 from reverseprobe.addresses import classify
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis import check_findings
-from reverseprobe.diagnosis.entry import pacs_entry
+from reverseprobe.diagnosis.entry import check_entry as pacs_entry
 from reverseprobe.diagnosis.network import public_view, rules
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.portmap.igd import PortMapping

@@ -42,7 +42,7 @@ def run_check(
     cfg: CheckConfig, *, on_update: Listener | None = None, deadline: Deadline | None = None
 ) -> Report:
     from reverseprobe.diagnosis import check_findings
-    from reverseprobe.diagnosis.entry import pacs_entry
+    from reverseprobe.diagnosis.entry import check_entry
 
     t0 = time.monotonic()
     deadline = deadline or Deadline.after(cfg.timeout)
@@ -52,7 +52,7 @@ def run_check(
         command="check",
         probes=results,
         findings=findings,
-        pacs_entry=pacs_entry(results, cfg),
+        pacs_entry=check_entry(results, cfg),
         elapsed_s=time.monotonic() - t0,
         strict=cfg.strict,
     )

@@ -1,48 +1,116 @@
-"""The PACS entry: the AE title, the address the PACS must dial, and the port (SPEC.md: the
-public address when behind NAT, else the LAN address)."""
+"""The PACS entry, in one place for every command: the AE title, the address the PACS must
+dial and the port (docs/reference.md "pacs_entry": the public address when this PC is behind NAT
+and the PACS is outside, else the address this PC has toward the PACS).
+
+Each command states what it measured as EntryFacts; `pacs_entry` decides. A fact left None was
+not measured, and the entry then says what is missing instead of guessing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from reverseprobe.addresses import is_publicly_routable
 from reverseprobe.config import CheckConfig
-from reverseprobe.diagnosis.network import public_view
 from reverseprobe.model import PacsEntry, ProbeResult
 
+DYNAMIC = (
+    " A dynamic public address changes when the line reconnects and breaks this entry: "
+    "use a static address or a DNS name that follows it."
+)
 
-def pacs_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntry:
-    v = public_view(probes)
-    lan, public, port = v.lan_address, v.address, cfg.port
-    same_lan = f" For a PACS on the same LAN: {lan}." if lan else ""
-    dynamic = (
-        " A dynamic public address changes when the line reconnects and breaks this entry: "
-        "use a static address or a DNS name that follows it."
-    )
-    if v.local and public:
-        host, note = public, "this PC's own public address: no NAT in between." + dynamic
-    elif v.behind_nat and public:
+
+@dataclass(frozen=True)
+class EntryFacts:
+    aet: str
+    port: int  # the port the PACS dials (the router's external port after `forward`)
+    local_port: int  # the port this PC listens on
+    lan: str | None  # this PC's address (toward the PACS where that is known)
+    public: str | None = None  # the public address an outside source saw
+    public_checked: bool = False  # some source of the public address was asked
+    public_note: str | None = None  # why the public address is not known
+    public_on_pc: bool | None = None  # the public address is this PC's own
+    behind_nat: bool | None = None
+    double_nat: str | None = None  # why another NAT sits beyond the router
+    consistent: bool | None = None  # the sources of the public address agree
+    pacs_outside: bool | None = None  # None: no PACS in view (check, forward)
+    suffix: str = ""  # what the command adds (move-test: the SCU's own settings)
+
+
+def pacs_entry(f: EntryFacts) -> PacsEntry:
+    lan, public, port = f.lan, f.public, f.port
+    if f.pacs_outside is False:
+        host, note = (
+            lan,
+            f"The PACS is on a private network: it dials this PC's address there ({lan}).",
+        )
+    elif (public and (f.public_on_pc or (lan is not None and lan == public))) or (
+        lan is not None and is_publicly_routable(lan)
+    ):
+        host = public or lan
+        note = "This PC has the public address itself: no NAT in between." + DYNAMIC
+    elif public and (f.behind_nat or f.pacs_outside):
         host = public
-        if v.double_nat:
+        if f.double_nat:
             note = (
-                f"the public address, behind double NAT: forwarding TCP {port} on your router "
-                "is not enough (see NAT_DOUBLE)."
+                f"The public address, behind double NAT: forwarding TCP {port} on your router "
+                f"is not enough (see NAT_DOUBLE: {f.double_nat})."
             )
         else:
             note = (
-                f"the public address of this network (behind NAT): the router must forward "
-                f"TCP {port} to {lan or 'this PC'}:{port}."
+                f"Behind NAT: the PACS must dial the public address {public}; the router must "
+                f"forward TCP {port} to {lan or 'this PC'}:{f.local_port}."
             )
-        if v.consistent is False:
+        if f.consistent is False:
             note += " Sources disagree about it (see PUBLIC_IP_INCONSISTENT)."
-        note += dynamic + same_lan
-    elif v.behind_nat and v.checked:
+        note += DYNAMIC + _same_lan(f)
+    elif f.behind_nat and f.public_checked:
         host = None
-        note = "behind NAT, but the public address is unknown (see PUBLIC_IP_UNKNOWN)." + same_lan
+        note = "Behind NAT, but the public address is unknown (see PUBLIC_IP_UNKNOWN)."
+        note += _same_lan(f)
+    elif f.pacs_outside:
+        host = lan
+        why = f.public_note or "not measured"
+        note = (
+            f"The PACS is outside this network but the public address is unknown ({why}): if "
+            f"this PC is behind NAT, give the PACS the network's public address instead of "
+            f"{lan or 'the LAN address'}, and forward TCP port {port} on the router to this PC."
+        )
     elif lan:
         host = lan
-        note = "for a PACS on the same LAN" + (
-            "; the public address was not checked (--no-public-ip)" if not v.checked else ""
+        note = "For a PACS on the same LAN" + (
+            "; the public address was not checked (--no-public-ip)."
+            if not f.public_checked
+            else "."
         )
     else:
-        host, note = None, "this PC's address could not be read"
-    return PacsEntry(aet=cfg.aet or "", host=host, port=port, note=note)
+        host, note = None, "This PC's address could not be read."
+    if f.suffix:
+        note = f"{note} {f.suffix}"
+    return PacsEntry(aet=f.aet, host=host, port=port, note=note)
+
+
+def _same_lan(f: EntryFacts) -> str:
+    return f" For a PACS on the same LAN: {f.lan}." if f.lan and f.pacs_outside is None else ""
+
+
+def check_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntry:
+    """`check`'s entry, from what its probes say about the public address."""
+    from reverseprobe.diagnosis.network import public_view
+
+    v = public_view(probes)
+    return pacs_entry(
+        EntryFacts(
+            aet=cfg.aet or "",
+            port=cfg.port,
+            local_port=cfg.port,
+            lan=v.lan_address,
+            public=v.address,
+            public_checked=v.checked,
+            public_on_pc=v.local,
+            behind_nat=v.behind_nat,
+            double_nat=v.double_nat,
+            consistent=v.consistent,
+        )
+    )

@@ -11,21 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.addresses import AddressClass
+from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, PacsEntry, Severity, Status
 from reverseprobe.portmap.outcome import Action, MappingResult, RouterResult, Via
 
 _NO_READBACK = (
     "NAT-PMP/PCP cannot read a mapping back: the router's answer is the proof; --verify "
     "tests it from outside."
-)
-_SHARED = AddressClass.SHARED.value
-_NO_PUBLIC = (
-    AddressClass.PRIVATE.value,
-    AddressClass.SHARED.value,
-    AddressClass.LOOPBACK.value,
-    AddressClass.LINK_LOCAL.value,
-    AddressClass.RESERVED.value,
 )
 
 
@@ -84,37 +78,23 @@ def _lease(seconds: int | None, via: Via | None) -> str:
     return text
 
 
-def double_nat(router: RouterResult) -> str | None:
+def router_double_nat(router: RouterResult) -> str | None:
     """Why the router's external address shows another NAT beyond it, else None."""
     if router.status is not Status.OK or router.via is None:
         return None
-    if router.external_ip_class == _SHARED:
-        return f"its external address {router.external_ip} is in 100.64.0.0/10 (carrier-grade NAT)"
-    if router.external_ip_class in _NO_PUBLIC:
-        return f"its external address {router.external_ip} is not a public address"
-    if (
-        router.external_ip is None
-        and router.via is Via.UPNP
-        and router.connection_status == "Connected"
-    ):
-        return (
-            "it says Connected but has no external address (miniupnpd does so when its WAN "
-            "address is private or shared)"
-        )
-    if (
-        router.external_ip is None
-        and router.connection_status
-        and "double NAT" in router.connection_status
-    ):
-        return router.connection_status
-    return None
+    if router.external_ip is None and router.connection_status:
+        if "double NAT" in router.connection_status:
+            return router.connection_status
+        if router.via is Via.UPNP and router.connection_status == "Connected":
+            return double_nat("")
+    return double_nat(router.external_ip)
 
 
 def findings(
     ctx: Context, router: RouterResult, m: MappingResult, *, listing: bool
 ) -> list[Finding]:
     out: list[Finding] = []
-    dnat = double_nat(router)
+    dnat = router_double_nat(router)
     if router.via is None or router.status is Status.FAIL:
         tried = "; ".join(router.tried) or "nothing answered"
         out.append(
@@ -381,12 +361,18 @@ def pacs_entry(ctx: Context, router: RouterResult, m: MappingResult) -> PacsEntr
     """After success: AE title, the public address, the external port."""
     if not m.done or m.status is not Status.OK:
         return None
-    host = ctx.public_ip or router.external_ip
-    public = router.external_ip_class == AddressClass.PUBLIC.value
-    if ctx.public_ip:
-        note = "the public address the IP services see"
-    elif public:
-        note = "the router's external address; if your ISP changes it, use a DNS name instead"
-    else:
-        host, note = None, "the public address is unknown: the router has none (double NAT)"
-    return PacsEntry(aet=ctx.aet or "", host=host, port=m.public_port, note=note)
+    public = ctx.public_ip or (
+        router.external_ip if router.external_ip_class == AddressClass.PUBLIC.value else None
+    )
+    return entry.pacs_entry(
+        entry.EntryFacts(
+            aet=ctx.aet or "",
+            port=m.public_port,
+            local_port=ctx.port,
+            lan=ctx.lan,
+            public=public,
+            public_checked=True,
+            behind_nat=True,  # forward maps a port on a NAT router
+            double_nat=router_double_nat(router),
+        )
+    )

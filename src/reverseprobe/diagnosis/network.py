@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.probes.firewall import FirewallResult
 from reverseprobe.probes.fwparse.fix import allow_command
@@ -24,8 +25,6 @@ from reverseprobe.probes.fwparse.model import Verdict
 from reverseprobe.probes.interfaces import InterfacesResult
 from reverseprobe.probes.public_ip import PublicIpResult
 from reverseprobe.probes.router import RouterResult
-
-_NOT_PUBLIC = (AddressClass.PRIVATE, AddressClass.SHARED, AddressClass.RESERVED)
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,8 @@ def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
         behind = not local
     elif lan is not None and is_behind_nat_address(lan):
         behind = True
-    double = _double_nat(router, ext, address if answers and answers[0][0] != "router" else None)
+    outside = address if answers and answers[0][0] != "router" else None
+    double = double_nat(ext, public=outside) if router is not None else None
     if double:
         behind = True
     return PublicView(
@@ -112,33 +112,6 @@ def _router_external(router: RouterResult | None) -> str | None:
         return router.natpmp_external_ip
     if router.natpmp_result == 3:  # RFC 6886 3.5 "Network Failure": no usable WAN address
         return ""
-    return None
-
-
-def _double_nat(router: RouterResult | None, ext: str | None, public: str | None) -> str | None:
-    if router is None or ext is None:
-        return None
-    if ext == "":
-        return (
-            "the router reports no external address while this network reaches the internet: "
-            "another NAT sits between it and the internet"
-            if public
-            else "the router reports no external address (another NAT in front of it, or no "
-            "internet connection)"
-        )
-    k = classify(ext)
-    if k is AddressClass.SHARED:
-        return (
-            f"the router's external address {ext} is in 100.64.0.0/10, the shared space of "
-            "carrier-grade NAT (RFC 6598): the ISP translates it again"
-        )
-    if k in _NOT_PUBLIC:
-        return f"the router's external address {ext} is {k.value}: another router NATs it again"
-    if public is not None and ext != public:
-        return (
-            f"the router's external address {ext} is not the public address {public}: "
-            "another NAT (or a multi-WAN/VPN path) is in between"
-        )
     return None
 
 

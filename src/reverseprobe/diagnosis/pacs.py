@@ -3,8 +3,8 @@ study on it; and the PACS entry (SPEC.md "pacs_entry"), the address the PACS mus
 
 from __future__ import annotations
 
-from reverseprobe.addresses import is_publicly_routable
 from reverseprobe.config import MoveTestConfig
+from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.dicom.echo import Rejection
 from reverseprobe.dicom.find import FindResult
@@ -14,30 +14,23 @@ from reverseprobe.probes.pacs_address import AddressView, pacs_outside
 
 
 def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:
-    """The address the PACS must dial: the public one when the PC is behind NAT and the PACS
-    is outside, else the address this PC uses toward the PACS (SPEC.md "pacs_entry")."""
+    """move-test's entry: the PACS's position decides between the LAN and public address."""
     src = view.toward_pacs or view.lan
-    outside = pacs_outside(view.pacs_ip)
-    port = cfg.port
-    host: str | None = src
-    if src and (src == view.public or is_publicly_routable(src)):
-        note = "This PC has a public address (no NAT)."
-    elif outside and view.public:
-        host = view.public
-        note = (
-            f"Behind NAT: the PACS must dial the public address {view.public}; the router must "
-            f"forward TCP port {port} to this PC ({src or 'its LAN address'}:{port})."
+    return entry.pacs_entry(
+        entry.EntryFacts(
+            aet=cfg.aet,
+            port=cfg.port,
+            local_port=cfg.port,
+            lan=src,
+            public=view.public,
+            public_checked=view.public is not None,
+            public_note=view.public_note,
+            public_on_pc=bool(src and src == view.public),
+            consistent=view.public_consistent,
+            pacs_outside=pacs_outside(view.pacs_ip),
+            suffix=scu_settings(cfg),
         )
-    elif outside:
-        why = view.public_note or "not measured"
-        note = (
-            f"The PACS is outside this network but the public address is unknown ({why}): if "
-            f"this PC is behind NAT, give the PACS the network's public address instead of "
-            f"{src or 'the LAN address'}, and forward TCP port {port} on the router to this PC."
-        )
-    else:
-        note = f"The PACS is on a private network: it dials this PC's address there ({src})."
-    return PacsEntry(aet=cfg.aet, host=host, port=port, note=f"{note} {scu_settings(cfg)}")
+    )
 
 
 def scu_settings(cfg: MoveTestConfig) -> str:
