@@ -18,19 +18,30 @@ Nothing here routes a namespace to the host's interfaces: traffic stays inside t
 
 The parts, each importing only those above it:
 
-- host: REPO/SRC paths, LabError, LabCommandError, commands in the host's namespace
+- host: REPO/SRC paths, LabError, LabCommandError, host_run (the host's namespace), child_env
 - markers: lab_available, missing_tools, requires_lab, requires_tools
 - procs: LabProcess (a process in a namespace, its log, its stop)
 - namespaces: Namespace, Lab, netns_names, reap_stale_labs
 - topology: HomeNet, home_net (LAB.md's home network, miniupnpd)
 - servers: start_ip_service, start_blackhole, tcp_connect, http_get
 
-Import from `lab` itself; the parts are where to read and change the code.
+Import from `lab` itself (every public name of every part is re-exported here); the parts are
+where to read and change the code.
 """
 
 from __future__ import annotations
 
-from .host import NETNS_PREFIX, REPO, SRC, LabCommandError, LabError
+from .host import (
+    NETNS_PREFIX,
+    POLL,
+    REPO,
+    SRC,
+    LabCommandError,
+    LabError,
+    child_env,
+    host_run,
+    tail,
+)
 from .markers import Marker, lab_available, missing_tools, requires_lab, requires_tools
 from .namespaces import Lab, Namespace, netns_names, reap_stale_labs
 from .procs import LabProcess
@@ -39,6 +50,7 @@ from .topology import HomeNet, home_net
 
 __all__ = [
     "NETNS_PREFIX",
+    "POLL",
     "REPO",
     "SRC",
     "HomeNet",
@@ -48,7 +60,9 @@ __all__ = [
     "LabProcess",
     "Marker",
     "Namespace",
+    "child_env",
     "home_net",
+    "host_run",
     "http_get",
     "lab_available",
     "missing_tools",
@@ -58,5 +72,6 @@ __all__ = [
     "requires_tools",
     "start_blackhole",
     "start_ip_service",
+    "tail",
     "tcp_connect",
 ]
