@@ -1,6 +1,6 @@
 """IGD discovery time with a lab miniupnpd answering, and without any: reverseprobe's
 `portmap.ssdp.discover_igd` (+ `connect_igd`) against miniupnpc's own `discover()` +
-`selectigd()`, in one run, in the pc namespace of the lab (tests/lab.py). Also the wall time of a
+`selectigd()`, in one run, in the pc namespace of the lab (tests/lab/). Also the wall time of a
 whole `reverseprobe forward` (add, then the no-op re-run) against `upnpc -a` (which discovers
 with miniupnpc). Run on demand, as root:
 
