@@ -1,4 +1,4 @@
-"""The PACS entry: the AE title, the address the PACS must dial, and the port (SPEC.md: the
+"""The PACS entry: AE title, the address the PACS must dial, and the port (docs/reference.md: the
 public address when behind NAT, else the LAN address)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Rules for the PACS side of move-test (pure): reaching it, being accepted by it, finding a
-study on it; and the PACS entry (SPEC.md "pacs_entry"), the address the PACS must dial."""
+study on it; and the PACS entry (docs/reference.md "pacs_entry"), the address the PACS must dial."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from reverseprobe.probes.pacs_address import AddressView, pacs_outside
 
 def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:
     """The address the PACS must dial: the public one when the PC is behind NAT and the PACS
-    is outside, else the address this PC uses toward the PACS (SPEC.md "pacs_entry")."""
+    is outside, else the address this PC uses toward the PACS (docs/reference.md "pacs_entry")."""
     src = view.toward_pacs or view.lan
     outside = pacs_outside(view.pacs_ip)
     port = cfg.port
@@ -41,7 +41,7 @@ def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:
 
 
 def scu_settings(cfg: MoveTestConfig) -> str:
-    """Cause 4 of SPEC.md: what the SCU's own configuration must say."""
+    """Cause 4 of docs/reference.md: what the SCU's own configuration must say."""
     return (
         f"Your SCU's own settings: Move Destination exactly {cfg.aet!r} (the title in the PACS "
         f"entry), its Storage SCP listening on port {cfg.port} on all interfaces, and nothing "
