@@ -368,3 +368,40 @@ def test_forward_json_without_a_router_follows_the_schema() -> None:
     assert rc == 1, err
     assert_valid(doc, "forward")
     assert doc["pacs_entry"] is None or doc["pacs_entry"]["host"] is None
+
+
+# --- docs/reference.md names every option and schema -------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
+
+
+def _section(text: str, command: str) -> str:
+    start = text.index(f"### `{command}")
+    end = text.find("\n### ", start + 1)
+    return text[start : end if end > 0 else len(text)]
+
+
+def test_reference_documents_every_option_of_every_command() -> None:
+    import argparse
+
+    from reverseprobe.cli import build_parser
+
+    text = REFERENCE.read_text()
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for command, parser in sub.choices.items():
+        section = _section(text, command)
+        common = text[: text.index("### `check`")]  # --json, --timeout, --debug
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag != "-h" and f"`{flag}" not in section + common:
+                    missing.append(f"{command} {flag}")
+    assert missing == []
+
+
+def test_reference_links_every_schema_file() -> None:
+    text = REFERENCE.read_text()
+    for name in schemas.names():
+        assert f"(../src/reverseprobe/schemas/{name})" in text, name
+    api = text[text.index("## `reverseprobe reflector`") :]
+    assert [c.value for c in ErrorCode if f"`{c.value}`" not in api] == []
