@@ -1,4 +1,4 @@
-"""Address classes as a diagnosis needs them (SPEC.md "interfaces").
+"""Address classes as a diagnosis needs them (docs/reference.md "interfaces").
 
 Python's `is_private`/`is_global` are not enough: 100.64.0.0/10 (RFC 6598 shared address space,
 carrier-grade NAT) is neither, and it is exactly what double NAT looks like.

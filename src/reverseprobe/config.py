@@ -1,4 +1,4 @@
-"""Frozen configuration per command, and validation of every input (SPEC.md "Inputs").
+"""Frozen configuration per command, and validation of every input (docs/reference.md "Inputs").
 
 Validators raise BadInput with one line that names the bad value; the CLI turns it into exit 2.
 """

@@ -1,4 +1,4 @@
-"""Exit codes (SPEC.md "Output and exit codes"), mapped from findings by one pure function."""
+"""Exit codes (docs/reference.md "Exit codes"), mapped from findings by one pure function."""
 
 from __future__ import annotations
 

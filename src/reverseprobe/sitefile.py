@@ -1,4 +1,4 @@
-"""The checklist's site file (SPEC.md "reverseprobe checklist"): TOML -> a validated `Site`.
+"""The checklist's site file (docs/reference.md "checklist"): TOML -> a validated `Site`.
 
 TOML is parsed by tomllib (tomli before Python 3.11); this module only checks what the parsed
 document says. Every error is one line that names the file, the line and the key, because the

@@ -139,7 +139,7 @@ def plan_outputs(
 def run_checklist(
     cfg: c.ChecklistConfig, *, env: Environment, json_out: bool = False
 ) -> ExitStatus:
-    """Run the site's checklist, write every report asked for; the exit code of SPEC.md."""
+    """Run the site's checklist, write every report asked for; exit code: docs/reference.md."""
     try:
         site = cfg.site if isinstance(cfg, SiteChecklistConfig) else load_site(cfg.site_file)
         formats, outputs = cfg.formats, cfg.outputs

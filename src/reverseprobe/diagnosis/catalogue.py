@@ -1,4 +1,4 @@
-"""The catalogue of finding codes (SPEC.md "Findings"): stable API, add codes, never rename.
+"""The catalogue of finding codes (docs/reference.md "Findings"): stable API, add, never rename.
 
 Each code has a default severity, the report section it belongs to, and the hop of the path
 (PACS -> internet -> router -> this PC -> listener) that it marks. Rules in `rules/` build

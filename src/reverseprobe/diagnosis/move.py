@@ -1,6 +1,6 @@
 """Rules for move-test (pure): what echo, find, move and get saw -> findings with fixes.
 
-Status codes alone cannot name the cause (SPEC.md: dcmqrscp says 0xA702 for an unreachable
+Status codes alone cannot name the cause (docs/reference.md: dcmqrscp says 0xA702 for an unreachable
 destination, Orthanc 0xC000 for an unknown one too); the diagnosis rests on what our own
 listener saw: a connection or not, from where, calling which AE title, and when.
 """

@@ -1,5 +1,5 @@
 """Rules for the PACS side of move-test (pure): reaching it, being accepted by it, finding a
-study on it; and the PACS entry (SPEC.md "pacs_entry"), the address the PACS must dial."""
+study on it; and the PACS entry (docs/reference.md "pacs_entry"), the address the PACS must dial."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:
 
 
 def scu_settings(cfg: MoveTestConfig) -> str:
-    """Cause 4 of SPEC.md: what the SCU's own configuration must say."""
+    """Cause 4 of docs/reference.md: what the SCU's own configuration must say."""
     return (
         f"Your SCU's own settings: Move Destination exactly {cfg.aet!r} (the title in the PACS "
         f"entry), its Storage SCP listening on port {cfg.port} on all interfaces, and nothing "

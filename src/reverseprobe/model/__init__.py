@@ -37,7 +37,7 @@ SEVERITY_ORDER = {Severity.FAIL: 0, Severity.WARN: 1, Severity.INFO: 2, Severity
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem (or confirmation), with its fix. `code` is stable API (SPEC.md "Findings")."""
+    """One problem (or confirmation), with its fix; `code` is stable API (docs/reference.md)."""
 
     code: str
     severity: Severity
@@ -113,7 +113,7 @@ class Report:
 
 
 def verdict(findings: Sequence[Finding], *, strict: bool = False) -> Severity:
-    """pass | warn | fail; with strict a warning is a failure (SPEC.md exit codes)."""
+    """pass | warn | fail; with strict a warning is a failure (docs/reference.md exit codes)."""
     sev = {f.severity for f in findings}
     if Severity.FAIL in sev or (strict and Severity.WARN in sev):
         return Severity.FAIL

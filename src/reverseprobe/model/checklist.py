@@ -79,7 +79,7 @@ class ChecklistResult:
         return PacsEntry(self.site.aet, None, self.site.port, "this PC's address is unknown")
 
     def report(self) -> Report:
-        """The same top-level JSON shape as every command (SPEC.md "Output")."""
+        """The same top-level JSON shape as every command (docs/reference.md "JSON reports")."""
         s = self.site
         return Report(
             command="checklist",

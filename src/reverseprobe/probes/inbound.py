@@ -1,4 +1,4 @@
-"""The inbound (echo-back) probe of `check` (SPEC.md "inbound"): can the outside reach us?
+"""The inbound (echo-back) probe of `check` (docs/reference.md "inbound"): can the outside reach us?
 
 A reflector outside the network dials the port back on the address it sees us at. Where the
 port is free, a temporary Verification SCP holds it and the reflector calls with a one-time
@@ -75,7 +75,7 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class ControlResult:
-    """The high control port test for a low port (SPEC.md "inbound")."""
+    """The high control port test for a low port (docs/reference.md "inbound")."""
 
     outcome: ControlOutcome
     reason: str | None = None

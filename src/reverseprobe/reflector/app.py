@@ -1,4 +1,4 @@
-"""The reflector's routes and limits as an aiohttp application (SPEC.md "reverseprobe
+"""The reflector's routes and limits as an aiohttp application (docs/reference.md "reverseprobe
 reflector"): GET /healthz, GET /v1/ip, POST /v1/probe.
 
 The per-source token bucket is taken before anything else is done for a probe; the dial-backs

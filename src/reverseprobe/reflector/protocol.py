@@ -1,4 +1,4 @@
-"""The reflector's HTTP + JSON contract (SPEC.md "reverseprobe reflector"), pure: no I/O.
+"""The reflector's HTTP + JSON contract (docs/reference.md "reverseprobe reflector"), pure: no I/O.
 
 Both sides live here: the server validates requests and builds answers, `check` builds
 requests and validates answers. Everything that arrives is untrusted, on either side: a
@@ -23,7 +23,7 @@ PATH_IP = "/v1/ip"
 PATH_PROBE = "/v1/probe"
 PATH_HEALTH = "/healthz"
 MAX_PORTS = 4
-BODY_LIMIT = 4096  # bytes: a probe request is ~100 bytes; "a few KiB" (SPEC.md)
+BODY_LIMIT = 4096  # bytes: a probe request is ~100 bytes; "a few KiB" (docs/reference.md)
 ANSWER_LIMIT = 64 * 1024  # what a client reads of an answer at most
 DEFAULT_CALLED_AET = "ANY-SCP"
 MIN_TIMEOUT = 0.2
@@ -133,7 +133,7 @@ def parse_probe_request(
     body: bytes, allow_ports: PortRanges, *, max_ports: int = MAX_PORTS
 ) -> ProbeRequest:
     """Validate a POST /v1/probe body. Unknown keys are ignored, never used: a key naming
-    another host cannot redirect the dial-back (SPEC.md security rules)."""
+    another host cannot redirect the dial-back (docs/reference.md security rules)."""
     doc = loads_strict(body)
     if not isinstance(doc, dict):
         raise _bad("the body must be a JSON object")
@@ -251,7 +251,7 @@ def client_address(
 
 
 def port_result(result: EchoResult) -> dict[str, Any]:
-    """One entry of `results` (SPEC.md); `dicom.result` may also be "no-answer"."""
+    """One entry of `results` (docs/reference.md); `dicom.result` may also be "no-answer"."""
     dicom: dict[str, Any] = {
         "result": result.result.value,
         "reject": None,
