@@ -31,6 +31,7 @@ class EventKind(str, Enum):
     ABORTED = "a-abort"
     CLOSED = "connection-closed"
     GRACE_END = "grace-end"
+    CUT_OFF = "cut-off"  # our guard ended or refused a peer's connection (guard.py)
     STOPPED = "stopped"
 
 
@@ -112,5 +113,6 @@ def describe(e: TimelineEvent) -> str:
         EventKind.CLOSED: f"{n}connection closed after {d.get('stores')} C-STORE(s)",
         EventKind.GRACE_END: f"stopped waiting: {d.get('why')} ({d.get('received')} received)",
         EventKind.STOPPED: "listener stopped",
+        EventKind.CUT_OFF: f"{n}cut off {e.peer}: {d.get('reason')}",
     }
     return texts.get(e.event, e.event.value)
