@@ -161,3 +161,75 @@ def streamer(pdu_type: int = 0x01, announced: int = GIB) -> Behaviour:
                 sent += conn.send(chunk)
 
     return run
+
+
+class FakePacs:
+    """A pynetdicom Q/R SCP on loopback that misbehaves after associating: `mode` is
+    "find-silent" (never answers C-FIND), "move-garbage" (a C-MOVE-RSP command set without
+    Command Field), or "echo-silent" (never answers C-ECHO)."""
+
+    STUDY = "1.2.826.0.1.3680043.8.498.1"
+
+    def __init__(self, mode: str, aet: str = "PACS") -> None:
+        from pynetdicom import AE, evt
+        from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelMove,
+            Verification,
+        )
+
+        self.mode, self.aet = mode, aet
+        self.stop_event = threading.Event()
+        ae = AE(ae_title=aet)
+        for cx in (
+            Verification,
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelMove,
+        ):
+            ae.add_supported_context(cx)
+        ae.dimse_timeout = ae.acse_timeout = ae.network_timeout = 60
+        handlers = [
+            (evt.EVT_C_ECHO, self._echo),
+            (evt.EVT_C_FIND, self._find),
+            (evt.EVT_C_MOVE, self._move),
+        ]
+        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        self.port = int(self.server.server_address[1])
+
+    def __enter__(self) -> FakePacs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_event.set()
+        for a in self.server.active_associations:
+            with contextlib.suppress(Exception):
+                a.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+        self.server.shutdown()
+
+    def _echo(self, event: object) -> int:
+        if self.mode == "echo-silent":
+            self.stop_event.wait(60)
+        return 0x0000
+
+    def _find(self, event: object):  # type: ignore[no-untyped-def]
+        from pydicom.dataset import Dataset
+
+        if self.mode == "find-silent":
+            self.stop_event.wait(60)
+            return
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "STUDY"
+        ds.StudyInstanceUID = self.STUDY
+        ds.NumberOfStudyRelatedInstances = 1
+        yield 0xFF00, ds
+
+    def _move(self, event):  # type: ignore[no-untyped-def]
+        if self.mode == "move-garbage":
+            # P-DATA-TF, one PDV: command set, last fragment (PS3.8 E.2), holding only
+            # (0000,0900) Status: no (0000,0100) Command Field.
+            cmd = struct.pack("<HHL", 0x0000, 0x0900, 2) + struct.pack("<H", 0x0000)
+            pdv = struct.pack(">LBB", len(cmd) + 2, event.context.context_id, 0x03) + cmd
+            with contextlib.suppress(OSError):
+                event.assoc.dul.socket.socket.sendall(pdu(0x04, pdv))
+            self.stop_event.wait(60)
+        yield None, None

@@ -34,6 +34,8 @@ from typing import Any
 
 ASSOCIATION_PDU_CAP = 1 << 20  # A-ASSOCIATE-RQ/AC and the rest: real ones are a few KiB
 FALLBACK_PDATA_CAP = 4 << 20  # when we announced "no maximum" (Maximum Length 0)
+MAX_COMMAND_SET = 64 << 10  # a command set is a few dozen elements (PS3.7 9.3, 10.3)
+DEFAULT_MAX_MESSAGE = 1 << 30
 ABORT_NOT_SPECIFIED = 0x00  # PS3.8 Table 9-26 reason/diag
 ABORT_INVALID_PARAMETER = 0x06
 
@@ -60,7 +62,7 @@ class Limits:
     pdu_timeout: float = 10.0
     deadline: float | None = None  # time.monotonic() at which the association ends
     max_bytes: int | None = None
-    max_message: int | None = None
+    max_message: int | None = DEFAULT_MAX_MESSAGE
 
 
 class PeerCutOff(OSError):
@@ -100,6 +102,7 @@ class Guard:
         self._pdv_last = False
         self._pdv_command = False
         self._message = {True: 0, False: 0}  # bytes of the command / data set being received
+        self._command = bytearray()  # the command set being received (checked when complete)
         self._closed = False
 
     # --- what pynetdicom calls ------------------------------------------------------------
@@ -240,7 +243,7 @@ class Guard:
     def _body(self, chunk: memoryview) -> None:
         if self._pdu_type == 0x03 and len(self._rj) < 4:
             self._rj += chunk[: 4 - len(self._rj)]
-        elif self._pdu_type == 0x04 and self.limits.max_message is not None:
+        elif self._pdu_type == 0x04:
             self._pdata(chunk)
 
     def _pdata(self, chunk: memoryview) -> None:
@@ -257,8 +260,10 @@ class Guard:
                 self._pdv_command, self._pdv_last = bool(mch & 1), bool(mch & 2)
                 total = self._message[self._pdv_command] + self._pdv_left
                 self._message[self._pdv_command] = total
-                assert self.limits.max_message is not None
-                if total > self.limits.max_message:
+                cap = self.limits.max_message or 0
+                if self._pdv_command:
+                    cap = min(cap, MAX_COMMAND_SET)
+                if total > cap:
                     what = "command set" if self._pdv_command else "data set"
                     self._refuse(
                         CutKind.OVERSIZE,
@@ -266,13 +271,24 @@ class Guard:
                         ABORT_NOT_SPECIFIED,
                     )
                 if self._pdv_left == 0 and self._pdv_last:
-                    self._message[self._pdv_command] = 0
+                    self._fragment_done()
                 continue
             take = min(self._pdv_left, len(chunk))
+            if self._pdv_command:
+                self._command += chunk[:take]
             self._pdv_left -= take
             chunk = chunk[take:]
             if self._pdv_left == 0 and self._pdv_last:
-                self._message[self._pdv_command] = 0
+                self._fragment_done()
+
+    def _fragment_done(self) -> None:
+        """The last fragment of a command or data set (PS3.8 E.2) has arrived."""
+        self._message[self._pdv_command] = 0
+        if self._pdv_command:
+            command, self._command = bytes(self._command), bytearray()
+            problem = command_set_problem(command)
+            if problem:
+                self._refuse(CutKind.GARBAGE, problem, ABORT_INVALID_PARAMETER)
 
     def _end_pdu(self) -> None:
         if self._pdu_type == 0x03:
@@ -287,6 +303,25 @@ class Guard:
                 )
         self._hdr.clear()
         self._pdu_deadline = None
+
+
+def command_set_problem(data: bytes) -> str | None:
+    """What is wrong with a DIMSE command set (PS3.7 6.3.1: group 0000, Implicit VR Little
+    Endian) that pynetdicom would choke on in its reader thread; None when it is sound."""
+    pos, field = 0, None
+    while pos < len(data):
+        if pos + 8 > len(data):
+            return "a DIMSE command set that ends inside an element"
+        group, elem, length = struct.unpack_from("<HHL", data, pos)
+        pos += 8
+        if group != 0x0000 or pos + length > len(data):
+            return f"a DIMSE command set with a bad element ({group:04X},{elem:04X})"
+        if elem == 0x0100 and length == 2:
+            (field,) = struct.unpack_from("<H", data, pos)
+        pos += length
+    if field is None:
+        return "a DIMSE command set without Command Field (0000,0100)"
+    return None
 
 
 def guarded_ae(ae_title: str, limits: Limits) -> Any:

@@ -161,6 +161,7 @@ def associate(
             ae.add_requested_context(cx)
         else:
             ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
+    ae.fsm_events = events  # no_response() tells garbage (Evt19) from a plain abort
     ae.connection_timeout = deadline.share(CONNECT_TIMEOUT_S)
     ae.acse_timeout = deadline.share(ACSE_TIMEOUT_S)
     ae.dimse_timeout = deadline.share(ACSE_TIMEOUT_S)
@@ -224,15 +225,19 @@ def cut_of(assoc: Any) -> Cut | None:
 
 def no_response(assoc: Any) -> NoResponse:
     """Why the response generator gave up: read before the reactor consumes the abort
-    (acse.is_aborted peeks at the queue), or after it did (is_aborted without our own)."""
+    (acse.is_aborted peeks at the queue), or after it did (is_aborted without our own).
+    First whether our guard cut the PACS off, or pynetdicom found garbage (Evt19)."""
+    cut = cut_of(assoc)
+    if cut is not None:
+        return NoResponse.TIMEOUT if cut.kind == CutKind.TIMEOUT else NoResponse.GARBAGE
+    with contextlib.suppress(Exception):
+        if "Evt19" in assoc.ae.fsm_events:  # PS3.8 9.2: invalid PDU or DIMSE message
+            return NoResponse.GARBAGE
     with contextlib.suppress(Exception):
         if assoc.acse.is_aborted("a-abort"):
             return NoResponse.ABORTED
         if assoc.acse.is_aborted("a-p-abort"):
             return NoResponse.CLOSED
-    cut = cut_of(assoc)
-    if cut is not None:
-        return NoResponse.TIMEOUT if cut.kind == CutKind.TIMEOUT else NoResponse.GARBAGE
     if getattr(assoc, "is_aborted", False) and not getattr(assoc, "_sent_abort", False):
         return NoResponse.ABORTED
     if not getattr(assoc, "is_established", False) and not getattr(assoc, "_sent_abort", False):
@@ -274,15 +279,46 @@ def abort_quietly(assoc: Any) -> None:
         assoc.abort()
 
 
+_COUNTS = (
+    ("remaining", "NumberOfRemainingSuboperations"),
+    ("completed", "NumberOfCompletedSuboperations"),
+    ("failed", "NumberOfFailedSuboperations"),
+    ("warning", "NumberOfWarningSuboperations"),
+)
+MAX_COUNT = 0xFFFF  # the counts are US (PS3.7 Annex E): 0..65535
+
+
 def counts(st: Any) -> dict[str, int]:
+    """The sub-operation counts of a C-MOVE/C-GET response that are valid; invalid_counts()
+    names the others (a PACS's -5 or 1e20 is not a count to pass on)."""
     out = {}
-    for key, kw in (
-        ("remaining", "NumberOfRemainingSuboperations"),
-        ("completed", "NumberOfCompletedSuboperations"),
-        ("failed", "NumberOfFailedSuboperations"),
-        ("warning", "NumberOfWarningSuboperations"),
-    ):
-        v = int_or_none(st, kw)
-        if v is not None:
+    for key, kw in _COUNTS:
+        v = _count(st, kw)
+        if isinstance(v, int):
             out[key] = v
     return out
+
+
+def invalid_counts(st: Any) -> list[str]:
+    """'PACS sent invalid count ...' for every count outside US range or not a number."""
+    bad = []
+    for _key, kw in _COUNTS:
+        v = _count(st, kw)
+        if isinstance(v, str):
+            bad.append(f"PACS sent invalid count {kw}={v}")
+    return bad
+
+
+def _count(st: Any, kw: str) -> int | str | None:
+    """int when valid, the offending value (shortened, printable) when not, None absent."""
+    raw = getattr(st, kw, None) if st is not None else None
+    if raw is None or raw == "":
+        return None
+    try:
+        v = raw if isinstance(raw, int) else int(str(raw), 10)
+    except (TypeError, ValueError):
+        v = None
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT:
+        return v
+    text = repr(raw) if not isinstance(raw, (int, float)) else str(raw)
+    return "".join(c if c.isprintable() else "?" for c in text)[:40]

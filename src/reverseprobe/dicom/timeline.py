@@ -94,6 +94,8 @@ def describe(e: TimelineEvent) -> str:
         f"{k} {d[k]}" for k in ("completed", "remaining", "failed", "warning") if k in d
     )
     counts = f" ({counts})" if counts else ""
+    if d.get("invalid"):
+        counts += " [" + "; ".join(map(str, d["invalid"])) + "]"
     code = f"0x{d['code']:04X}" if isinstance(d.get("code"), int) else "?"
     texts = {
         EventKind.LISTENING: f"listening on {d.get('address')}:{d.get('port')} as {d.get('aet')}",

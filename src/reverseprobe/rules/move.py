@@ -26,7 +26,15 @@ from reverseprobe.findings import make
 from reverseprobe.model import Finding, PacsEntry, ProbeResult
 from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
-from reverseprobe.rules.pacs import aborted, echo_rules, find_rules, pacs_name, register, rejected
+from reverseprobe.rules.pacs import (
+    aborted,
+    echo_rules,
+    find_rules,
+    pacs_name,
+    protocol_error,
+    register,
+    rejected,
+)
 
 
 def rules(
@@ -128,6 +136,8 @@ def _move_rules(
         return []
     if move.no_response is NoResponse.ABORTED and move.received == 0:
         return [aborted(cfg, entry, "the C-MOVE")]
+    if move.no_response is NoResponse.GARBAGE and move.received == 0:
+        return [protocol_error(cfg, "C-MOVE", move.reason)]
     ctx = _Ctx(cfg, entry, view, isinstance(get, GetResult) and bool(get.supported))
     out: list[Finding] = []
     assocs = move.associations
