@@ -26,7 +26,7 @@ from reverseprobe.cli import main
 from reverseprobe.dicom.echo import quiet_pynetdicom
 from reverseprobe.dicom.scp import VerificationScp
 from reverseprobe.environment import Environment
-from reverseprobe.findings import CATALOGUE
+from reverseprobe.diagnosis.catalogue import CATALOGUE
 from reverseprobe.model import Severity, Status
 from reverseprobe.reflector.protocol import ErrorCode, probe_request_body
 

@@ -126,6 +126,8 @@ CATALOGUE: Mapping[str, Code] = {
              "the PACS rejected the association"),
         Code("PACS_ABORTED", _S.FAIL, _C.PACS, _H.PACS,
              "the PACS accepted the association but aborted C-FIND/C-MOVE"),
+        Code("PACS_PROTOCOL_ERROR", _S.FAIL, _C.PACS, _H.PACS,
+             "the PACS answered with data that is not valid DICOM"),
         Code("MOVE_DESTINATION_UNKNOWN", _S.FAIL, _C.MOVE, _H.PACS,
              "C-MOVE status 0xA801: the PACS does not know the destination AE"),
         Code("MOVE_NO_CONNECT_BACK", _S.FAIL, _C.MOVE, _H.PACS,

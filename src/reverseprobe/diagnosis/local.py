@@ -88,10 +88,8 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
                 )
             )
     out.extend(_echo_rules(lst.echoes, cfg))
-    if not any(f.severity is Severity.FAIL for f in out) and any(
-        e.result is DicomResult.ACCEPTED for e in lst.echoes
-    ):
-        e = next(e for e in lst.echoes if e.result is DicomResult.ACCEPTED)
+    if not any(f.severity is Severity.FAIL for f in out) and any(_answered(e) for e in lst.echoes):
+        e = next(e for e in lst.echoes if _answered(e))
         out.append(
             make(
                 "LISTENER_OK",
@@ -105,10 +103,33 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
     return out
 
 
+def _answered(e: EchoResult) -> bool:
+    """Associated and answered the C-ECHO with Success (PS3.7 9.1.5.1.4): only that passes."""
+    return e.result is DicomResult.ACCEPTED and e.echo_status == 0x0000
+
+
 def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]:
     out: list[Finding] = []
     for e in echoes:
         where = f"{e.host}:{e.port}"
+        if e.result is DicomResult.ACCEPTED and not _answered(e):
+            answer = (
+                e.detail or "no C-ECHO response"
+                if e.echo_status is None
+                else f"C-ECHO status 0x{e.echo_status:04X}"
+            )
+            out.append(
+                make(
+                    "LISTENER_NOT_DICOM",
+                    f"The program on {where} accepts the association but does not answer "
+                    f"C-ECHO with success: {answer}.",
+                    f"Check the receiver's log on port {cfg.port}: it must support the "
+                    f"Verification service (C-ECHO) and answer within seconds.",
+                    host=e.host,
+                    result=e.result.value,
+                )
+            )
+            continue
         if e.result in (DicomResult.NOT_DICOM, DicomResult.NO_ANSWER):
             out.append(
                 make(

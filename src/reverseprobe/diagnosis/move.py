@@ -18,6 +18,7 @@ from reverseprobe.diagnosis.pacs import (
     echo_rules,
     find_rules,
     pacs_name,
+    protocol_error,
     register,
     rejected,
 )
@@ -135,6 +136,8 @@ def _move_rules(
         return []
     if move.no_response is NoResponse.ABORTED and move.received == 0:
         return [aborted(cfg, entry, "the C-MOVE")]
+    if move.no_response is NoResponse.GARBAGE and move.received == 0:
+        return [protocol_error(cfg, "C-MOVE", move.reason)]
     ctx = _Ctx(cfg, entry, view, isinstance(get, GetResult) and bool(get.supported))
     out: list[Finding] = []
     assocs = move.associations

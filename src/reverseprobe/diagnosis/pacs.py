@@ -143,6 +143,17 @@ def aborted(cfg: MoveTestConfig, entry: PacsEntry, what: str) -> Finding:
     )
 
 
+def protocol_error(cfg: MoveTestConfig, what: str, reason: str | None) -> Finding:
+    """The PACS sent what no DICOM peer sends (PS3.8 9.2, Evt19): name it, do not guess."""
+    return make(
+        "PACS_PROTOCOL_ERROR",
+        f"The PACS {pacs_name(cfg)} answered {what} with garbage, not DICOM: "
+        f"{reason or 'an invalid PDU or DIMSE message'}.",
+        "Report it to the PACS vendor with a network capture of the exchange; confirm with "
+        "another Q/R client (dcmtk movescu) that it is the PACS and not the path.",
+    )
+
+
 # --- find -----------------------------------------------------------------------------------
 
 
@@ -159,6 +170,24 @@ def find_rules(find: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
                 f"The PACS {pacs_name(cfg)} refused Study Root C-FIND, so no study could be "
                 f"chosen.",
                 "Name a study that is on the PACS with --study UID.",
+            )
+        ]
+    if (
+        find.association is AssocState.ACCEPTED
+        and find.final_code is None
+        and find.status is not Status.OK
+    ):
+        # Associated, asked, and no final C-FIND response: a failure of the find, not a warning.
+        if "garbage" in (find.reason or ""):
+            return [protocol_error(cfg, "C-FIND", find.reason)]
+        return [
+            make(
+                "PACS_ABORTED",
+                f"The PACS {pacs_name(cfg)} accepted the association but gave no final C-FIND "
+                f"response: {find.reason}.",
+                "Ask the PACS administrator why the query does not complete (its log for this "
+                f"caller, {cfg.aet!r}); a PACS that answers C-ECHO but not C-FIND often does not "
+                "know the calling AE title.",
             )
         ]
     if find.status is not Status.OK:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
@@ -121,7 +122,7 @@ def echo(
                 **base,
             )
     try:
-        return _associate(base, t0, left, connect_timeout)
+        return _associate(base, t0, deadline, left, connect_timeout)
     except Exception as exc:  # noqa: BLE001 - whatever the peer sent, a result, not a crash
         return EchoResult(
             tcp=TcpState.OPEN,
@@ -132,8 +133,10 @@ def echo(
         )
 
 
-def _associate(base: dict[str, Any], t0: float, left: Any, connect_timeout: float) -> EchoResult:
-    from pynetdicom import AE, evt
+def _associate(
+    base: dict[str, Any], t0: float, deadline: float, left: Any, connect_timeout: float
+) -> EchoResult:
+    from pynetdicom import evt
 
     events: list[str] = []
     lock = threading.Lock()
@@ -142,7 +145,7 @@ def _associate(base: dict[str, Any], t0: float, left: Any, connect_timeout: floa
         with lock:
             events.append(str(event.fsm_event))
 
-    ae = AE(ae_title=base["calling_aet"])
+    ae = guarded_ae(base["calling_aet"], Limits(pdu_timeout=left(), deadline=deadline))
     ae.add_requested_context(VERIFICATION_SOP_CLASS)
     ae.connection_timeout = left(connect_timeout)
     ae.acse_timeout = left()
@@ -166,9 +169,15 @@ def _associate(base: dict[str, Any], t0: float, left: Any, connect_timeout: floa
         try:
             assoc.dimse_timeout = left()
             status = assoc.send_c_echo()
-            status_word = int(status.Status) if status and "Status" in status else None
+            status_word = _status_of(status)
             if status_word is None:
-                detail = "no C-ECHO response (DIMSE timeout or abort)"
+                cut = _cut(ae)
+                detail = (
+                    f"answered the association, then {cut_text(cut)}"
+                    if cut
+                    else f"no C-ECHO response within {base_timeout(t0, deadline):g} s "
+                    "(DIMSE timeout or abort)"
+                )
         finally:
             if assoc.is_established:
                 assoc.acse_timeout = left(2.0)
@@ -188,6 +197,16 @@ def _associate(base: dict[str, Any], t0: float, left: Any, connect_timeout: floa
         )
     with lock:
         seen = tuple(events)
+    cut = _cut(ae)
+    if cut is not None:
+        return EchoResult(
+            tcp=tcp_state,
+            result=DicomResult.NO_ANSWER if cut.kind == CutKind.TIMEOUT else DicomResult.NOT_DICOM,
+            detail=cut_text(cut),
+            elapsed_ms=_ms(t0),
+            fsm_events=seen,
+            **base,
+        )
     if assoc.is_rejected:
         rej = rejection_of(assoc)
         return EchoResult(
@@ -230,6 +249,32 @@ def _classify_failure(base: dict[str, Any], t0: float, seen: tuple[str, ...]) ->
     return EchoResult(
         tcp=tcp, result=result, detail=detail, elapsed_ms=_ms(t0), fsm_events=seen, **base
     )
+
+
+def _cut(ae: Any) -> Cut | None:
+    guard = guard_of(ae)
+    return guard.cut if guard is not None else None
+
+
+def cut_text(cut: Cut) -> str:
+    """Why we ended an association, in words for a finding."""
+    if cut.kind == CutKind.TIMEOUT:
+        return f"did not answer in time: {cut.detail}"
+    if cut.kind in (CutKind.OVERSIZE, CutKind.GARBAGE, CutKind.BUDGET):
+        return f"answered garbage, not DICOM: {cut.detail}"
+    return cut.detail
+
+
+def base_timeout(t0: float, deadline: float) -> float:
+    return round(deadline - t0, 1)
+
+
+def _status_of(status: Any) -> int | None:
+    """The Status (0000,0900) of a response, None when absent or not a number."""
+    try:
+        return int(status.Status) if status and "Status" in status else None
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _ms(t0: float) -> float:

@@ -130,7 +130,11 @@ def _run_find(
     for st, ident in assoc.send_c_find(query, QR_FIND):
         if not st or "Status" not in st:
             return None, truncated, no_response(assoc)
-        code = int(st.Status)
+        try:
+            code = int(st.Status)
+        except (TypeError, ValueError):  # a Status that is no number: garbage, not DICOM
+            abort_quietly(assoc)
+            return None, truncated, NoResponse.GARBAGE
         if status_word(code) is not StatusWord.PENDING:
             return code, truncated, None
         if deadline.expired:  # a PACS that keeps sending matches (and ignores C-CANCEL)

@@ -24,6 +24,7 @@ from reverseprobe.dicom.qr import (
     associate,
     close,
     counts,
+    invalid_counts,
     no_response,
     status_word,
     study_query,
@@ -137,12 +138,20 @@ def c_move(
                 why = no_response(assoc)
                 timeline.add(EventKind.MOVE_NO_RESPONSE, t=t, why=why.value)
                 return _outcome(last, pending, no_response=why, cancelled=cancel.is_set())
-            code = int(st.Status)
-            got = counts(st)
+            try:
+                code = int(st.Status)
+            except (TypeError, ValueError):  # a Status that is no number: garbage, not DICOM
+                abort_quietly(assoc)
+                timeline.add(EventKind.MOVE_NO_RESPONSE, t=t, why=NoResponse.GARBAGE.value)
+                return _outcome(last, pending, no_response=NoResponse.GARBAGE)
+            got: dict[str, Any] = dict(counts(st))
+            bad = invalid_counts(st)
+            if bad:
+                got["invalid"] = bad
             if status_word(code) is StatusWord.PENDING:
                 pending += 1
                 last = st
-                if pending <= PENDING_EVENTS:
+                if pending <= PENDING_EVENTS or bad:
                     timeline.add(EventKind.MOVE_PENDING, t=t, detail={"code": code, **got})
                 assoc.dimse_timeout = deadline.share(deadline.remaining())
                 continue

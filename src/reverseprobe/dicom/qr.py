@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from reverseprobe.dicom.echo import Rejection, rejection_of
+from reverseprobe.dicom.echo import Rejection, cut_text, rejection_of
+from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
 from reverseprobe.model import ProbeResult
 from reverseprobe.runner import Deadline
 
@@ -23,6 +24,7 @@ QR_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Q/R Information Model - FI
 QR_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"  # - MOVE
 QR_GET = "1.2.840.10008.5.1.4.1.2.2.3"  # - GET
 CONNECT_TIMEOUT_S = 5.0
+MAX_MESSAGE = 256 << 20  # one DIMSE command or data set, reassembled in memory (C-GET images)
 ACSE_TIMEOUT_S = 10.0
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # PS3.5 9.1
 
@@ -43,12 +45,14 @@ class NoResponse(str, Enum):
     ABORTED = "aborted"  # the PACS sent A-ABORT
     CLOSED = "closed"  # the connection dropped (A-P-ABORT)
     TIMEOUT = "timeout"  # nothing within the time left; we aborted
+    GARBAGE = "garbage"  # the PACS sent what no DICOM peer sends; we aborted
 
 
 NO_RESPONSE_TEXT = {
     NoResponse.ABORTED: "the PACS aborted the association (A-ABORT)",
     NoResponse.CLOSED: "the connection closed",
     NoResponse.TIMEOUT: "no response within the time left (DIMSE timeout)",
+    NoResponse.GARBAGE: "the PACS answered garbage, not DICOM; we aborted",
 }
 
 
@@ -138,19 +142,26 @@ def associate(
 ) -> tuple[Any | None, AssocOutcome]:
     """Request an association with `contexts` (UIDs or PresentationContexts); every timeout
     from `deadline`. Returns (association or None, outcome)."""
-    from pynetdicom import AE, evt
+    import time
+
+    from pynetdicom import evt
 
     events: list[str] = []
 
     def on_fsm(event: Any) -> None:
         events.append(str(event.fsm_event))
 
-    ae = AE(ae_title=target.calling_aet)
+    end = time.monotonic() + deadline.remaining()
+    ae = guarded_ae(
+        target.calling_aet,
+        Limits(pdu_timeout=deadline.share(ACSE_TIMEOUT_S), deadline=end, max_message=MAX_MESSAGE),
+    )
     for cx in contexts:
         if isinstance(cx, str):
             ae.add_requested_context(cx)
         else:
             ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
+    ae.fsm_events = events  # no_response() tells garbage (Evt19) from a plain abort
     ae.connection_timeout = deadline.share(CONNECT_TIMEOUT_S)
     ae.acse_timeout = deadline.share(ACSE_TIMEOUT_S)
     ae.dimse_timeout = deadline.share(ACSE_TIMEOUT_S)
@@ -168,6 +179,10 @@ def associate(
     if assoc.is_established:
         return assoc, AssocOutcome(AssocState.ACCEPTED)
     seen = tuple(events)
+    cut = cut_of(assoc)
+    if cut is not None:
+        state = AssocState.NO_ANSWER if cut.kind == CutKind.TIMEOUT else AssocState.NOT_DICOM
+        return None, AssocOutcome(state, detail=cut_text(cut))
     if assoc.is_rejected:
         rej = rejection_of(assoc)
         return None, AssocOutcome(AssocState.REJECTED, rej, f"{rej.source_str}: {rej.reason_str}")
@@ -200,9 +215,24 @@ def close(assoc: Any, deadline: Deadline | None = None) -> None:
         abort_quietly(assoc)
 
 
+def cut_of(assoc: Any) -> Cut | None:
+    """Why our socket guard ended this association (guard.py), None when it did not."""
+    with contextlib.suppress(Exception):
+        guard = guard_of(assoc.ae)
+        return guard.cut if guard is not None else None
+    return None
+
+
 def no_response(assoc: Any) -> NoResponse:
     """Why the response generator gave up: read before the reactor consumes the abort
-    (acse.is_aborted peeks at the queue), or after it did (is_aborted without our own)."""
+    (acse.is_aborted peeks at the queue), or after it did (is_aborted without our own).
+    First whether our guard cut the PACS off, or pynetdicom found garbage (Evt19)."""
+    cut = cut_of(assoc)
+    if cut is not None:
+        return NoResponse.TIMEOUT if cut.kind == CutKind.TIMEOUT else NoResponse.GARBAGE
+    with contextlib.suppress(Exception):
+        if "Evt19" in assoc.ae.fsm_events:  # PS3.8 9.2: invalid PDU or DIMSE message
+            return NoResponse.GARBAGE
     with contextlib.suppress(Exception):
         if assoc.acse.is_aborted("a-abort"):
             return NoResponse.ABORTED
@@ -216,7 +246,11 @@ def no_response(assoc: Any) -> NoResponse:
 
 
 def no_response_text(assoc: Any) -> str:
-    return NO_RESPONSE_TEXT[no_response(assoc)]
+    why = no_response(assoc)
+    cut = cut_of(assoc)
+    if cut is not None and why is NoResponse.GARBAGE:
+        return f"{NO_RESPONSE_TEXT[why]} ({cut.detail})"
+    return NO_RESPONSE_TEXT[why]
 
 
 def int_or_none(ds: Any, keyword: str) -> int | None:
@@ -245,15 +279,46 @@ def abort_quietly(assoc: Any) -> None:
         assoc.abort()
 
 
+_COUNTS = (
+    ("remaining", "NumberOfRemainingSuboperations"),
+    ("completed", "NumberOfCompletedSuboperations"),
+    ("failed", "NumberOfFailedSuboperations"),
+    ("warning", "NumberOfWarningSuboperations"),
+)
+MAX_COUNT = 0xFFFF  # the counts are US (PS3.7 Annex E): 0..65535
+
+
 def counts(st: Any) -> dict[str, int]:
+    """The sub-operation counts of a C-MOVE/C-GET response that are valid; invalid_counts()
+    names the others (a PACS's -5 or 1e20 is not a count to pass on)."""
     out = {}
-    for key, kw in (
-        ("remaining", "NumberOfRemainingSuboperations"),
-        ("completed", "NumberOfCompletedSuboperations"),
-        ("failed", "NumberOfFailedSuboperations"),
-        ("warning", "NumberOfWarningSuboperations"),
-    ):
-        v = int_or_none(st, kw)
-        if v is not None:
+    for key, kw in _COUNTS:
+        v = _count(st, kw)
+        if isinstance(v, int):
             out[key] = v
     return out
+
+
+def invalid_counts(st: Any) -> list[str]:
+    """'PACS sent invalid count ...' for every count outside US range or not a number."""
+    bad = []
+    for _key, kw in _COUNTS:
+        v = _count(st, kw)
+        if isinstance(v, str):
+            bad.append(f"PACS sent invalid count {kw}={v}")
+    return bad
+
+
+def _count(st: Any, kw: str) -> int | str | None:
+    """int when valid, the offending value (shortened, printable) when not, None absent."""
+    raw = getattr(st, kw, None) if st is not None else None
+    if raw is None or raw == "":
+        return None
+    try:
+        v = raw if isinstance(raw, int) else int(str(raw), 10)
+    except (TypeError, ValueError):
+        v = None
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT:
+        return v
+    text = repr(raw) if not isinstance(raw, (int, float)) else str(raw)
+    return "".join(c if c.isprintable() else "?" for c in text)[:40]

@@ -13,16 +13,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
 from reverseprobe.dicom.timeline import EventKind, Timeline
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 STORE_EVENTS_PER_ASSOCIATION = 5  # C-STORE entries per association in the timeline
 MAX_TRACKED_ASSOCIATIONS = 64  # inbound associations described one by one
+# What peers may cost (guard.py): anyone who reaches the port can connect.
+MAX_CONNECTIONS = 32  # open at once, all peers
+MAX_PER_SOURCE = 16  # open at once from one address (a PACS may send in parallel)
+MAX_MESSAGE = 512 << 20  # one C-STORE data set, held in memory by pynetdicom until complete
+PDU_TIMEOUT_S = 10.0  # a whole PDU, from its first byte
+CUT_EVENTS = 20  # cut-off entries in the timeline
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,8 @@ class Receiver:
         self._server: Any = None
         self._ae: Any = None
         self._saved = 0
+        self._cuts = 0
+        self.deadline: float | None = None  # time.monotonic(): no association outlives it
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -172,12 +182,24 @@ class Receiver:
             (evt.EVT_ABORTED, self._on_ended("aborted")),
             (evt.EVT_CONN_CLOSE, self._on_ended("closed")),
         ]
+        limits = ServerLimits(
+            per_association=Limits(
+                pdu_timeout=min(PDU_TIMEOUT_S, self._network_timeout),
+                # move-test gives network_timeout = its time left: no association outlives it
+                deadline=self.deadline or time.monotonic() + self._network_timeout,
+                max_message=MAX_MESSAGE,
+            ),
+            max_connections=MAX_CONNECTIONS,
+            max_per_source=MAX_PER_SOURCE,
+        )
         try:
-            self._server = ae.start_server(
+            self._server = start_guarded_server(
+                ae,
                 (self.host, self.port),
-                block=False,
+                limits=limits,
                 evt_handlers=handlers,
                 contexts=[build_context(VERIFICATION_SOP_CLASS)],
+                on_cut=self._on_cut,
             )
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
@@ -192,6 +214,10 @@ class Receiver:
         server, self._server = self._server, None
         if server is None:
             return
+        # First end every connection (the shutdown wakes a reader blocked in recv(), whatever
+        # the peer does), then stop accepting: pynetdicom's abort alone waits for that reader.
+        with contextlib.suppress(Exception):
+            server.stop_all("the receiver stopped")
         with contextlib.suppress(Exception):
             server.shutdown()
         for assoc in list(getattr(server, "active_associations", [])):
@@ -248,6 +274,24 @@ class Receiver:
             )
 
     # --- pynetdicom event handlers (run in association threads) -----------------------------
+
+    def _on_cut(self, guard: Guard | None, peer: tuple[str, int], cut: Cut) -> None:
+        """Our guard ended (or refused) a peer's connection: say so in the timeline."""
+        if cut.kind == "stopped":
+            return
+        with self._lock:
+            c = self._conns.get(id(guard.assoc)) if guard is not None else None
+            number = c.number if c else None
+            self._cuts += 1
+            nth = self._cuts
+        if nth <= CUT_EVENTS:
+            self.timeline.add(
+                EventKind.CUT_OFF,
+                peer=f"{peer[0]}:{peer[1]}",
+                association=number,
+                why=cut.kind,
+                detail={"reason": cut.detail},
+            )
 
     def _conn(self, event: Any) -> _Conn | None:
         return self._conns.get(id(event.assoc))

@@ -22,12 +22,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.dicom.echo import VERIFICATION_SOP_CLASS
+from reverseprobe.dicom.guard import Limits, ServerLimits, start_guarded_server
 
 DEFAULT_AE_TITLE = "REVERSEPROBE"
 # A bare TCP connect (the reflector's reachability test) holds a pynetdicom association slot
 # until the ACSE timeout: keep it short, and allow more than pynetdicom's default 10.
 ACSE_TIMEOUT_S = 3.0
 MAX_ASSOCIATIONS = 32
+# What callers may cost (guard.py): the reflector and anyone else who reaches the port.
+MAX_CONNECTIONS = 48  # open at once; a bare TCP connect counts too
+MAX_PER_SOURCE = 16
+MAX_BYTES_PER_ASSOCIATION = 1 << 20  # A-ASSOCIATE-RQ, C-ECHO, release: a few KiB
+MAX_TOTAL_BYTES = 64 << 20  # all callers over the SCP's life
 
 _active: set[VerificationScp] = set()
 _active_lock = threading.Lock()
@@ -48,6 +54,17 @@ class SeenAssociation:
 class SeenConnection:
     address: str
     port: int
+    at: float
+
+
+@dataclass(frozen=True)
+class SeenCutOff:
+    """A caller our guard cut off: too slow, too big, too many (guard.py)."""
+
+    address: str
+    port: int
+    kind: str
+    detail: str
     at: float
 
 
@@ -73,6 +90,7 @@ class VerificationScp:
         self._cond = threading.Condition()
         self._associations: list[SeenAssociation] = []
         self._connections: list[SeenConnection] = []
+        self._cut_offs: list[SeenCutOff] = []
 
     def __repr__(self) -> str:
         return f"<VerificationScp {self.host}:{self.port} running={self.running}>"
@@ -100,8 +118,22 @@ class VerificationScp:
             (evt.EVT_CONN_OPEN, self._on_connection),
             (evt.EVT_REQUESTED, self._on_requested),
         ]
-        server: Any = ae.start_server(
-            (self.host, self.requested_port), block=False, evt_handlers=handlers
+        limits = ServerLimits(
+            per_association=Limits(
+                pdu_timeout=self.acse_timeout,
+                max_bytes=MAX_BYTES_PER_ASSOCIATION,
+                max_message=MAX_BYTES_PER_ASSOCIATION,
+            ),
+            max_connections=MAX_CONNECTIONS,
+            max_per_source=MAX_PER_SOURCE,
+            max_total_bytes=MAX_TOTAL_BYTES,
+        )
+        server: Any = start_guarded_server(
+            ae,
+            (self.host, self.requested_port),
+            limits=limits,
+            evt_handlers=handlers,
+            on_cut=self._on_cut,
         )
         self._ae, self._server = ae, server
         self._bound_port = int(server.server_address[1])
@@ -119,6 +151,8 @@ class VerificationScp:
             _active.discard(self)
         if server is None:
             return
+        with contextlib.suppress(Exception):  # wakes readers blocked in recv(), see guard.py
+            server.stop_all("the temporary SCP stopped")
         with contextlib.suppress(Exception):  # the socket is closed either way
             server.shutdown()
         for assoc in list(getattr(ae, "active_associations", [])):
@@ -164,7 +198,21 @@ class VerificationScp:
                 hit = found()
             return hit
 
+    def cut_offs(self) -> tuple[SeenCutOff, ...]:
+        """Connections our guard ended or refused (not those we stopped ourselves)."""
+        with self._cond:
+            return tuple(self._cut_offs)
+
     # -- pynetdicom handlers (association threads) --
+
+    def _on_cut(self, guard: Any, peer: tuple[str, int], cut: Any) -> None:
+        if cut.kind == "stopped":
+            return
+        with self._cond:
+            if len(self._cut_offs) < 100:
+                self._cut_offs.append(
+                    SeenCutOff(peer[0], peer[1], cut.kind, cut.detail, time.monotonic())
+                )
 
     def _on_connection(self, event: Any) -> None:
         addr, port = _peer(event)

@@ -31,6 +31,7 @@ class EventKind(str, Enum):
     ABORTED = "a-abort"
     CLOSED = "connection-closed"
     GRACE_END = "grace-end"
+    CUT_OFF = "cut-off"  # our guard ended or refused a peer's connection (guard.py)
     STOPPED = "stopped"
 
 
@@ -93,6 +94,8 @@ def describe(e: TimelineEvent) -> str:
         f"{k} {d[k]}" for k in ("completed", "remaining", "failed", "warning") if k in d
     )
     counts = f" ({counts})" if counts else ""
+    if d.get("invalid"):
+        counts += " [" + "; ".join(map(str, d["invalid"])) + "]"
     code = f"0x{d['code']:04X}" if isinstance(d.get("code"), int) else "?"
     texts = {
         EventKind.LISTENING: f"listening on {d.get('address')}:{d.get('port')} as {d.get('aet')}",
@@ -112,5 +115,6 @@ def describe(e: TimelineEvent) -> str:
         EventKind.CLOSED: f"{n}connection closed after {d.get('stores')} C-STORE(s)",
         EventKind.GRACE_END: f"stopped waiting: {d.get('why')} ({d.get('received')} received)",
         EventKind.STOPPED: "listener stopped",
+        EventKind.CUT_OFF: f"{n}cut off {e.peer}: {d.get('reason')}",
     }
     return texts.get(e.event, e.event.value)

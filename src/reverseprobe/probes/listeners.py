@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from reverseprobe.dicom.echo import EchoResult, echo
+from reverseprobe.dicom.echo import DicomResult, EchoResult, echo
+from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.model import ProbeResult, Status
 from reverseprobe.runner import Deadline
 
@@ -151,9 +153,24 @@ def _echo_all(
     threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in targets]
     for t in threads:
         t.start()
+    end = time.monotonic() + budget + 1.0
     for t in threads:
-        t.join(budget + 1.0)
-    return tuple(results[h] for h in targets if h in results)
+        t.join(max(0.0, end - time.monotonic()))
+    # A C-ECHO that did not come back is a result too, never a silent pass.
+    return tuple(results.get(h) or _no_answer(h, port, called, calling, budget) for h in targets)
+
+
+def _no_answer(host: str, port: int, called: str, calling: str, budget: float) -> EchoResult:
+    return EchoResult(
+        host=host,
+        port=port,
+        tcp=TcpState.OPEN,
+        result=DicomResult.NO_ANSWER,
+        called_aet=called,
+        calling_aet=calling,
+        detail=f"did not answer within {budget:g} s",
+        elapsed_ms=round(budget * 1000, 1),
+    )
 
 
 def _strip_scope(ip: str) -> str:
