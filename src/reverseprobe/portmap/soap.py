@@ -50,7 +50,7 @@ def _deadline_recv(sock: socket.socket, end: float, what: str, budget: float) ->
         raise UpnpTimeout(what, budget) from None
 
 
-def http_request(  # noqa: PLR0913 - one HTTP exchange, all of it named
+def http_request(
     url: str,
     *,
     method: str = "GET",
@@ -99,7 +99,7 @@ def http_request(  # noqa: PLR0913 - one HTTP exchange, all of it named
             raise UpnpGarbage(what, f"connection broken ({exc.strerror or exc})") from None
 
 
-def _read_answer(  # noqa: PLR0913, PLR0917 - internal
+def _read_answer(  # noqa: PLR0917 - internal
     sock: socket.socket, end: float, budget: float, max_bytes: int, what: str, local: str
 ) -> HttpAnswer:
     buf = bytearray()
@@ -323,8 +323,10 @@ class BoundedUpnp:
 
     def statusinfo(self) -> tuple[str, str, str]:
         r = self._soap("GetStatusInfo")
-        return r.get("NewConnectionStatus", ""), r.get("NewUptime", ""), r.get(
-            "NewLastConnectionError", ""
+        return (
+            r.get("NewConnectionStatus", ""),
+            r.get("NewUptime", ""),
+            r.get("NewLastConnectionError", ""),
         )
 
     def externalipaddress(self) -> str:
@@ -363,7 +365,7 @@ class BoundedUpnp:
             r.get("NewLeaseDuration", ""),
         )
 
-    def addportmapping(  # noqa: PLR0913, PLR0917 - miniupnpc's positional signature
+    def addportmapping(  # noqa: PLR0917 - miniupnpc's positional signature
         self, eport: int, proto: str, iaddr: str, iport: int, desc: str, rhost: str, lease: int
     ) -> bool:
         self._soap(

@@ -78,6 +78,7 @@ def mark(sev: Severity | None, color: bool) -> str:
 
 def _render(console: object, report: Report, *, color: bool, title: str) -> None:
     from rich.console import Console
+
     assert isinstance(console, Console)
     p = console.print
     p(f"[bold]reverseprobe {report.command}[/bold]{escape(title)}")
@@ -136,6 +137,7 @@ def _render_path(console: object, report: Report, color: bool) -> None:
 
 def _render_probes(console: object, report: Report, color: bool) -> None:
     from rich.console import Console
+
     assert isinstance(console, Console)
     items = []
     for name, pr in report.probes.items():
