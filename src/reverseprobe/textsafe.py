@@ -21,7 +21,12 @@ def _unsafe(c: str) -> bool:
     return o < 0x20 or 0x7F <= o <= 0x9F or c in _BIDI
 
 
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _escape(c: str) -> str:
+    if c in _SHORT:
+        return _SHORT[c]
     o = ord(c)
     return f"\\x{o:02x}" if o <= 0xFF else f"\\u{o:04x}"
 
