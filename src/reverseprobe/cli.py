@@ -287,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _parse_lease(value: str) -> int:
     try:
-        n = int(value)
-    except ValueError:
+        n = c.parse_digits(value, what="lease")
+    except c.BadInput:
         raise c.BadInput(f"invalid lease {value!r}: not a whole number of seconds") from None
     if not 0 <= n <= 2**31 - 1:
         raise c.BadInput(f"invalid lease {value!r}: must be 0 (permanent) to 2147483647")
@@ -296,10 +296,7 @@ def _parse_lease(value: str) -> int:
 
 
 def _parse_positive(value: str, what: str = "value") -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise c.BadInput(f"invalid {what} {value!r}: not a number") from None
+    v = c.parse_decimal(value, what=what)
     if not 0 < v < float("inf"):
         raise c.BadInput(f"invalid {what} {value!r}: must be more than 0")
     return v
@@ -307,8 +304,8 @@ def _parse_positive(value: str, what: str = "value") -> float:
 
 def _parse_count(value: str, what: str = "count") -> int:
     try:
-        v = int(value)
-    except ValueError:
+        v = c.parse_digits(value, what=what)
+    except c.BadInput:
         raise c.BadInput(f"invalid {what} {value!r}: not a whole number") from None
     if not 1 <= v <= 100_000:
         raise c.BadInput(f"invalid {what} {value!r}: must be 1-100000")

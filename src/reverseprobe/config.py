@@ -25,10 +25,27 @@ class BadInput(ValueError):
     """A bad value given by the user; str() is the one line shown before exit 2."""
 
 
+_ASCII_INT = re.compile(r"[0-9]{1,20}")
+_ASCII_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20}")
+
+
+def parse_digits(value: str | int, *, what: str = "number") -> int:
+    """A whole number written in ASCII digits only: int() also takes `１１１１２`, `٣`, `1_1112`
+    and `+5`, none of which a user means as a port or a count."""
+    if isinstance(value, bool):
+        raise BadInput(f"invalid {what} {value!r}: not a number")
+    if isinstance(value, int):
+        return value
+    v = str(value).strip(" ")
+    if not _ASCII_INT.fullmatch(v):
+        raise BadInput(f"invalid {what} {value!r}: not a number in digits 0-9")
+    return int(v, 10)
+
+
 def parse_port(value: str | int, *, what: str = "port") -> int:
     try:
-        port = int(str(value).strip(), 10)
-    except ValueError:
+        port = parse_digits(value, what=what)
+    except BadInput:
         raise BadInput(f"invalid {what} {value!r}: not a number (1-65535)") from None
     if not 1 <= port <= 65535:
         raise BadInput(f"invalid {what} {value!r}: must be 1-65535")
@@ -57,9 +74,14 @@ def parse_aet(value: str, *, what: str = "AE title") -> str:
 
 def parse_host(value: str, *, what: str = "host") -> str:
     """A DNS name (RFC 1123 labels) or an IPv4/IPv6 address (IPv6 may be in brackets)."""
+    if not isinstance(value, str):
+        raise BadInput(f"invalid {what} {value!r}: not text")
     v = value.strip()
     if v.startswith("[") and v.endswith("]"):
-        v = v[1:-1]
+        try:  # brackets are for IPv6 only (RFC 3986 3.2.2): `[127.0.0.1]` is refused
+            return str(ipaddress.IPv6Address(v[1:-1]))
+        except ValueError:
+            raise BadInput(f"invalid {what} {value!r}: brackets are for IPv6 addresses") from None
     try:
         return str(ipaddress.ip_address(v))
     except ValueError:
@@ -84,13 +106,19 @@ def parse_host_port(value: str, *, what: str = "HOST:PORT") -> tuple[str, int]:
     )
     if not m:
         raise BadInput(f"invalid {what} {value!r}: expected HOST:PORT ([IPv6]:PORT)")
-    host = m.group("h6") if m.groupdict().get("h6") else m.group("h")
+    host = f"[{m.group('h6')}]" if m.groupdict().get("h6") else m.group("h")
     port = m.group("p6") if m.groupdict().get("p6") else m.group("p")
     return parse_host(host, what=f"host in {what}"), parse_port(port, what=f"port in {what}")
 
 
 def parse_url(value: str, *, what: str = "URL") -> str:
-    v = value.strip()
+    """An http(s) URL naming a host; no control characters or spaces (a newline in a URL would
+    forge a header line of the request, RFC 9112 3.2)."""
+    if not isinstance(value, str):
+        raise BadInput(f"invalid {what} {value!r}: not text")
+    v = value.strip(" ")
+    if any(ord(ch) < 0x21 or 0x7F <= ord(ch) <= 0x9F for ch in v):
+        raise BadInput(f"invalid {what} {value!r}: control characters or spaces in a URL")
     try:
         parts = urlsplit(v)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -104,10 +132,22 @@ def parse_url(value: str, *, what: str = "URL") -> str:
     return v
 
 
+def parse_decimal(value: str | float, *, what: str = "number") -> float:
+    """A number written as ASCII digits with an optional decimal point (`1.5`, `10`, `.5`):
+    float() also takes `1_0`, `١٠`, `1e3`, `inf` and `nan`."""
+    if isinstance(value, bool):
+        raise BadInput(f"invalid {what} {value!r}: not a number")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not _ASCII_DECIMAL.fullmatch(value.strip(" ")):
+        raise BadInput(f"invalid {what} {value!r}: not a number in digits 0-9")
+    return float(value.strip(" "))
+
+
 def parse_timeout(value: str | float, *, what: str = "timeout") -> float:
     try:
-        t = float(value)
-    except (TypeError, ValueError):
+        t = parse_decimal(value, what=what)
+    except BadInput:
         raise BadInput(f"invalid {what} {value!r}: not a number of seconds") from None
     if not 0 < t <= MAX_TIMEOUT:  # also rejects NaN
         raise BadInput(f"invalid {what} {value!r}: must be more than 0 and at most {MAX_TIMEOUT:g}")

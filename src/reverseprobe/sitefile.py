@@ -28,6 +28,8 @@ else:  # pragma: no cover - Python 3.10
 
 SITE_TARGET = "site"  # the `target` of findings about this PC (a PACS is named by its name)
 MAX_PACS = 32
+MAX_SITE_BYTES = 1024 * 1024  # a site file is a few KiB; 1 MiB is far more than any needs
+_FIND_TRIES = 8  # re-parses, one per occurrence, when renaming all at once did not tell
 
 _SITE_KEYS = (
     "name",
@@ -84,16 +86,15 @@ class Site:
 
 def load_site(path: Path) -> Site:
     """Read and validate a site file; BadInput names the file, line and key."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise c.BadInput(f"cannot read site file {str(path)!r}: {exc.strerror or exc}") from None
+    from reverseprobe.userfile import read_regular_file
+
+    raw = read_regular_file(path, MAX_SITE_BYTES, what="site file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise c.BadInput(f"{path}:{line}: not UTF-8 text (TOML files are UTF-8)") from None
-    return parse_site(text, path)
+    return parse_site(text.removeprefix("\ufeff"), path)  # a BOM, as editors on Windows write
 
 
 def parse_site(text: str, path: Path) -> Site:
@@ -104,6 +105,8 @@ def parse_site(text: str, path: Path) -> Site:
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         doc: dict[str, Any] = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per level of nested arrays / inline tables
+        raise c.BadInput(f"{path}: TOML syntax error: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _SYNTAX_AT.search(msg)
@@ -329,40 +332,64 @@ def key_line(text: str, doc: Mapping[str, Any], where: Path_) -> int | None:
         name = parent[-1]
         element = _at(doc, where)
 
-        def moved(d2: Mapping[str, Any]) -> bool:
+        def moved(d2: Mapping[str, Any], sentinel: str) -> bool:
             holder = _at(d2, parent[:-1])
-            return isinstance(holder, Mapping) and holder.get(_SENTINEL) == [element]
+            return isinstance(holder, Mapping) and holder.get(sentinel) == [element]
 
         return _find(text, str(name), moved) or key_line(text, doc, parent)
     parent, key = where[:-1], where[-1]
     value = _at(doc, (*parent, key))
 
-    def renamed(d2: Mapping[str, Any]) -> bool:
+    def renamed(d2: Mapping[str, Any], sentinel: str) -> bool:
         holder = _at(d2, parent)
         return (
             isinstance(holder, Mapping)
             and key not in holder
-            and _SENTINEL in holder
-            and holder[_SENTINEL] == value
+            and sentinel in holder
+            and holder[sentinel] == value
         )
 
     return _find(text, str(key), renamed)
 
 
-def _find(text: str, key: str, ok: Callable[[Mapping[str, Any]], bool]) -> int | None:
-    """Rename each occurrence of `key` followed by `=`, `.` or `]`; return the line of the
-    first whose re-parsed document passes `ok`."""
+def _find(text: str, key: str, ok: Callable[[Mapping[str, Any], str], bool]) -> int | None:
+    """The line of the occurrence of `key` (followed by `=`, `.` or `]`) that tomllib takes as
+    the key: every occurrence is renamed at once to a sentinel of its own and the text parsed
+    once (linear in the file: one rename and parse per occurrence was quadratic, 54 KB 48 s);
+    should that not tell (a rename inside a string changed the value), up to _FIND_TRIES
+    occurrences are renamed one at a time."""
     forms = [re.escape(key), re.escape(f'"{key}"'), re.escape(f"'{key}'")]
     rx = re.compile(rf"(?<![\w\"'-])(?:{'|'.join(forms)})(?=[ \t]*[=.\]])")
-    for m in rx.finditer(text):
+    matches = list(rx.finditer(text))
+    if not matches:
+        return None
+    pieces: list[str] = []
+    last = 0
+    for i, m in enumerate(matches):
+        pieces += [text[last : m.start()], f"{_SENTINEL}_{i}"]
+        last = m.end()
+    pieces.append(text[last:])
+    try:
+        d_all = tomllib.loads("".join(pieces))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        d_all = None
+    if d_all is not None:
+        hits = [i for i in range(len(matches)) if ok(d_all, f"{_SENTINEL}_{i}")]
+        if len(hits) == 1:
+            return _line_of(text, matches[hits[0]].start())
+    for m in matches[:_FIND_TRIES]:
         candidate = text[: m.start()] + _SENTINEL + text[m.end() :]
         try:
             d2 = tomllib.loads(candidate)
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):
             continue
-        if ok(d2):
-            return text.count("\n", 0, m.start()) + 1
+        if ok(d2, _SENTINEL):
+            return _line_of(text, m.start())
     return None
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
 
 
 def _at(doc: Any, where: Path_) -> Any:

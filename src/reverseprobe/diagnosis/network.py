@@ -251,17 +251,32 @@ def upnp_rules(
                 f"`reverseprobe forward --natpmp --port {port}` can open the port."
             )
         asked = f"{rt.gateway} and the multicast group" if rt.gateway else "the multicast group"
-        summary = (
-            f"No UPnP IGD answered (asked {asked})."
-            if not rt.igd_found
-            else f"The UPnP IGD at {rt.igd_location} could not be used: {rt.upnp_error}."
-        )
+        fault = getattr(rt, "upnp_fault", None)
+        if not rt.igd_found:
+            summary = f"No UPnP IGD answered (asked {asked})."
+        elif fault == "garbage":
+            # it is there and broken (or hostile): not "no UPnP" (issue 16)
+            sev = Severity.WARN
+            summary = (
+                f"The router's UPnP IGD at {rt.igd_location} answered garbage, so its port "
+                f"mappings could not be read: {rt.upnp_error}."
+            )
+        elif fault == "timeout":
+            sev = Severity.WARN
+            summary = (
+                f"The router's UPnP IGD at {rt.igd_location} answered discovery, then stopped "
+                f"answering: {rt.upnp_error}."
+            )
+        else:
+            summary = f"The UPnP IGD at {rt.igd_location} could not be used: {rt.upnp_error}."
         return [
             make(
                 "UPNP_UNAVAILABLE",
                 summary + natpmp,
                 f"Turn on UPnP in the router so `reverseprobe forward --upnp --port {port}` "
-                f"can open the port, or {manual}.",
+                f"can open the port, or {manual}."
+                if fault not in ("garbage", "timeout")
+                else f"The router's UPnP service is faulty: restart the router, or {manual}.",
                 severity=sev,
                 gateway=rt.gateway,
                 natpmp_result=rt.natpmp_result,

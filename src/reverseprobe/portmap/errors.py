@@ -175,3 +175,20 @@ def from_miniupnpc(exc: BaseException) -> UpnpError:
     if info is not None:
         return UpnpError.from_info(info)
     return UpnpError(None, text or type(exc).__name__, f"miniupnpc: {text or exc!r}", _ADMIN)
+
+
+class UpnpGarbage(UpnpError):
+    """The router answered, but with something that is not a valid UPnP answer: too long, not
+    XML, a value out of range (a port of 99999999999, an internal client that is no address).
+
+    Distinct from "no IGD answered": the router is there and broken (or hostile)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(
+            None,
+            "Router answered garbage",
+            f"{what}: {detail}",
+            "the router's UPnP is faulty: restart the router or " + _ADMIN,
+        )
+        self.what = what
+        self.detail = detail

@@ -35,6 +35,7 @@ _IGD_MARKERS = ("internetgatewaydevice", "wanipconnection", "wanpppconnection")
 _MAX_DATAGRAM = 8192  # SSDP answers are a few hundred bytes; more is read and cut off
 _MAX_ANSWERS = 256  # datagrams looked at per discovery: a chatty LAN cannot keep us busy
 _MAX_HEADER_VALUE = 1024
+_MAX_SERVER = 256  # the SERVER header names the router's make: "OS/1.0 UPnP/1.1 product/2.3"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _parse(data: bytes, source: tuple[str, int]) -> SsdpResponse | None:
         location=location,
         st=st,
         usn=headers.get("usn") or None,
-        server=headers.get("server") or None,
+        server=headers.get("server", "")[:_MAX_SERVER] or None,  # shown escaped (textsafe)
         source=(str(source[0]), int(source[1])),
     )
 

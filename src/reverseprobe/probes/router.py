@@ -37,6 +37,11 @@ class RouterResult(ProbeResult):
     mapping: PortMapping | None = None  # for TCP `port`
     mapping_checked: bool = False
     upnp_error: str | None = None  # why the IGD could not be used
+    # How an IGD that answered SSDP then failed: "garbage" (it sent something that is no valid
+    # UPnP answer: too long, not XML, a value out of range), "timeout" (it stopped answering)
+    # or "error" (a UPnP error, a refused connection).
+    # None: it worked, or no IGD answered at all. Not the same as "no UPnP here".
+    upnp_fault: str | None = None
     natpmp_external_ip: str | None = None
     natpmp_result: int | None = None  # RFC 6886 result code; None: no answer / not asked
     natpmp_error: str | None = None
@@ -56,6 +61,21 @@ class _Upnp:
     mapping: PortMapping | None = None
     mapping_checked: bool = False
     error: str | None = None
+    fault: str | None = None
+
+    def failed(self, what: str, exc: Exception) -> str:
+        """Note how a call failed (garbage outranks a timeout); the message for `error`."""
+        from reverseprobe.portmap.errors import UpnpGarbage, UpnpTimeout
+
+        if isinstance(exc, UpnpGarbage):
+            self.fault = "garbage"
+        elif isinstance(exc, UpnpTimeout) and self.fault in (None, "error"):
+            self.fault = "timeout"
+        elif self.fault is None:
+            self.fault = "error"
+        describe = getattr(exc, "describe", None)
+        text = describe() if callable(describe) else str(exc)
+        return f"{what}: {text}" if what else str(text)
 
 
 def _ask_upnp(gateway: str | None, port: int, deadline: Deadline) -> _Upnp:
@@ -71,19 +91,19 @@ def _ask_upnp(gateway: str | None, port: int, deadline: Deadline) -> _Upnp:
     try:
         igd = connect_igd(resp.location, CALL_BUDGET_S, deadline=deadline, ssdp=resp)
     except UpnpError as exc:
-        out.error = exc.describe()
+        out.error = out.failed("", exc)
         return out
     out.lan_address = igd.lan_address or None
     errors = []
     try:
         out.status = igd.status()[0]
     except UpnpError as exc:
-        errors.append(f"GetStatusInfo: {exc.describe()}")
+        errors.append(out.failed("GetStatusInfo", exc))
     try:
         ext = igd.external_ip()
         out.external_ip = ext if ext is not None else ""
     except UpnpError as exc:
-        errors.append(f"GetExternalIPAddress: {exc.describe()}")
+        errors.append(out.failed("GetExternalIPAddress", exc))
     try:
         out.mapping = igd.get_mapping(port, "TCP")
         # miniupnpc answers None both for "no such entry" and for a failed call: a None is
@@ -92,7 +112,7 @@ def _ask_upnp(gateway: str | None, port: int, deadline: Deadline) -> _Upnp:
         if not out.mapping_checked:
             errors.append("GetSpecificPortMappingEntry: no usable answer (mapping not known)")
     except UpnpError as exc:
-        errors.append(f"GetSpecificPortMappingEntry: {exc.describe()}")
+        errors.append(out.failed("GetSpecificPortMappingEntry", exc))
     out.error = "; ".join(errors) or None
     return out
 
@@ -163,6 +183,7 @@ def probe_router(
         mapping=up.mapping,
         mapping_checked=up.mapping_checked,
         upnp_error=up.error,
+        upnp_fault=up.fault,
         natpmp_external_ip=nat_ip,
         natpmp_result=nat_res,
         natpmp_error=nat_err,

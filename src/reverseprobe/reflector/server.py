@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from reverseprobe.config import BadInput, ReflectorConfig
@@ -33,10 +32,12 @@ MAX_TOKEN_BYTES = 4096
 
 def read_token(path: str) -> str:
     """The bearer token (RFC 6750 2.1 b64token) from a file, surrounding whitespace ignored."""
-    try:
-        raw = Path(path).read_bytes()[: MAX_TOKEN_BYTES + 1]
-    except OSError as exc:
-        raise BadInput(f"invalid --token-file {path!r}: {exc.strerror or exc}") from None
+    from reverseprobe.userfile import read_regular_file
+
+    try:  # a regular file of bounded size: not a FIFO (blocks), not /dev/zero (endless)
+        raw = read_regular_file(path, MAX_TOKEN_BYTES + 1, what="--token-file", truncate=True)
+    except BadInput as exc:
+        raise BadInput(f"invalid --token-file {path!r}: {str(exc).rsplit(': ', 1)[-1]}") from None
     try:
         token = raw.decode("ascii").strip()
     except UnicodeDecodeError:

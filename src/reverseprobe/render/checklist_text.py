@@ -24,7 +24,7 @@ def render_checklist_text(result: ChecklistResult, *, color: bool, width: int = 
 
 
 def _render(con: Console, result: ChecklistResult, color: bool) -> None:
-    from rich.markup import escape
+    from reverseprobe.render.terminal import escape
 
     s = result.site
     con.print(
@@ -72,7 +72,7 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
 
 
 def _run_body(con: Console, run: TargetRun, color: bool) -> None:
-    from rich.markup import escape
+    from reverseprobe.render.terminal import escape
 
     if not run.findings:
         con.print("  (no findings)")

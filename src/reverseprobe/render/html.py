@@ -20,6 +20,7 @@ from reverseprobe import __version__
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.diagnosis.path import HopState
 from reverseprobe.model import Finding, PacsEntry, Severity, sort_findings, verdict
+from reverseprobe.textsafe import printable
 
 if TYPE_CHECKING:
     from reverseprobe.model.checklist import ChecklistResult, TargetRun
@@ -181,7 +182,17 @@ def code_spans(text: str) -> Any:
     """Escape `text`, then show its `backtick` spans (commands in fixes) as <code>."""
     from markupsafe import Markup, escape
 
-    return Markup(_BACKTICKS.sub(r"<code>\1</code>", str(escape(text))))  # noqa: S704 - escaped first
+    return Markup(_BACKTICKS.sub(r"<code>\1</code>", str(escape(printable(text)))))  # noqa: S704 - escaped first
+
+
+def _shown(value: Any) -> Any:
+    """Every {{ value }}: control characters a peer sent shown as escapes (autoescape then
+    handles <, > and &); Markup was built by us and is left alone."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value, keep_newlines=True)
+    return value
 
 
 def render_html(result: ChecklistResult) -> str:
@@ -193,6 +204,7 @@ def render_html(result: ChecklistResult) -> str:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters["code_spans"] = code_spans
     report = result.report()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.model import Finding, ProbeResult, Severity, Status, sort_findings
+from reverseprobe.textsafe import printable, xml_safe
 
 if TYPE_CHECKING:
     from reverseprobe.model.checklist import ChecklistResult, TargetRun
@@ -141,7 +142,7 @@ def _testcase(suite: ET.Element, classname: str, case: Case, *, strict: bool) ->
     broken = bool(case.findings) and _incomplete(case.findings)
     if failed and not broken:
         fail = ET.SubElement(el, "failure", type=failed[0].code)
-        fail.set("message", _x("; ".join(f"{f.code}: {f.summary}" for f in failed)))
+        fail.set("message", _x("; ".join(f"{f.code}: {printable(f.summary)}" for f in failed)))
         fail.text = _x("\n\n".join(_finding_text(f) for f in failed))
         outcome, shown = "failures", failed
     elif broken:
@@ -173,8 +174,9 @@ def _incomplete(findings: Sequence[Finding]) -> bool:
 
 
 def _finding_text(f: Finding) -> str:
-    text = f"[{f.severity.value.upper()}] {f.code}: {f.summary}"
-    return text + (f"\n  fix: {f.fix}" if f.fix and f.severity is not Severity.PASS else "")
+    text = f"[{f.severity.value.upper()}] {f.code}: {printable(f.summary)}"
+    fix = f"\n  fix: {printable(f.fix)}" if f.fix and f.severity is not Severity.PASS else ""
+    return text + fix
 
 
 def _slug(name: str) -> str:
@@ -187,4 +189,6 @@ def _time(seconds: float) -> str:
 
 
 def _x(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    """Text for XML: controls a peer sent shown as escapes (textsafe), the rest XML 1.0 cannot
+    carry (2.2 Char: surrogates, U+FFFE/FFFF) replaced."""
+    return _NOT_XML.sub("\ufffd", xml_safe(text))

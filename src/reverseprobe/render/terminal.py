@@ -13,6 +13,7 @@ from typing import Any
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.diagnosis.path import hop_states
 from reverseprobe.model import Finding, Report, Severity, Status, sort_findings
+from reverseprobe.textsafe import printable
 
 _SYMBOL = {Severity.FAIL: "✗", Severity.WARN: "!", Severity.INFO: "i", Severity.PASS: "✓"}
 _TAG = {Severity.FAIL: "FAIL", Severity.WARN: "WARN", Severity.INFO: "INFO", Severity.PASS: "PASS"}
@@ -58,6 +59,14 @@ def make_console(buf: io.StringIO, *, color: bool, width: int | None = None) -> 
     )
 
 
+def escape(text: str) -> str:
+    """Text for a rich markup string: markup escaped, and control characters a peer sent
+    (escape sequences, newlines, bidi overrides) shown as `\\xNN` (textsafe.printable)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(printable(text))
+
+
 def mark(sev: Severity | None, color: bool) -> str:
     """A severity as a coloured symbol, or as an ASCII tag in plain text ("?": not measured)."""
     if sev is None:
@@ -69,7 +78,6 @@ def mark(sev: Severity | None, color: bool) -> str:
 
 def _render(console: object, report: Report, *, color: bool, title: str) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
     assert isinstance(console, Console)
     p = console.print
@@ -120,7 +128,7 @@ def _render_path(console: object, report: Report, color: bool) -> None:
 
     assert isinstance(console, Console)
     states = hop_states(report.findings)
-    parts = [f"{mark(h.severity, color)} {h.label}" for h in states]
+    parts = [f"{mark(h.severity, color)} {escape(h.label)}" for h in states]
     console.print("[bold underline]Path of the C-MOVE connection[/bold underline]")
     console.print("  " + "  ->  ".join(parts))
     console.print("  [dim]? = not measured[/dim]" if color else "  ([ ? ] = not measured)")
@@ -129,7 +137,6 @@ def _render_path(console: object, report: Report, color: bool) -> None:
 
 def _render_probes(console: object, report: Report, color: bool) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
     assert isinstance(console, Console)
     items = []
@@ -150,8 +157,6 @@ def _render_probes(console: object, report: Report, color: bool) -> None:
 
 
 def verdict_line(report: Report, *, color: bool) -> str:
-    from rich.markup import escape
-
     v = report.verdict
     fails = [f.code for f in report.findings if f.severity is Severity.FAIL]
     warns = [f.code for f in report.findings if f.severity is Severity.WARN]
