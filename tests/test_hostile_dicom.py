@@ -26,13 +26,13 @@ from peers.hostile_dicom import (
     streamer,
 )
 from peers.hostile_dicom import drip as drip_peer
+from reverseprobe.commands.move_test import run_move_test
 from reverseprobe.config import MoveTestConfig
 from reverseprobe.dicom.echo import DicomResult, echo
 from reverseprobe.dicom.qr import counts, invalid_counts
 from reverseprobe.dicom.receiver import Receiver
 from reverseprobe.dicom.scp import VerificationScp
 from reverseprobe.dicom.timeline import EventKind, Timeline
-from reverseprobe.commands.move_test import run_move_test
 from test_cli import run
 
 MARGIN = 3.0  # seconds beyond --timeout, generous for a loaded 2-core machine

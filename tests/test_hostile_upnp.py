@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from reverseprobe.config import CheckConfig
+from reverseprobe.diagnosis.network import rules
 from reverseprobe.model import Report, Severity, Status
 from reverseprobe.portmap.errors import UpnpError, UpnpGarbage, UpnpTimeout
 from reverseprobe.portmap.igd import Igd, connect_igd
@@ -29,7 +30,6 @@ from reverseprobe.portmap.soap import MAX_DESCRIPTION
 from reverseprobe.probes.router import RouterResult
 from reverseprobe.render.junit import _x
 from reverseprobe.render.terminal import render_text
-from reverseprobe.rules.network import rules
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "evil\nhost\x1b[2J"

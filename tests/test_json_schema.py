@@ -23,10 +23,10 @@ from portmap_lab import forward_json
 from reflector_helpers import probe, reflector, request
 from reverseprobe import schemas
 from reverseprobe.cli import main
+from reverseprobe.diagnosis.catalogue import CATALOGUE
 from reverseprobe.dicom.echo import quiet_pynetdicom
 from reverseprobe.dicom.scp import VerificationScp
 from reverseprobe.environment import Environment
-from reverseprobe.diagnosis.catalogue import CATALOGUE
 from reverseprobe.model import Severity, Status
 from reverseprobe.reflector.protocol import ErrorCode, probe_request_body
 
