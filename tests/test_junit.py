@@ -82,7 +82,7 @@ def test_one_suite_per_target_one_case_per_check() -> None:
     assert [(c.get("name"), outcome(c)) for c in broken] == [("move-test", "error")]
     assert broken[0].find("error").get("type") == "CHECKLIST_INCOMPLETE"  # type: ignore[union-attr]
     classnames = {c.get("classname") for c in s["PACS good one (move-test)"].iter("testcase")}
-    assert classnames == {"reverseprobe.commands.checklist.good_one"}
+    assert classnames == {"reverseprobe.checklist.good_one"}
 
 
 def test_warnings_fail_only_with_strict() -> None:
@@ -123,7 +123,7 @@ def test_hostile_text_stays_valid_xml(hostile: str) -> None:
 def test_the_schema_rejects_what_ci_would_reject() -> None:
     """A control: the schema is strict enough to catch a malformed report."""
     xml = render_junit(sample_result())
-    broken = xml.replace('classname="reverseprobe.commands.checklist.site"', "", 1)
+    broken = xml.replace('classname="reverseprobe.checklist.site"', "", 1)
     assert broken != xml
     assert not SCHEMA.is_valid(broken)
     renamed = xml.replace("<properties>", "<props>", 1).replace("</properties>", "</props>", 1)

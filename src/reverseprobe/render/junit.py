@@ -100,9 +100,7 @@ def _suite(
 ) -> ET.Element:
     site = result.site
     name = "this PC (check)" if run.pacs is None else f"PACS {run.target} (move-test)"
-    suite = ET.Element(
-        "testsuite", name=_x(name), id=str(index), package="reverseprobe.commands.checklist"
-    )
+    suite = ET.Element("testsuite", name=_x(name), id=str(index), package="reverseprobe.checklist")
     suite.set("timestamp", stamp)
     suite.set("hostname", _x(host))
     props = ET.SubElement(suite, "properties")
@@ -115,7 +113,7 @@ def _suite(
     for k, v in values.items():
         ET.SubElement(props, "property", name=k, value=_x(v))
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    classname = f"reverseprobe.commands.checklist.{_slug(run.target)}"
+    classname = f"reverseprobe.checklist.{_slug(run.target)}"
     for case in cases(run):
         kind = _testcase(suite, classname, case, strict=result.strict)
         counts["tests"] += 1
