@@ -38,7 +38,10 @@ quiet_pynetdicom()
 BUDGET = 1.0  # the dial-back budget of these reflectors
 OVERRUN = 0.5
 MARGIN = 10.0  # a loaded 2-core machine
-OPEN = {"burst": 100_000, "rate_per_minute": 1e9}  # no rate limit: every client is 127.0.0.1
+OPEN: dict[str, Any] = {
+    "burst": 100_000,
+    "rate_per_minute": 1e9,
+}  # no rate limit: every client is 127.0.0.1
 LOGGERS = ("reverseprobe.reflector", "aiohttp")
 
 
@@ -360,9 +363,9 @@ def test_a_flood_of_refusals_is_logged_at_a_bounded_rate(
                     total += int(m.split()[1])
             return total
 
-        logged = lambda: sum(  # noqa: E731
-            rec.getMessage().startswith("refused client=") for rec in caplog.records
-        )
+        def logged() -> int:
+            return sum(rec.getMessage().startswith("refused client=") for rec in caplog.records)
+
         assert wait_until(lambda: logged() + summarized() == n), (logged(), summarized())
     assert statuses == [404] * n
     assert logged() <= REFUSAL_LOG_BURST + 5 * took + 2
