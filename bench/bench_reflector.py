@@ -7,7 +7,11 @@
    (one asyncio loop, keep-alive connections) each POST /v1/probe in a loop and the reflector
    associates + C-ECHOes back every time. Reports dial-backs/s, p50/p99 latency, errors, and
    the CPU of each process. Target (issue 5): >= 100 dial-backs/s on 2 cores, p99 < 0.5 s.
-2. Slowloris: M connections each send half a request header and then nothing, held open
+2. The same with stalling peers mixed in (`--stall-share`, default 25% of the clients): those
+   clients ask for a port where a listener answers with only a PDU header announcing 1 GiB
+   and holds the connection. Their dial-backs end at the deadline (the reflector gives the
+   slot back whatever the peer does); the figure is dial-backs/s and p99 of the healthy ones.
+3. Slowloris: M connections each send half a request header and then nothing, held open
    while /healthz is timed; the reflector's memory (RSS) before and with them. Target:
    /healthz under 1 s, memory bounded. The reflector drops such connections after its
    keep-alive timeout (15 s); the bench reports how many it had dropped when it ends.
@@ -90,14 +94,65 @@ def drain(proc: subprocess.Popen[str]) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
-async def dial_backs(url: str, scp_port: int, clients: int, seconds: float) -> dict[str, Any]:
+def stalling_listener() -> tuple[socket.socket, int]:
+    """Answers each A-ASSOCIATE-RQ with `02 00 40 00 00 00` (a 1 GiB A-ASSOCIATE-AC header)
+    and holds the connection; closing the socket returned ends it."""
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(512)
+    held: list[socket.socket] = []
+
+    def serve(conn: socket.socket) -> None:
+        try:
+            conn.settimeout(5)
+            conn.recv(4096)
+            conn.sendall(bytes.fromhex("020040000000"))
+        except OSError:
+            pass
+        held.append(conn)
+
+    def run() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                for c in held:
+                    c.close()
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=run, daemon=True).start()
+    return srv, int(srv.getsockname()[1])
+
+
+async def dial_backs(
+    url: str, scp_port: int, clients: int, seconds: float, stall_port: int = 0, stallers: int = 0
+) -> dict[str, Any]:
     import aiohttp
 
     lat: list[float] = []
     errors: dict[str, int] = {}
+    stalled: list[float] = []
     body = {"ports": [scp_port], "called_aet": "BENCHSCP", "calling_aet": "RPBENCH"}
+    stall_body = {"ports": [stall_port], "calling_aet": "RPSTALL", "timeout": 1.0}
     stop_at = time.monotonic() + seconds
     warm_until = time.monotonic() + min(2.0, seconds / 5)
+
+    async def staller(session: aiohttp.ClientSession) -> None:
+        while time.monotonic() < stop_at:
+            t0 = time.monotonic()
+            try:
+                async with session.post(url + "/v1/probe", json=stall_body) as resp:
+                    await resp.read()
+                    key = "ok" if resp.status == 200 else f"stall-{resp.status}"
+            except Exception as exc:  # counted, the bench goes on
+                key = f"stall-{type(exc).__name__}"
+            if key == "ok":
+                stalled.append(time.monotonic() - t0)
+            else:
+                errors[key] = errors.get(key, 0) + 1
 
     async def client(session: aiohttp.ClientSession) -> None:
         while time.monotonic() < stop_at:
@@ -118,7 +173,10 @@ async def dial_backs(url: str, scp_port: int, clients: int, seconds: float) -> d
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
         t_start = time.monotonic()
-        await asyncio.gather(*(client(session) for _ in range(clients)))
+        await asyncio.gather(
+            *(client(session) for _ in range(clients - stallers)),
+            *(staller(session) for _ in range(stallers)),
+        )
         measured = time.monotonic() - max(warm_until, t_start)
     lat.sort()
     n = len(lat)
@@ -129,10 +187,12 @@ async def dial_backs(url: str, scp_port: int, clients: int, seconds: float) -> d
         "p99_ms": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
         "max_ms": 1000 * lat[-1] if n else None,
         "errors": errors,
+        "stalled": len(stalled),
+        "stalled_max_ms": 1000 * max(stalled) if stalled else None,
     }
 
 
-def bench_dial_backs(clients: int, seconds: float) -> None:
+def bench_dial_backs(clients: int, seconds: float, stall_share: float = 0.0) -> None:
     scp = subprocess.Popen(
         [sys.executable, "-c", _SCP, str(seconds + 30)], env=ENV, stdout=subprocess.PIPE, text=True
     )
@@ -142,15 +202,25 @@ def bench_dial_backs(clients: int, seconds: float) -> None:
         assert scp.stdout is not None
         scp_port = int(scp.stdout.readline())
         refl = start_reflector(
-            rport, "--rate", "100000000", "--burst", "100000", "--max-concurrent", "64"
-        )
+            rport, "--rate", "100000000", "--burst", "100000", "--max-concurrent", "64",
+            "--max-per-source", "100000", "--allow-loopback", "--timeout", "2",
+        )  # fmt: skip
         drain(refl)
+        stallers = round(clients * stall_share)
+        stall_srv, stall_port = stalling_listener() if stallers else (None, 0)
         c_refl, c_scp, c_self = cpu_s(refl.pid), cpu_s(scp.pid), time.process_time()
         t0 = time.monotonic()
-        res = asyncio.run(dial_backs(f"http://127.0.0.1:{rport}", scp_port, clients, seconds))
+        url = f"http://127.0.0.1:{rport}"
+        res = asyncio.run(dial_backs(url, scp_port, clients, seconds, stall_port, stallers))
         wall = time.monotonic() - t0
-        print(f"dial-backs: {clients} clients, {seconds:g} s (first {min(2.0, seconds / 5):g} s "
-              f"are warm-up)")  # fmt: skip
+        if stall_srv is not None:
+            stall_srv.close()
+        print(f"dial-backs: {clients} clients ({stallers} of them to a stalling peer), "
+              f"{seconds:g} s (first {min(2.0, seconds / 5):g} s are warm-up)")  # fmt: skip
+        if stallers:
+            worst = res["stalled_max_ms"] or 0.0
+            print(f"  stalled      {res['stalled']} dial-backs to the stalling peer, all ended "
+                  f"(max {worst:.0f} ms; budget 1 s + 2 s)")  # fmt: skip
         print(f"  throughput   {res['per_s']:.1f} dial-backs/s ({res['dial_backs']} measured)")
         print(f"  latency      p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms, "
               f"max {res['max_ms']:.0f} ms")  # fmt: skip
@@ -229,11 +299,17 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--stall-share", type=float, default=0.25)
     args = ap.parse_args()
     if not 1 <= args.clients <= 256 or not 1 <= args.seconds <= 120 or not 1 <= args.idle <= 5000:
         ap.error("bounded runs only: --clients 1-256, --seconds 1-120, --idle 1-5000")
+    if not 0 <= args.stall_share < 1:
+        ap.error("--stall-share is a fraction 0-0.99")
     bench_dial_backs(args.clients, args.seconds)
     print()
+    if args.stall_share > 0:
+        bench_dial_backs(args.clients, args.seconds, args.stall_share)
+        print()
     bench_slowloris(args.idle)
 
 

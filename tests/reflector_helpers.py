@@ -110,6 +110,10 @@ class RecordingDialer:
 def reflector(
     dialer: Dialer | None = None, *, read_body_s: float = 5.0, **cfg: Any
 ) -> Iterator[BackgroundReflector]:
+    cfg.setdefault("allow_loopback", True)  # the dial-back targets are on loopback here
+    limits = {k: cfg.pop(k) for k in ("overrun_s", "max_stuck", "summary_s", "own") if k in cfg}
     conf = ReflectorConfig(host=cfg.pop("host", "127.0.0.1"), port=0, **cfg)
-    with BackgroundReflector(conf, dialer=dialer or dial_back, read_body_s=read_body_s) as r:
+    with BackgroundReflector(
+        conf, dialer=dialer or dial_back, read_body_s=read_body_s, **limits
+    ) as r:
         yield r

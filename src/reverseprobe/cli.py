@@ -251,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=64,
         help="global cap on concurrent dial-backs (default 64)",
     )
+    rf.add_argument(
+        "--max-per-source",
+        type=_t(_parse_count, what="--max-per-source"),
+        default=2,
+        help="probe requests in progress per source address (default 2)",
+    )
+    rf.add_argument(
+        "--allow-loopback",
+        action="store_true",
+        help="also dial loopback addresses (for tests and labs only; never on a public reflector)",
+    )
     rf.add_argument("--token-file", metavar="FILE", help="require this bearer token")
     rf.add_argument(
         "--connect-timeout",

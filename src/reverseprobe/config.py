@@ -249,6 +249,8 @@ class ReflectorConfig:
     connect_timeout: float = 3.0
     timeout: float = 8.0  # the whole dial-back of one request
     json_log: bool = False
+    max_per_source: int = 2  # probe requests in progress per source (libp2p AutoNAT: 2)
+    allow_loopback: bool = False  # dial loopback addresses: for tests and labs only
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,74 @@ class DialSlots:
     @property
     def in_use(self) -> int:
         return self._used
+
+
+class PerSource:
+    """At most `limit` probe requests in progress per source (IPv6: per /64), like libp2p
+    AutoNAT's 2 concurrent dial-backs per peer: one source cannot hold the global slots."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def try_acquire(self, key: str) -> bool:
+        with self._lock:
+            n = self._held.get(key, 0)
+            if n >= self.limit:
+                return False
+            self._held[key] = n + 1
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            n = self._held.get(key, 0) - 1
+            if n > 0:
+                self._held[key] = n
+            else:
+                self._held.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+class BoundedLog:
+    """Lets through at most `burst` lines, then `per_second` a second; counts the rest so a
+    periodic summary can say "N more refused". A flood of bad requests must not become a
+    flood of log lines (disk, and the lines that matter scrolled away)."""
+
+    def __init__(self, per_second: float, burst: int, *, clock: Clock = time.monotonic) -> None:
+        self.rate = per_second
+        self.burst = float(burst)
+        self.clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+        self._suppressed: dict[int, int] = {}
+        self._since = self._stamp
+        self._lock = threading.Lock()
+
+    def allow(self, status: int) -> bool:
+        """True: log this one. False: counted under `status` for the next summary."""
+        now = self.clock()
+        with self._lock:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            if not self._suppressed:
+                self._since = now
+            self._suppressed[status] = self._suppressed.get(status, 0) + 1
+            return False
+
+    def take_summary(self) -> tuple[dict[int, int], float] | None:
+        """(suppressed count by status, seconds they span) since the last summary, or None."""
+        now = self.clock()
+        with self._lock:
+            if not self._suppressed:
+                return None
+            out = dict(sorted(self._suppressed.items()))
+            self._suppressed.clear()
+            return out, now - self._since

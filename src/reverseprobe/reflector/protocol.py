@@ -22,6 +22,7 @@ from reverseprobe.dicom.tcp import TcpState
 PATH_IP = "/v1/ip"
 PATH_PROBE = "/v1/probe"
 PATH_HEALTH = "/healthz"
+SERVER_HEADER = "reverseprobe-reflector"  # no version: nothing to look up in a CVE list
 MAX_PORTS = 4
 BODY_LIMIT = 4096  # bytes: a probe request is ~100 bytes; "a few KiB" (docs/reference.md)
 ANSWER_LIMIT = 64 * 1024  # what a client reads of an answer at most
@@ -49,6 +50,7 @@ class ErrorCode(str, Enum):
     BUSY = "busy"
     REQUEST_TIMEOUT = "request-timeout"
     BAD_FORWARDED_FOR = "bad-forwarded-for"
+    ADDRESS_NOT_ALLOWED = "address-not-allowed"  # 403: it will not dial that address
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     INTERNAL = "internal"

@@ -71,6 +71,8 @@ def reflector_config(args: argparse.Namespace, env: Environment) -> ReflectorCon
         connect_timeout=min(args.connect_timeout, args.timeout),
         timeout=args.timeout,
         json_log=bool(args.json),
+        max_per_source=args.max_per_source,
+        allow_loopback=bool(args.allow_loopback),
     )
 
 
@@ -81,10 +83,12 @@ async def start(reflector: Reflector) -> tuple[Any, str, int]:
     """Bind and serve; returns (runner, host, port) with the port actually bound."""
     from aiohttp import web
 
+    from reverseprobe.reflector.httpserver import Runner
+
     cfg = reflector.cfg
-    runner = web.AppRunner(
+    runner = Runner(
         reflector.app(),
-        handle_signals=False,
+        on_error=reflector.on_http_error,
         access_log=None,
         keepalive_timeout=KEEPALIVE_S,
         max_line_size=4096,
@@ -189,9 +193,11 @@ class BackgroundReflector:
         log: logging.Logger = LOG,
         clock: Callable[[], float] = time.monotonic,
         read_body_s: float = READ_BODY_S,
+        **limits: Any,
     ) -> None:
+        """`limits`: more `Reflector` keywords (overrun_s, max_stuck, summary_s, own)."""
         self.reflector = Reflector(
-            cfg, dialer=dialer, log=log, clock=clock, read_body_s=read_body_s
+            cfg, dialer=dialer, log=log, clock=clock, read_body_s=read_body_s, **limits
         )
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
