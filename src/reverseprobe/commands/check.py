@@ -35,7 +35,8 @@ def router_plan(time_left: float) -> Plan:
     GetExternalIPAddress share what is left."""
     from reverseprobe.probes.router import NOMINAL_BUDGETS_S, UPNP_CALLS
 
-    t = max(0.0, time_left - ROUTER_RESERVE_S)
+    reserve = min(ROUTER_RESERVE_S, time_left / 4)  # a short --timeout still asks the IGD
+    t = max(0.0, time_left - reserve)
     first = sum(NOMINAL_BUDGETS_S[n] for n in ROUTER_FIRST)
     scale = min(1.0, t / first) if first else 0.0
     budgets = {n: NOMINAL_BUDGETS_S[n] * scale for n in ROUTER_FIRST}
@@ -46,7 +47,7 @@ def router_plan(time_left: float) -> Plan:
     return Plan(
         tuple(Step(n, round(budgets[n], 6)) for n in UPNP_CALLS),
         sequential=True,
-        margin_s=ROUTER_RESERVE_S,
+        margin_s=reserve,
     )
 
 

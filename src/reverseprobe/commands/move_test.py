@@ -58,7 +58,7 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
     rest = max(0.0, t - echo - find)
     get = rest * 0.4 if cfg.try_cget else min(GET_PROBE_BUDGET_S, rest * 0.15)
     move = rest - get
-    grace = min(cfg.grace, max(0.5, move / 3)) if move > 0 else 0.0
+    grace = min(cfg.grace, max(0.5, move / 3), move / 2)  # the C-MOVE keeps half at least
     stop = min(STOP_RESERVE_S, max(0.0, move - grace))
     move_parts = Plan(
         (
