@@ -128,3 +128,43 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["command"] == "check"
+
+
+# --- issue 12: CLI words ------------------------------------------------------------------
+
+
+def test_every_option_and_command_has_help_and_an_example() -> None:
+    import argparse
+
+    from reverseprobe.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        assert p.description and p.epilog and "example:" in p.epilog, name
+        for action in p._actions:
+            assert action.help, (name, action.option_strings or action.dest)
+
+
+def test_reflector_timeout_help_names_the_dial_back() -> None:
+    from reverseprobe.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    text = sub["reflector"].format_help()
+    assert "dial-back" in text and "global deadline" not in text
+
+
+def test_short_timeout_clamps_the_default_grace_instead_of_complaining() -> None:
+    import argparse
+
+    from reverseprobe import config as c
+
+    args = argparse.Namespace(
+        pacs=("127.0.0.1", 104), pacs_aet="P", aet="A", port=11112, study=None, try_cget=False,
+        save=None, grace=None, ip_services=None, no_public_ip=True, strict=False, timeout=3.0,
+    )  # fmt: skip
+    cfg = c.move_test_config(args, {})
+    assert 0 < cfg.grace < 3.0
+    args.grace = 3.0
+    with pytest.raises(c.BadInput, match="--grace 3"):
+        c.move_test_config(args, {})

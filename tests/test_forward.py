@@ -59,10 +59,11 @@ def test_bad_options_exit_2_with_one_line(argv, needle):
 
 def test_config_defaults_and_environment():
     from reverseprobe.cli import build_parser
-    from reverseprobe.commands.forward import forward_config, make_request
+    from reverseprobe.commands.forward import make_request
+    from reverseprobe.config import forward_config
 
     env = Environment(environ={"REVERSEPROBE_REFLECTOR": "http://r.example:8470"})
-    cfg = forward_config(build_parser().parse_args(["forward", "--aet", "MYSCU"]), env)
+    cfg = forward_config(build_parser().parse_args(["forward", "--aet", "MYSCU"]), env.environ)
     assert (cfg.mode, cfg.action, cfg.lease, cfg.reflector) == (
         "upnp",
         "add",
@@ -71,7 +72,7 @@ def test_config_defaults_and_environment():
     )
     req = make_request(cfg)
     assert req.external_port == 11112 and req.description == "reverseprobe MYSCU DICOM port 11112"
-    kept = forward_config(build_parser().parse_args(["forward", "--keep"]), Environment(environ={}))
+    kept = forward_config(build_parser().parse_args(["forward", "--keep"]), {})
     assert kept.lease == 600  # --keep holds a lease, never a permanent mapping
 
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from reverseprobe import __version__
 from reverseprobe import config as c
 from reverseprobe.environment import Environment
-from reverseprobe.exitcodes import ExitStatus, exit_status
+from reverseprobe.exitcodes import CommandFailed, ExitStatus, exit_status
 
 PROG = "reverseprobe"
 
@@ -42,44 +42,43 @@ def _t(fn: Callable[..., Any], **kw: Any) -> Callable[[str], Any]:
     return conv
 
 
-def _common(p: argparse.ArgumentParser, timeout: float) -> None:
+def _common(p: argparse.ArgumentParser, timeout: float, what: str | None = None) -> None:
+    """--json, --timeout and --debug, which every command has."""
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument(
         "--timeout",
         type=_t(c.parse_timeout),
         default=timeout,
         metavar="SECONDS",
-        help=f"global deadline for the whole command (default {timeout:g})",
+        help=f"{what or 'global deadline for the whole command'} (default {timeout:g})",
     )
     p.add_argument("--debug", action="store_true", help="show library logs and tracebacks")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="Why can't a C-MOVE from the PACS reach this workstation? Find out, and fix "
-        "what can be fixed.",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    ck = sub.add_parser("check", help="diagnose whether a PACS can connect back to this PC")
-    ck.add_argument(
+def _port(p: argparse.ArgumentParser, help_: str) -> None:
+    p.add_argument(
         "--port",
         type=_t(c.parse_port),
         default=c.DEFAULT_PORT,
-        help="the DICOM receive port (default 11112)",
+        help=f"{help_} (default {c.DEFAULT_PORT})",
     )
-    ck.add_argument(
-        "--aet", type=_t(c.parse_aet), help="this SCU's AE title (the Move Destination)"
-    )
-    ck.add_argument(
+
+
+def _aet(p: argparse.ArgumentParser, help_: str, *, required: bool = False) -> None:
+    p.add_argument("--aet", type=_t(c.parse_aet), required=required, help=help_)
+
+
+def _reflector(p: argparse.ArgumentParser, help_: str) -> None:
+    p.add_argument(
         "--reflector",
         type=_t(c.parse_url, what="reflector URL"),
         metavar="URL",
-        help=f"echo-back service (env {c.ENV_REFLECTOR})",
+        help=f"{help_} (env {c.ENV_REFLECTOR})",
     )
-    ck.add_argument(
+
+
+def _ip_service(p: argparse.ArgumentParser, *, no_public_ip: bool = True) -> None:
+    p.add_argument(
         "--ip-service",
         type=_t(c.parse_url, what="IP service URL"),
         action="append",
@@ -87,32 +86,66 @@ def build_parser() -> argparse.ArgumentParser:
         dest="ip_services",
         help=f"public-IP service, repeatable (env {c.ENV_IP_SERVICES})",
     )
+    if no_public_ip:
+        p.add_argument("--no-public-ip", action="store_true", help="do not ask public-IP services")
+
+
+def _strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+
+
+def _command(
+    sub: Any, name: str, help_: str, description: str, example: str
+) -> argparse.ArgumentParser:
+    """A subcommand with a description and an example (shown by `COMMAND --help`)."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=help_,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _check_parser(sub: Any) -> None:
+    ck = _command(
+        sub,
+        "check",
+        "diagnose whether a PACS can connect back to this PC",
+        "Look at this PC and its network (listener, interfaces, public address, router,\n"
+        "firewall, echo-back) and say why a C-MOVE from a PACS cannot reach it.",
+        "reverseprobe check --port 11112 --aet MYSCU --reflector https://reflector.example:8470",
+    )
+    _port(ck, "the DICOM receive port")
+    _aet(ck, "this SCU's AE title (the Move Destination)")
+    _reflector(ck, "echo-back service")
+    _ip_service(ck)
     ck.add_argument("--no-upnp", action="store_true", help="do not ask the router (UPnP/NAT-PMP)")
-    ck.add_argument("--no-public-ip", action="store_true", help="do not ask public-IP services")
     ck.add_argument("--expect-process", metavar="NAME", help="the program that must own the port")
     ck.add_argument(
         "--require-listener", action="store_true", help="nothing listening on the port is a failure"
     )
-    ck.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    _strict(ck)
     _common(ck, c.DEFAULT_CHECK_TIMEOUT)
 
-    fw = sub.add_parser("forward", help="open the port on the router (UPnP IGD, NAT-PMP/PCP)")
+
+def _forward_parser(sub: Any) -> None:
+    fw = _command(
+        sub,
+        "forward",
+        "open the port on the router (UPnP IGD, NAT-PMP/PCP)",
+        "Ask the router to forward the DICOM port to this PC, list its mappings or remove\n"
+        "one; never takes over a mapping held by another host unless --force.",
+        "reverseprobe forward --port 11112 --aet MYSCU --keep",
+    )
     mode = fw.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--upnp", dest="mode", action="store_const", const="upnp", help="UPnP IGD (default)"
-    )
-    mode.add_argument(
-        "--natpmp", dest="mode", action="store_const", const="natpmp", help="NAT-PMP / PCP"
-    )
-    mode.add_argument(
-        "--auto", dest="mode", action="store_const", const="auto", help="UPnP, then NAT-PMP/PCP"
-    )
-    fw.add_argument(
-        "--port",
-        type=_t(c.parse_port),
-        default=c.DEFAULT_PORT,
-        help="internal port on this PC (default 11112)",
-    )
+    for const, help_ in (
+        (c.ForwardMode.UPNP, "UPnP IGD (default)"),
+        (c.ForwardMode.NATPMP, "NAT-PMP / PCP"),
+        (c.ForwardMode.AUTO, "UPnP, then NAT-PMP/PCP"),
+    ):
+        mode.add_argument(f"--{const}", dest="mode", action="store_const", const=const, help=help_)
+    _port(fw, "internal port on this PC")
     fw.add_argument(
         "--external-port",
         type=_t(c.parse_port, what="external port"),
@@ -120,26 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fw.add_argument(
         "--lease",
-        type=_t(_parse_lease),
+        type=_t(c.parse_lease),
         default=0,
         metavar="SECONDS",
         help="mapping lifetime; 0 = permanent (default)",
     )
     fw.add_argument("--description", help="mapping description (default names reverseprobe)")
-    fw.add_argument("--aet", type=_t(c.parse_aet), help="this SCU's AE title (for the PACS entry)")
+    _aet(fw, "this SCU's AE title (for the PACS entry)")
     act = fw.add_mutually_exclusive_group()
     act.add_argument(
         "--list",
         dest="action",
         action="store_const",
-        const="list",
+        const=c.ForwardAction.LIST,
         help="list the router's mappings",
     )
     act.add_argument(
         "--remove",
         dest="action",
         action="store_const",
-        const="remove",
+        const=c.ForwardAction.REMOVE,
         help="remove the mapping (only one pointing to this PC unless --force)",
     )
     fw.add_argument("--force", action="store_true", help="touch a mapping held by another host")
@@ -148,68 +181,68 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep",
         action="store_true",
         help="hold the mapping, renewing it, until Ctrl-C (which removes a mapping this run "
-        "made); lease 600 s unless --lease",
+        f"made); lease {c.DEFAULT_KEEP_LEASE} s unless --lease",
     )
     fw.add_argument("--verify", action="store_true", help="echo-back probe after mapping")
-    fw.add_argument(
-        "--reflector",
-        type=_t(c.parse_url, what="reflector URL"),
-        metavar="URL",
-        help=f"echo-back service for --verify (env {c.ENV_REFLECTOR})",
-    )
-    fw.add_argument(
-        "--ip-service",
-        type=_t(c.parse_url, what="IP service URL"),
-        action="append",
-        metavar="URL",
-        dest="ip_services",
-        help="public-IP service, repeatable",
-    )
-    _common(fw, 10.0)
+    _reflector(fw, "echo-back service for --verify")
+    _ip_service(fw, no_public_ip=False)
+    _common(fw, c.DEFAULT_FORWARD_TIMEOUT)
 
-    mv = sub.add_parser("move-test", help="end-to-end C-ECHO, C-FIND, C-MOVE against a PACS")
+
+def _move_test_parser(sub: Any) -> None:
+    mv = _command(
+        sub,
+        "move-test",
+        "end-to-end C-ECHO, C-FIND, C-MOVE against a PACS",
+        "C-ECHO the PACS, C-FIND a study, C-MOVE it to our own Storage SCP on --port and\n"
+        "count what arrives (and optionally C-GET it). Nothing is stored on the PACS.",
+        "reverseprobe move-test --pacs pacs.example:104 --pacs-aet PACS --aet MYSCU",
+    )
     mv.add_argument(
         "--pacs",
         type=_t(c.parse_host_port, what="--pacs HOST:PORT"),
         required=True,
         metavar="HOST:PORT",
+        help="the PACS's DICOM address ([IPv6]:PORT for IPv6)",
     )
-    mv.add_argument("--pacs-aet", type=_t(c.parse_aet, what="PACS AE title"), required=True)
     mv.add_argument(
-        "--aet",
-        type=_t(c.parse_aet),
+        "--pacs-aet",
+        type=_t(c.parse_aet, what="PACS AE title"),
         required=True,
-        help="this SCU's AE title, the Move Destination",
+        help="the PACS's AE title (the Called AE)",
     )
+    _aet(mv, "this SCU's AE title, the Move Destination", required=True)
+    _port(mv, "port our Storage SCP listens on")
     mv.add_argument(
-        "--port",
-        type=_t(c.parse_port),
-        default=c.DEFAULT_PORT,
-        help="port our Storage SCP listens on (default 11112)",
+        "--study",
+        metavar="UID",
+        type=_t(c.parse_study_uid),
+        help="Study Instance UID (default: the first study the PACS lists)",
     )
-    mv.add_argument("--study", metavar="UID", type=_t(_parse_uid), help="Study Instance UID")
     mv.add_argument("--try-cget", action="store_true", help="also retrieve the study with C-GET")
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")
     mv.add_argument(
         "--grace",
         type=_t(c.parse_timeout, what="grace period"),
-        default=5.0,
+        default=None,
         metavar="SECONDS",
-        help="keep listening after the final response (default 5)",
+        help=f"keep listening after the final response (default {c.DEFAULT_GRACE:g}, less "
+        "when --timeout is short)",
     )
-    mv.add_argument(
-        "--ip-service",
-        type=_t(c.parse_url, what="IP service URL"),
-        action="append",
-        metavar="URL",
-        dest="ip_services",
-        help="public-IP service, repeatable",
-    )
-    mv.add_argument("--no-public-ip", action="store_true", help="do not ask public-IP services")
-    mv.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
-    _common(mv, 120.0)
+    _ip_service(mv)
+    _strict(mv)
+    _common(mv, c.DEFAULT_MOVE_TIMEOUT)
 
-    rf = sub.add_parser("reflector", help="run the echo-back service (outside the SCU's network)")
+
+def _reflector_parser(sub: Any) -> None:
+    rf = _command(
+        sub,
+        "reflector",
+        "run the echo-back service (outside the SCU's network)",
+        "Serve the echo-back API: on request, dial the caller's public address back on its\n"
+        "DICOM port and say what answered. Run it outside the network under test.",
+        "reverseprobe reflector --listen 0.0.0.0:8470 --token-file /etc/reverseprobe/token",
+    )
     rf.add_argument(
         "--listen",
         type=_t(c.parse_host_port, what="--listen HOST:PORT"),
@@ -234,29 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rf.add_argument(
         "--rate",
-        type=_t(_parse_positive, what="--rate"),
+        type=_t(c.parse_positive, what="--rate"),
         default=12.0,
         metavar="PER_MINUTE",
         help="probes per source address per minute (default 12)",
     )
-    rf.add_argument(
-        "--burst",
-        type=_t(_parse_count, what="--burst"),
-        default=4,
-        help="token-bucket size per source (default 4)",
-    )
-    rf.add_argument(
-        "--max-concurrent",
-        type=_t(_parse_count, what="--max-concurrent"),
-        default=64,
-        help="global cap on concurrent dial-backs (default 64)",
-    )
-    rf.add_argument(
-        "--max-per-source",
-        type=_t(_parse_count, what="--max-per-source"),
-        default=2,
-        help="probe requests in progress per source address (default 2)",
-    )
+    for flag, default, help_ in (
+        ("--burst", 4, "token-bucket size per source (default 4)"),
+        ("--max-concurrent", 64, "global cap on concurrent dial-backs (default 64)"),
+        ("--max-per-source", 2, "probe requests in progress per source address (default 2)"),
+    ):
+        rf.add_argument(flag, type=_t(c.parse_count, what=flag), default=default, help=help_)
     rf.add_argument(
         "--allow-loopback",
         action="store_true",
@@ -268,16 +289,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=_t(c.parse_timeout, what="--connect-timeout"),
         default=3.0,
         metavar="SECONDS",
+        help="TCP connect budget of one dial-back (default 3, at most --timeout)",
     )
-    _common(rf, 8.0)
+    _common(rf, c.DEFAULT_REFLECTOR_TIMEOUT, "budget of one dial-back, connect to verdict")
 
-    cl = sub.add_parser("checklist", help="pre-deployment checklist from a site.toml")
-    cl.add_argument("site", metavar="SITE.toml")
+
+def _checklist_parser(sub: Any) -> None:
+    cl = _command(
+        sub,
+        "checklist",
+        "pre-deployment checklist from a site.toml",
+        "Run `check` once and `move-test` for each PACS of a site file, one after another\n"
+        "under one --timeout, and write the reports (text, JSON, JUnit, HTML).",
+        "reverseprobe checklist site.toml --output-dir reports/",
+    )
+    cl.add_argument("site", metavar="SITE.toml", help="the site file (docs/reference.md)")
     cl.add_argument(
         "--format",
         dest="formats",
         action="append",
-        choices=("text", "json", "junit", "html"),
+        choices=tuple(f.value for f in c.ReportFormat.__members__.values()),
         help="repeatable (default text)",
     )
     cl.add_argument(
@@ -286,73 +317,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="one per --format, in order",
+        help="one per --format, in order ('-' = stdout)",
     )
     cl.add_argument(
         "--output-dir", metavar="DIR", help="write report.txt, report.json, report.xml, report.html"
     )
-    cl.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
-    _common(cl, 600.0)
-    return parser
+    _strict(cl)
+    _common(cl, c.DEFAULT_CHECKLIST_TIMEOUT)
 
 
-def _parse_lease(value: str) -> int:
-    try:
-        n = c.parse_digits(value, what="lease")
-    except c.BadInput:
-        raise c.BadInput(f"invalid lease {value!r}: not a whole number of seconds") from None
-    if not 0 <= n <= 2**31 - 1:
-        raise c.BadInput(f"invalid lease {value!r}: must be 0 (permanent) to 2147483647")
-    return n
-
-
-def _parse_positive(value: str, what: str = "value") -> float:
-    v = c.parse_decimal(value, what=what)
-    if not 0 < v < float("inf"):
-        raise c.BadInput(f"invalid {what} {value!r}: must be more than 0")
-    return v
-
-
-def _parse_count(value: str, what: str = "count") -> int:
-    try:
-        v = c.parse_digits(value, what=what)
-    except c.BadInput:
-        raise c.BadInput(f"invalid {what} {value!r}: not a whole number") from None
-    if not 1 <= v <= 100_000:
-        raise c.BadInput(f"invalid {what} {value!r}: must be 1-100000")
-    return v
-
-
-def _parse_uid(value: str) -> str:
-    import re
-
-    if len(value) > 64 or not re.fullmatch(r"[0-9]+(\.[0-9]+)*", value):
-        raise c.BadInput(f"invalid Study Instance UID {value!r}: digits and dots, at most 64")
-    return value
-
-
-def _env_list(env: Environment, name: str) -> tuple[str, ...] | None:
-    items = c.split_env_list(env.environ.get(name))
-    return tuple(c.parse_url(u, what=f"URL in {name}") for u in items) if items else None
-
-
-def check_config(args: argparse.Namespace, env: Environment) -> c.CheckConfig:
-    reflector = args.reflector
-    if reflector is None and env.environ.get(c.ENV_REFLECTOR):
-        reflector = c.parse_url(env.environ[c.ENV_REFLECTOR], what=f"{c.ENV_REFLECTOR}")
-    services = tuple(args.ip_services) if args.ip_services else _env_list(env, c.ENV_IP_SERVICES)
-    return c.CheckConfig(
-        port=args.port,
-        aet=args.aet,
-        reflector=reflector,
-        ip_services=services,
-        upnp=not args.no_upnp,
-        public_ip=not args.no_public_ip,
-        expect_process=args.expect_process,
-        require_listener=args.require_listener,
-        strict=args.strict,
-        timeout=args.timeout,
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Why can't a C-MOVE from the PACS reach this workstation? Find out, and fix "
+        "what can be fixed.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (
+        _check_parser,
+        _forward_parser,
+        _move_test_parser,
+        _reflector_parser,
+        _checklist_parser,
+    ):
+        add(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
@@ -379,6 +369,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except c.BadInput as exc:
         print(f"{PROG}: error: {exc}", file=env.stderr)
         return ExitStatus.USAGE
+    except CommandFailed as exc:
+        print(f"{PROG}: error: {exc}", file=env.stderr)
+        return ExitStatus.FAIL
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=env.stderr)
         return ExitStatus.INTERRUPTED
@@ -394,72 +387,74 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return ExitStatus.FAIL
 
 
+_COMMANDS = {
+    "check": "reverseprobe.commands.check",
+    "forward": "reverseprobe.commands.forward",
+    "move-test": "reverseprobe.commands.move_test",
+    "checklist": "reverseprobe.commands.checklist",
+}
+
+
 def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    if args.command == "check":
-        from reverseprobe.commands.check import PROBE_NAMES, run_check
-        from reverseprobe.runner import Deadline, process_age
+    """Config -> the command's run -> Report -> render -> exit code, for every command."""
+    import importlib
 
-        cfg = check_config(args, env)
-        started = process_age() if args.whole_process else 0.0
-        deadline = Deadline.for_command(cfg.timeout, already=started)
-        return _run_and_render(
-            lambda upd: run_check(cfg, on_update=upd, deadline=deadline),
-            PROBE_NAMES,
-            args,
-            env,
-            strict=cfg.strict,
-        )
-    if args.command == "forward":
-        from reverseprobe.commands.forward import forward_config, run_forward
+    from reverseprobe.runner import Deadline, Interrupted, process_age
 
-        fcfg = forward_config(args, env)
-        return _run_and_render(
-            lambda upd: run_forward(fcfg, env=env, on_update=upd), (), args, env, strict=False
-        )
-    if args.command == "move-test":
-        from reverseprobe.commands.move_test import move_test_config, run_move_test
+    cfg = c.build_config(args, env.environ)
+    if isinstance(cfg, c.ReflectorConfig):
+        from reverseprobe.reflector.server import serve
 
-        mcfg = move_test_config(args, env)
-        return _run_and_render(
-            lambda upd: run_move_test(mcfg, on_update=upd),
-            ("echo", "find", "move", "get"),
-            args,
-            env,
-            strict=mcfg.strict,
-        )
-    if args.command == "reflector":
-        from reverseprobe.reflector.server import reflector_config, serve
-
-        return ExitStatus(serve(reflector_config(args, env), env=env))
-    if args.command == "checklist":
-        from reverseprobe.commands.checklist import checklist_config, run_checklist
-
-        return run_checklist(checklist_config(args, env), env=env, json_out=args.json)
-    raise UsageError(f"{PROG}: error: unknown command {args.command!r}")
-
-
-def _run_and_render(
-    run: Callable[[Any], Any],
-    names: Sequence[str],
-    args: argparse.Namespace,
-    env: Environment,
-    *,
-    strict: bool,
-) -> ExitStatus:
-    from reverseprobe.render.json import render_json
-    from reverseprobe.render.terminal import LiveView, render_text
-
-    if env.live and names and not args.json:
-        with LiveView(env.stderr, names, color=not env.no_color) as view:
-            report = run(view.update)
+        serve(cfg, env=env)  # until SIGINT/SIGTERM; CommandFailed when it cannot listen
+        return ExitStatus.OK
+    module = importlib.import_module(_COMMANDS[args.command])
+    started = process_age() if args.whole_process else 0.0
+    deadline = Deadline.for_command(cfg.timeout, already=started)
+    if isinstance(cfg, c.ChecklistConfig):
+        names: tuple[str, ...] = module.step_names(cfg)
     else:
-        report = run(None)
+        names = module.plan(cfg, deadline.remaining()).names
+    try:
+        report = _run_live(
+            lambda upd: module.run(cfg, on_update=upd, deadline=deadline), names, args, env
+        )
+    except Interrupted as exc:
+        if exc.report is None:
+            raise
+        _render(exc.report, cfg, args, env)
+        print(f"{PROG}: interrupted", file=env.stderr)
+        return ExitStatus.INTERRUPTED
+    _render(report, cfg, args, env)
+    return exit_status(report.findings, strict=bool(getattr(cfg, "strict", False)))
+
+
+def _run_live(
+    run: Callable[[Any], Any], names: Sequence[str], args: argparse.Namespace, env: Environment
+) -> Any:
+    """Run with the live progress view on a terminal (stderr), without it otherwise."""
+    if env.live and names and not args.json:
+        from reverseprobe.render.terminal import LiveView
+
+        with LiveView(env.stderr, names, color=not env.no_color) as view:
+            return run(view.update)
+    return run(None)
+
+
+def _render(report: Any, cfg: c.Config, args: argparse.Namespace, env: Environment) -> None:
+    """The Report on stdout (terminal text or --json); the checklist's files as asked."""
+    if isinstance(cfg, c.ChecklistConfig):
+        from reverseprobe.commands.checklist import emit
+
+        emit(report, cfg, env)
+        return
+    from reverseprobe.render.json import render_json
+    from reverseprobe.render.terminal import render_text
+
     if args.json:
         env.stdout.write(render_json(report))
     else:
         env.stdout.write(render_text(report, color=env.color))
     env.stdout.flush()
-    return exit_status(report.findings, strict=strict)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,26 @@
-"""Frozen configuration per command, and validation of every input (docs/reference.md "Inputs").
+"""Frozen configuration per command, validation of every input, and the one place where a
+command's Config is built from argparse and the environment (docs/reference.md "Inputs").
 
 Validators raise BadInput with one line that names the bad value; the CLI turns it into exit 2.
+The REVERSEPROBE_* fallbacks are read here only (`reflector_url`, `ip_service_urls`).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import enum
 import ipaddress
+import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from reverseprobe.sitefile import Site
 
 DEFAULT_PORT = 11112
 DEFAULT_CHECK_TIMEOUT = 8.0
@@ -17,6 +28,50 @@ DEFAULT_ALLOW_PORTS = "104,11112,1024-65535"
 ENV_REFLECTOR = "REVERSEPROBE_REFLECTOR"
 ENV_IP_SERVICES = "REVERSEPROBE_IP_SERVICES"
 MAX_TIMEOUT = 24 * 3600.0
+DEFAULT_FORWARD_TIMEOUT = 10.0
+DEFAULT_MOVE_TIMEOUT = 120.0
+DEFAULT_GRACE = 5.0
+DEFAULT_REFLECTOR_TIMEOUT = 8.0
+DEFAULT_CHECKLIST_TIMEOUT = 600.0
+DEFAULT_KEEP_LEASE = 600  # forward --keep without --lease: short, so a killed run leaves little
+MAX_DESCRIPTION = 64
+MIN_MOVE_TIME_S = 1.0  # what move-test keeps for echo, find and the C-MOVE besides the grace
+
+
+class _Choice(str, enum.Enum):
+    """One of a closed set of option words; prints, formats and compares as its word."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class ForwardMode(_Choice):
+    """How `forward` talks to the router: UPnP IGD, NAT-PMP/PCP (RFC 6886, RFC 6887), or both."""
+
+    UPNP = "upnp"
+    NATPMP = "natpmp"
+    AUTO = "auto"
+
+
+class ForwardAction(_Choice):
+    ADD = "add"
+    LIST = "list"
+    REMOVE = "remove"
+
+
+class ReportFormat(_Choice):
+    """The checklist's report formats."""
+
+    TEXT = "text"
+    JSON = "json"
+    JUNIT = "junit"
+    HTML = "html"
+
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -182,6 +237,82 @@ def split_env_list(value: str | None) -> list[str]:
     return [v for v in re.split(r"[,\s]+", value or "") if v]
 
 
+def parse_study_uid(value: str, *, what: str = "Study Instance UID") -> str:
+    """A UID per PS3.5 9.1: digits and dots, no empty component, at most 64 characters."""
+    if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
+        raise BadInput(f"invalid {what} {value!r}: digits and dots, at most 64")
+    return value
+
+
+def parse_description(value: str) -> str:
+    """A mapping description (UPnP NewPortMappingDescription): printable ASCII, bounded."""
+    if not value.strip():
+        raise BadInput(f"invalid --description {value!r}: empty")
+    if len(value) > MAX_DESCRIPTION:
+        raise BadInput(f"invalid --description {value!r}: longer than {MAX_DESCRIPTION} characters")
+    if any(not 0x20 <= ord(ch) <= 0x7E for ch in value):
+        raise BadInput(f"invalid --description {value!r}: only printable ASCII")
+    return value
+
+
+def parse_lease(value: str) -> int:
+    """A mapping lifetime in seconds; 0 is permanent (UPnP IGD NewLeaseDuration is a ui4)."""
+    try:
+        n = parse_digits(value, what="lease")
+    except BadInput:
+        raise BadInput(f"invalid lease {value!r}: not a whole number of seconds") from None
+    if not 0 <= n <= 2**31 - 1:
+        raise BadInput(f"invalid lease {value!r}: must be 0 (permanent) to 2147483647")
+    return n
+
+
+def parse_positive(value: str, *, what: str = "value") -> float:
+    v = parse_decimal(value, what=what)
+    if not 0 < v < float("inf"):
+        raise BadInput(f"invalid {what} {value!r}: must be more than 0")
+    return v
+
+
+def parse_count(value: str, *, what: str = "count") -> int:
+    try:
+        v = parse_digits(value, what=what)
+    except BadInput:
+        raise BadInput(f"invalid {what} {value!r}: not a whole number") from None
+    if not 1 <= v <= 100_000:
+        raise BadInput(f"invalid {what} {value!r}: must be 1-100000")
+    return v
+
+
+def parse_save_dir(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise BadInput(f"invalid --save {value!r}: not an existing directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BadInput(f"invalid --save {value!r}: not writable")
+    return path
+
+
+# --- the environment fallback, written once ---------------------------------------------------
+
+
+def reflector_url(given: str | None, environ: Mapping[str, str]) -> str | None:
+    """--reflector, else $REVERSEPROBE_REFLECTOR (validated like the option), else None."""
+    if given is not None:
+        return given
+    value = environ.get(ENV_REFLECTOR)
+    return parse_url(value, what=ENV_REFLECTOR) if value else None
+
+
+def ip_service_urls(
+    given: list[str] | tuple[str, ...] | None, environ: Mapping[str, str]
+) -> tuple[str, ...] | None:
+    """--ip-service (repeatable), else $REVERSEPROBE_IP_SERVICES, else None (the built-in list)."""
+    if given:
+        return tuple(given)
+    items = split_env_list(environ.get(ENV_IP_SERVICES))
+    return tuple(parse_url(u, what=f"URL in {ENV_IP_SERVICES}") for u in items) or None
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     port: int = DEFAULT_PORT
@@ -203,20 +334,20 @@ class CheckConfig:
 
 @dataclass(frozen=True)
 class ForwardConfig:
-    mode: str = "upnp"  # upnp | natpmp | auto
+    mode: ForwardMode = ForwardMode.UPNP
     port: int = DEFAULT_PORT
     external_port: int | None = None
     lease: int = 0
     description: str | None = None
     aet: str | None = None
-    action: str = "add"  # add | list | remove
+    action: ForwardAction = ForwardAction.ADD
     force: bool = False
     dry_run: bool = False
     keep: bool = False
     verify: bool = False
     reflector: str | None = None
     ip_services: tuple[str, ...] | None = None
-    timeout: float = 10.0
+    timeout: float = DEFAULT_FORWARD_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -229,11 +360,11 @@ class MoveTestConfig:
     study: str | None = None
     try_cget: bool = False
     save_dir: Path | None = None
-    grace: float = 5.0
+    grace: float = DEFAULT_GRACE
     ip_services: tuple[str, ...] | None = None
     public_ip: bool = True
     strict: bool = False
-    timeout: float = 120.0
+    timeout: float = DEFAULT_MOVE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -247,7 +378,7 @@ class ReflectorConfig:
     max_concurrent: int = 64
     token: str | None = None
     connect_timeout: float = 3.0
-    timeout: float = 8.0  # the whole dial-back of one request
+    timeout: float = DEFAULT_REFLECTOR_TIMEOUT  # the whole dial-back of one request
     json_log: bool = False
     max_per_source: int = 2  # probe requests in progress per source (libp2p AutoNAT: 2)
     allow_loopback: bool = False  # dial loopback addresses: for tests and labs only
@@ -256,8 +387,205 @@ class ReflectorConfig:
 @dataclass(frozen=True)
 class ChecklistConfig:
     site_file: Path
-    formats: tuple[str, ...] = ("text",)
-    outputs: tuple[Path, ...] = ()
+    formats: tuple[ReportFormat, ...] = (ReportFormat.TEXT,)
+    outputs: tuple[Path, ...] = ()  # one per format; Path("-") is stdout
     output_dir: Path | None = None
     strict: bool = False
-    timeout: float = 600.0
+    timeout: float = DEFAULT_CHECKLIST_TIMEOUT
+    site: Site | None = None  # the site file, read (so bad input exits 2 before anything runs)
+    json_out: bool = False
+
+
+FILE_NAMES = {
+    ReportFormat.TEXT: "report.txt",
+    ReportFormat.JSON: "report.json",
+    ReportFormat.JUNIT: "report.xml",
+    ReportFormat.HTML: "report.html",
+}
+
+
+# --- argparse + environment -> Config, for every command ---------------------------------------
+
+Config = CheckConfig | ForwardConfig | MoveTestConfig | ReflectorConfig | ChecklistConfig
+
+
+def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
+    """The frozen Config of the command `args` names; BadInput (exit 2) names a bad value."""
+    builders: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], Config]] = {
+        "check": check_config,
+        "forward": forward_config,
+        "move-test": move_test_config,
+        "reflector": reflector_config,
+        "checklist": checklist_config,
+    }
+    return builders[args.command](args, environ)
+
+
+def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckConfig:
+    return CheckConfig(
+        port=args.port,
+        aet=args.aet,
+        reflector=reflector_url(args.reflector, environ),
+        ip_services=ip_service_urls(args.ip_services, environ),
+        upnp=not args.no_upnp,
+        public_ip=not args.no_public_ip,
+        expect_process=args.expect_process,
+        require_listener=args.require_listener,
+        strict=args.strict,
+        timeout=args.timeout,
+    )
+
+
+def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ForwardConfig:
+    action = ForwardAction(args.action or ForwardAction.ADD.value)
+    if args.keep and (action is not ForwardAction.ADD or args.dry_run):
+        raise BadInput(
+            "invalid --keep: it only goes with adding a mapping (not --list, --remove or --dry-run)"
+        )
+    lease = args.lease
+    if args.keep and lease == 0:
+        lease = DEFAULT_KEEP_LEASE
+    return ForwardConfig(
+        mode=ForwardMode(args.mode or ForwardMode.UPNP.value),
+        port=args.port,
+        external_port=args.external_port,
+        lease=lease,
+        description=None if args.description is None else parse_description(args.description),
+        aet=args.aet,
+        action=action,
+        force=args.force,
+        dry_run=args.dry_run,
+        keep=args.keep,
+        verify=args.verify,
+        reflector=reflector_url(args.reflector, environ),
+        ip_services=ip_service_urls(args.ip_services, environ),
+        timeout=args.timeout,
+    )
+
+
+def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> MoveTestConfig:
+    """A --grace the user gave must leave time for the move; the default grace is clamped to
+    the time there is instead (so `--timeout 3` alone is not an error about --grace)."""
+    host, port = args.pacs
+    grace = getattr(args, "grace", None)
+    if grace is None:
+        grace = max(0.0, min(DEFAULT_GRACE, args.timeout - MIN_MOVE_TIME_S, args.timeout / 2))
+    elif grace >= args.timeout:
+        raise BadInput(
+            f"invalid --grace {grace:g}: must be shorter than --timeout {args.timeout:g}"
+        )
+    return MoveTestConfig(
+        pacs_host=host,
+        pacs_port=port,
+        pacs_aet=args.pacs_aet,
+        aet=args.aet,
+        port=args.port,
+        study=args.study,
+        try_cget=bool(args.try_cget),
+        save_dir=parse_save_dir(args.save) if getattr(args, "save", None) else None,
+        grace=float(grace),
+        ip_services=ip_service_urls(args.ip_services, environ),
+        public_ip=not args.no_public_ip,
+        strict=bool(args.strict),
+        timeout=args.timeout,
+    )
+
+
+def reflector_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ReflectorConfig:
+    from reverseprobe.reflector import protocol
+    from reverseprobe.reflector.server import read_token
+
+    del environ
+    host, port = args.listen
+    if args.timeout > protocol.MAX_TIMEOUT:
+        raise BadInput(
+            f"invalid --timeout {args.timeout:g}: a dial-back budget is at most "
+            f"{protocol.MAX_TIMEOUT:g} seconds"
+        )
+    return ReflectorConfig(
+        host=host,
+        port=port,
+        trust_proxy=tuple(args.trust_proxy),
+        allow_ports=tuple(args.allow_ports),
+        rate_per_minute=args.rate,
+        burst=args.burst,
+        max_concurrent=args.max_concurrent,
+        token=read_token(args.token_file) if args.token_file else None,
+        connect_timeout=min(args.connect_timeout, args.timeout),
+        timeout=args.timeout,
+        json_log=bool(args.json),
+        max_per_source=args.max_per_source,
+        allow_loopback=bool(args.allow_loopback),
+    )
+
+
+def checklist_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ChecklistConfig:
+    """Read the site file (env fallbacks for what it leaves out) and pair each --format with
+    where it goes."""
+    from reverseprobe.sitefile import load_site
+
+    site = load_site(Path(args.site))
+    if site.reflector is None:
+        site = dataclasses.replace(site, reflector=reflector_url(None, environ))
+    if site.ip_services is None:
+        site = dataclasses.replace(site, ip_services=ip_service_urls(None, environ))
+    formats, outputs, out_dir = plan_outputs(
+        args.formats or [], args.outputs or [], args.output_dir, json_out=args.json
+    )
+    return ChecklistConfig(
+        site_file=Path(args.site),
+        formats=formats,
+        outputs=outputs,
+        output_dir=out_dir,
+        strict=args.strict,
+        timeout=args.timeout,
+        site=site,
+        json_out=bool(args.json),
+    )
+
+
+def plan_outputs(
+    formats: list[str] | tuple[str, ...],
+    outputs: list[str] | tuple[str, ...],
+    output_dir: str | None,
+    *,
+    json_out: bool,
+) -> tuple[tuple[ReportFormat, ...], tuple[Path, ...], Path | None]:
+    """--format F (repeatable) with --output FILE per format ('-' = stdout), or --output-dir
+    (every format, or those given, as report.*). Nothing else: the formats go to stdout."""
+    choices = [f.value for f in ReportFormat.__members__.values()]
+    for f in formats:
+        if f not in choices:
+            raise BadInput(f"invalid --format {f!r}: choose from {', '.join(choices)}")
+    fmts = [ReportFormat(f) for f in formats]
+    if len(set(fmts)) != len(fmts):
+        raise BadInput(f"--format given twice for the same format: {', '.join(formats)}")
+    if outputs:
+        if output_dir is not None:
+            raise BadInput("give either --output FILE (per --format) or --output-dir, not both")
+        if len(outputs) != len(fmts):
+            raise BadInput(
+                f"{len(outputs)} --output for {len(fmts)} --format: give one --output per "
+                "--format, in the same order"
+            )
+        paths = tuple(Path(o) for o in outputs)
+        if sum(1 for p in paths if str(p) == "-") > 1:
+            raise BadInput("only one --output may be '-' (stdout)")
+    elif output_dir is not None:
+        d = Path(output_dir)
+        if d.exists() and not d.is_dir():
+            raise BadInput(f"invalid --output-dir {output_dir!r}: not a directory")
+        fmts = fmts or [*ReportFormat.__members__.values()]
+        return tuple(fmts), tuple(d / FILE_NAMES[f] for f in fmts), d
+    else:
+        fmts = fmts or [ReportFormat.JSON if json_out else ReportFormat.TEXT]
+        if len(fmts) > 1:
+            raise BadInput(
+                "several --format need --output FILE for each, or --output-dir DIR "
+                "(only one report can go to stdout)"
+            )
+        paths = (Path("-"),)
+    to_stdout = [f for f, p in zip(fmts, paths, strict=True) if str(p) == "-"]
+    if json_out and to_stdout and to_stdout != [ReportFormat.JSON]:
+        raise BadInput(f"--json prints JSON on stdout: write --format {to_stdout[0]} to a file")
+    return tuple(fmts), paths, None

@@ -25,3 +25,8 @@ def exit_status(findings: Iterable[Finding], *, strict: bool = False) -> ExitSta
     if Severity.FAIL in worst or (strict and Severity.WARN in worst):
         return ExitStatus.FAIL
     return ExitStatus.OK
+
+
+class CommandFailed(Exception):
+    """A command could not do its job for a reason that is not the user's input (a port it
+    cannot listen on, a report file it cannot write): exit 1, str() is the one line shown."""

@@ -46,7 +46,6 @@ _SITE_KEYS = (
 _PACS_KEYS = ("name", "host", "port", "aet", "study", "try_cget", "grace", "timeout")
 _SENTINEL = "reverseprobe_sentinel_key_0x5f"
 _SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _T = TypeVar("_T")
 
 Path_ = tuple[str | int, ...]  # a key's path in the document: ("pacs", 1, "port")
@@ -274,10 +273,8 @@ class _Validator:
         aet_raw = self.required(w, "aet", self.string(t, w, "aet"))
         aet = self.value((*w, "aet"), lambda: c.parse_aet(aet_raw, what="PACS AE title"))
         study = self.string(t, w, "study")
-        if study is not None and (len(study) > 64 or not _UID.fullmatch(study)):
-            raise self.error(
-                (*w, "study"), f"invalid Study Instance UID {study!r}: digits and dots, at most 64"
-            )
+        if study is not None:
+            self.value((*w, "study"), lambda: c.parse_study_uid(study))
         return PacsSpec(
             name=name,
             host=host,

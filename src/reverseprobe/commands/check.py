@@ -7,12 +7,51 @@ from collections.abc import Callable
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.model import ProbeResult, Report
-from reverseprobe.runner import Deadline, Listener, Probe, run_probes
+from reverseprobe.runner import MARGIN_S, Deadline, Listener, Plan, Probe, Step, run_probes
 
 PROBE_NAMES = ("listeners", "interfaces", "public_ip", "router", "firewall", "inbound")
+ROUTER_RESERVE_S = 0.3  # the router probe's SSDP share keeps this back (probes/router.py)
+# The router's calls that must get their nominal share before the others get any: without
+# the SSDP answer, the description and GetSpecificPortMappingEntry the UPnP rules know nothing.
+ROUTER_FIRST = ("ssdp", "description", "GetSpecificPortMappingEntry")
 
 
-def build_probes(cfg: CheckConfig) -> dict[str, Probe]:
+def plan(cfg: CheckConfig, time_left: float) -> Plan:
+    """Every probe at once, each with the whole time less the runner's margin; the router's
+    sequential calls (`parts["router"]`) share that time, the ones the rules need first."""
+    t = max(0.0, time_left - MARGIN_S)
+    del cfg
+    return Plan(
+        tuple(Step(name, t) for name in PROBE_NAMES),
+        sequential=False,
+        margin_s=MARGIN_S,
+        parts={"router": router_plan(t)},
+    )
+
+
+def router_plan(time_left: float) -> Plan:
+    """SSDP, the description and GetSpecificPortMappingEntry get their nominal budgets first
+    (scaled down together only when even they do not fit); GetStatusInfo and
+    GetExternalIPAddress share what is left."""
+    from reverseprobe.probes.router import NOMINAL_BUDGETS_S, UPNP_CALLS
+
+    reserve = min(ROUTER_RESERVE_S, time_left / 4)  # a short --timeout still asks the IGD
+    t = max(0.0, time_left - reserve)
+    first = sum(NOMINAL_BUDGETS_S[n] for n in ROUTER_FIRST)
+    scale = min(1.0, t / first) if first else 0.0
+    budgets = {n: NOMINAL_BUDGETS_S[n] * scale for n in ROUTER_FIRST}
+    rest = [n for n in UPNP_CALLS if n not in ROUTER_FIRST]
+    left = max(0.0, t - sum(budgets.values()))
+    for n in rest:
+        budgets[n] = min(NOMINAL_BUDGETS_S[n], left / len(rest))
+    return Plan(
+        tuple(Step(n, round(budgets[n], 6)) for n in UPNP_CALLS),
+        sequential=True,
+        margin_s=reserve,
+    )
+
+
+def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Probe]:
     from reverseprobe.probes.interfaces import probe_interfaces
     from reverseprobe.probes.listeners import probe_listeners
 
@@ -22,6 +61,11 @@ def build_probes(cfg: CheckConfig) -> dict[str, Probe]:
     }
     for name, factory in _network_probes().items():
         probes[name] = factory(cfg)
+    if the_plan is not None and "router" in the_plan.parts:
+        from reverseprobe.probes import router
+
+        calls = the_plan.parts["router"]
+        probes["router"] = router.check_probe(cfg, {s.name: s.budget_s for s in calls.steps})
     return probes
 
 
@@ -38,7 +82,7 @@ def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
     return factories
 
 
-def run_check(
+def run(
     cfg: CheckConfig, *, on_update: Listener | None = None, deadline: Deadline | None = None
 ) -> Report:
     from reverseprobe.diagnosis import check_findings
@@ -46,7 +90,8 @@ def run_check(
 
     t0 = time.monotonic()
     deadline = deadline or Deadline.after(cfg.timeout)
-    results: dict[str, ProbeResult] = run_probes(build_probes(cfg), deadline, on_update=on_update)
+    probes = build_probes(cfg, plan(cfg, deadline.remaining()))
+    results: dict[str, ProbeResult] = run_probes(probes, deadline, on_update=on_update)
     findings = check_findings(results, cfg)
     return Report(
         command="check",
@@ -56,3 +101,6 @@ def run_check(
         elapsed_s=time.monotonic() - t0,
         strict=cfg.strict,
     )
+
+
+run_check = run  # the name the checklist and the tests use

@@ -8,16 +8,15 @@ each report format to its file or to stdout.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from reverseprobe import config as c
 from reverseprobe.commands.checklist_run import (
+    DEFAULT_MOVE_TIMEOUT,
+    MIN_RUN_S,
     RENDER_RESERVE_S,
     SLACK_S,
     CheckRunner,
@@ -25,9 +24,10 @@ from reverseprobe.commands.checklist_run import (
     run_site,
 )
 from reverseprobe.environment import Environment
-from reverseprobe.exitcodes import ExitStatus, exit_status
+from reverseprobe.exitcodes import CommandFailed
 from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
-from reverseprobe.sitefile import SITE_TARGET, Site, load_site
+from reverseprobe.runner import Deadline, Listener, Plan, Step
+from reverseprobe.sitefile import SITE_TARGET, load_site
 
 __all__ = [
     "FILE_NAMES",
@@ -41,147 +41,70 @@ __all__ = [
     "SiteChecklistConfig",
     "TargetRun",
     "checklist_config",
+    "emit",
+    "plan",
     "plan_outputs",
     "render",
-    "run_checklist",
+    "run",
     "run_site",
     "write_reports",
 ]
 
-FORMATS = ("text", "json", "junit", "html")
-FILE_NAMES = {
-    "text": "report.txt",
-    "json": "report.json",
-    "junit": "report.xml",
-    "html": "report.html",
-}
 
-
-@dataclass(frozen=True, kw_only=True)
-class SiteChecklistConfig(c.ChecklistConfig):
-    """ChecklistConfig with its site file already read (so bad input exits 2 early)."""
-
-    site: Site
-
-
-# -- configuration --------------------------------------------------------------------
-
-
-def checklist_config(args: argparse.Namespace, env: Environment) -> SiteChecklistConfig:
-    """Read the site file and pair each --format with where it goes."""
-    site = load_site(Path(args.site))
-    if site.reflector is None and env.environ.get(c.ENV_REFLECTOR):
-        url = c.parse_url(env.environ[c.ENV_REFLECTOR], what=c.ENV_REFLECTOR)
-        site = dataclasses.replace(site, reflector=url)
-    if site.ip_services is None:
-        items = c.split_env_list(env.environ.get(c.ENV_IP_SERVICES))
-        if items:
-            urls = tuple(c.parse_url(u, what=f"URL in {c.ENV_IP_SERVICES}") for u in items)
-            site = dataclasses.replace(site, ip_services=urls)
-    formats, outputs, out_dir = plan_outputs(
-        args.formats or [], args.outputs or [], args.output_dir, json_out=args.json
-    )
-    return SiteChecklistConfig(
-        site_file=Path(args.site),
-        formats=formats,
-        outputs=outputs,
-        output_dir=out_dir,
-        strict=args.strict,
-        timeout=args.timeout,
-        site=site,
-    )
-
-
-def plan_outputs(
-    formats: Sequence[str], outputs: Sequence[str], output_dir: str | None, *, json_out: bool
-) -> tuple[tuple[str, ...], tuple[Path, ...], Path | None]:
-    """--format F (repeatable) with --output FILE per format ('-' = stdout), or --output-dir
-    (every format, or those given, as report.*). Nothing else: the formats go to stdout."""
-    for f in formats:
-        if f not in FORMATS:
-            raise c.BadInput(f"invalid --format {f!r}: choose from {', '.join(FORMATS)}")
-    if len(set(formats)) != len(formats):
-        raise c.BadInput(f"--format given twice for the same format: {', '.join(formats)}")
-    if outputs:
-        if output_dir is not None:
-            raise c.BadInput("give either --output FILE (per --format) or --output-dir, not both")
-        if len(outputs) != len(formats):
-            raise c.BadInput(
-                f"{len(outputs)} --output for {len(formats)} --format: give one --output per "
-                "--format, in the same order"
-            )
-        paths = tuple(Path(o) for o in outputs)
-        if sum(1 for p in paths if str(p) == "-") > 1:
-            raise c.BadInput("only one --output may be '-' (stdout)")
-    elif output_dir is not None:
-        d = Path(output_dir)
-        if d.exists() and not d.is_dir():
-            raise c.BadInput(f"invalid --output-dir {output_dir!r}: not a directory")
-        formats = list(formats) or list(FORMATS)
-        return tuple(formats), tuple(d / FILE_NAMES[f] for f in formats), d
-    else:
-        formats = list(formats) or ["json" if json_out else "text"]
-        if len(formats) > 1:
-            raise c.BadInput(
-                "several --format need --output FILE for each, or --output-dir DIR "
-                "(only one report can go to stdout)"
-            )
-        paths = (Path("-"),)
-    to_stdout = [f for f, p in zip(formats, paths, strict=True) if str(p) == "-"]
-    if json_out and to_stdout and to_stdout != ["json"]:
-        raise c.BadInput(f"--json prints JSON on stdout: write --format {to_stdout[0]} to a file")
-    return tuple(formats), paths, None
+SiteChecklistConfig = c.ChecklistConfig  # the site file is read into ChecklistConfig.site
+plan_outputs = c.plan_outputs
+checklist_config = c.checklist_config
+FORMATS = tuple(f.value for f in c.ReportFormat.__members__.values())
+FILE_NAMES = c.FILE_NAMES
 
 
 # -- the command ----------------------------------------------------------------------
 
 
-def run_checklist(
-    cfg: c.ChecklistConfig, *, env: Environment, json_out: bool = False
-) -> ExitStatus:
-    """Run the site's checklist, write every report asked for; exit code: docs/reference.md."""
-    try:
-        site = cfg.site if isinstance(cfg, SiteChecklistConfig) else load_site(cfg.site_file)
-        formats, outputs = cfg.formats, cfg.outputs
-        if not outputs:
-            formats, outputs, _ = plan_outputs(
-                list(cfg.formats),
-                [],
-                str(cfg.output_dir) if cfg.output_dir else None,
-                json_out=json_out,
-            )
-    except c.BadInput as exc:
-        print(f"reverseprobe: error: {exc}", file=env.stderr)
-        return ExitStatus.USAGE
-    names = ["check", *(p.name for p in site.pacs)]
-    if env.live and not json_out:
-        from reverseprobe.render.terminal import LiveView
+def plan(cfg: c.ChecklistConfig, time_left: float) -> Plan:
+    """check, then one move-test per PACS, one after another: each at most its own timeout
+    and a fair part of what is left when every run before it used its whole share (the same
+    rule `run_site` applies as it goes). Runs that cannot get MIN_RUN_S are not started."""
+    site = cfg.site if cfg.site is not None else load_site(cfg.site_file)
+    left = max(0.0, time_left - RENDER_RESERVE_S)
+    wants = [("check", site.check_timeout or c.DEFAULT_CHECK_TIMEOUT)]
+    wants += [(p.name, p.timeout or DEFAULT_MOVE_TIMEOUT) for p in site.pacs]
+    steps = []
+    for i, (name, want) in enumerate(wants):
+        share = min(want, left / (len(wants) - i)) if left >= MIN_RUN_S else 0.0
+        steps.append(Step(name, share))
+        left -= share
+    return Plan(tuple(steps), sequential=True, margin_s=RENDER_RESERVE_S)
 
-        with LiveView(env.stderr, names, color=not env.no_color) as view:
-            result = run_site(
-                site,
-                timeout=cfg.timeout,
-                strict=cfg.strict,
-                progress=lambda t, s: view.update(_label(t), s),
-            )
-    else:
-        result = run_site(site, timeout=cfg.timeout, strict=cfg.strict)
-    try:
-        written = write_reports(result, formats, outputs, env=env)
-    except OSError as exc:
-        print(f"reverseprobe: error: cannot write the report: {exc}", file=env.stderr)
-        return ExitStatus.USAGE
-    if not any(str(p) == "-" for p in outputs):
-        from reverseprobe.render.json import render_json
 
-        if json_out:
+def run(
+    cfg: c.ChecklistConfig, *, on_update: Listener | None = None, deadline: Deadline | None = None
+) -> ChecklistResult:
+    """Run the site's checklist under --timeout; rendering and writing are the CLI's."""
+    del deadline  # run_site keeps its own clock from cfg.timeout (its runs are threads)
+    site = cfg.site if cfg.site is not None else load_site(cfg.site_file)
+    progress = (lambda t, s: on_update(_label(t), s)) if on_update else None
+    return run_site(site, timeout=cfg.timeout, strict=cfg.strict, progress=progress)
+
+
+def step_names(cfg: c.ChecklistConfig) -> tuple[str, ...]:
+    site = cfg.site if cfg.site is not None else load_site(cfg.site_file)
+    return ("check", *(p.name for p in site.pacs))
+
+
+def emit(result: ChecklistResult, cfg: c.ChecklistConfig, env: Environment) -> None:
+    """Every report to its file (or stdout); without one for stdout, the text (or --json)."""
+    written = write_reports(result, cfg.formats, cfg.outputs, env=env)
+    if not any(str(p) == "-" for p in cfg.outputs):
+        if cfg.json_out:
+            from reverseprobe.render.json import render_json
+
             env.stdout.write(render_json(result.report()))
         else:
             env.stdout.write(render(result, "text", color=env.color))
     env.stdout.flush()
     for path in written:
         print(f"wrote {path}", file=env.stderr)
-    return exit_status(result.findings, strict=cfg.strict)
 
 
 def _label(target: str) -> str:
@@ -215,7 +138,12 @@ def write_reports(
         if str(path) == "-":
             env.stdout.write(render(result, fmt, color=env.color and fmt == "text"))
             continue
-        _write_atomic(path, render(result, fmt))
+        try:
+            _write_atomic(path, render(result, fmt))
+        except OSError as exc:
+            raise CommandFailed(
+                f"cannot write the report {str(path)!r}: {exc.strerror or exc}"
+            ) from None
         written.append(path)
     return written
 

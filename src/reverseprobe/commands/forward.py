@@ -8,7 +8,6 @@ Ctrl-C and removes it on the way out if this run created it (portmap.keeper).
 
 from __future__ import annotations
 
-import argparse
 import socket
 import time
 from dataclasses import replace
@@ -19,64 +18,24 @@ from reverseprobe.environment import Environment
 from reverseprobe.model import Finding, ProbeResult, Report, Status
 from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult
 from reverseprobe.portmap.state import NonceStore, state_dir
-from reverseprobe.runner import Deadline, Listener
+from reverseprobe.runner import MARGIN_S, Deadline, Listener, Plan, Step
 
-DEFAULT_KEEP_LEASE = 600  # --keep without --lease: short, so a killed run leaves little behind
-MAX_DESCRIPTION = 64
 UPNP_DISCOVER_S = 2.0
 Pass = tuple[RouterResult, MappingResult]
 
 
-def forward_config(args: argparse.Namespace, env: Environment) -> c.ForwardConfig:
-    """Validate `forward`'s options (BadInput: exit 2 with one line naming the value)."""
-    action = args.action or "add"
-    if args.keep and (action != "add" or args.dry_run):
-        raise c.BadInput(
-            "invalid --keep: it only goes with adding a mapping (not --list, --remove or --dry-run)"
-        )
-    description = args.description
-    if description is not None:
-        description = _parse_description(description)
-    reflector = args.reflector
-    if reflector is None and env.environ.get(c.ENV_REFLECTOR):
-        reflector = c.parse_url(env.environ[c.ENV_REFLECTOR], what=c.ENV_REFLECTOR)
-    services = tuple(args.ip_services) if args.ip_services else None
-    if services is None and env.environ.get(c.ENV_IP_SERVICES):
-        services = tuple(
-            c.parse_url(u, what=f"URL in {c.ENV_IP_SERVICES}")
-            for u in c.split_env_list(env.environ[c.ENV_IP_SERVICES])
-        )
-    lease = args.lease
-    if args.keep and lease == 0:
-        lease = DEFAULT_KEEP_LEASE
-    return c.ForwardConfig(
-        mode=args.mode or "upnp",
-        port=args.port,
-        external_port=args.external_port,
-        lease=lease,
-        description=description,
-        aet=args.aet,
-        action=action,
-        force=args.force,
-        dry_run=args.dry_run,
-        keep=args.keep,
-        verify=args.verify,
-        reflector=reflector,
-        ip_services=services or None,
-        timeout=args.timeout,
-    )
-
-
-def _parse_description(value: str) -> str:
-    if not value.strip():
-        raise c.BadInput(f"invalid --description {value!r}: empty")
-    if len(value) > MAX_DESCRIPTION:
-        raise c.BadInput(
-            f"invalid --description {value!r}: longer than {MAX_DESCRIPTION} characters"
-        )
-    if any(not 0x20 <= ord(ch) <= 0x7E for ch in value):
-        raise c.BadInput(f"invalid --description {value!r}: only printable ASCII")
-    return value
+def plan(cfg: c.ForwardConfig, time_left: float) -> Plan:
+    """One pass with the router, sequential: UPnP discovery (with --auto half the time at most,
+    so PCP/NAT-PMP still get their turn), then the router's calls and the optional public-IP
+    and --verify probes in what is left."""
+    t = max(0.0, time_left - MARGIN_S)
+    steps: list[Step] = []
+    if cfg.mode in (c.ForwardMode.UPNP, c.ForwardMode.AUTO):
+        cap = t / 2 if cfg.mode is c.ForwardMode.AUTO else t
+        steps.append(Step("discover", min(UPNP_DISCOVER_S, cap)))
+    used = sum(s.budget_s for s in steps)
+    steps.append(Step("mapping", max(0.0, t - used), takes_rest=True))
+    return Plan(tuple(steps), sequential=True, margin_s=MARGIN_S)
 
 
 def default_description(cfg: c.ForwardConfig) -> str:
@@ -116,11 +75,7 @@ def one_pass(
     action = action or cfg.action
     tried: tuple[str, ...] = ()
     if cfg.mode in ("upnp", "auto"):
-        budget = (
-            UPNP_DISCOVER_S
-            if cfg.mode == "upnp"
-            else min(UPNP_DISCOVER_S, deadline.remaining() / 2)
-        )
+        budget = plan(cfg, deadline.remaining() + MARGIN_S).budget("discover")
         router, mapping = _upnp_pass(req, gateway, deadline, action, budget)
         if cfg.mode == "upnp" or router.via is not None:
             return router, mapping
@@ -185,7 +140,7 @@ def _upnp_pass(
     return router, upnp_ops.add(igd, req)
 
 
-def run_forward(
+def run(
     cfg: c.ForwardConfig,
     *,
     env: Environment | None = None,
@@ -287,3 +242,6 @@ def _verify(
     )
     result = probe_inbound(ccfg, deadline)
     return result, rules({"inbound": result}, ccfg)
+
+
+run_forward = run  # the name the tests use

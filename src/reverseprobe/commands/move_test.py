@@ -9,23 +9,15 @@ deleted on the PACS: C-FIND, C-MOVE and C-GET only read.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reverseprobe.config import (
-    ENV_IP_SERVICES,
-    BadInput,
-    MoveTestConfig,
-    parse_url,
-    split_env_list,
-)
-from reverseprobe.diagnosis.move import rules
+from reverseprobe.config import MoveTestConfig
+from reverseprobe.diagnosis.move import delivered, rules
 from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
@@ -35,17 +27,15 @@ from reverseprobe.dicom.qr import (
     AssocState,
     EchoProbeResult,
     NoResponse,
-    StatusWord,
     Target,
     status_meaning,
     status_word,
 )
 from reverseprobe.dicom.receiver import PortBusyError, Receiver
-from reverseprobe.dicom.timeline import EventKind, Timeline, describe
-from reverseprobe.environment import Environment
+from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model import ProbeResult, Report, Status
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
-from reverseprobe.runner import Deadline, Listener
+from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
 PROBE_NAMES = ("echo", "find", "move", "get")
 MARGIN_S = 0.3  # kept back from the deadline to build and render the report
@@ -57,101 +47,119 @@ GRACE_POLL_S = 0.05
 STOP_RESERVE_S = 0.5  # pynetdicom's server polls every 0.5 s: shutdown() waits that long
 
 
-def move_test_config(args: argparse.Namespace, env: Environment) -> MoveTestConfig:
-    """argparse -> MoveTestConfig; BadInput (exit 2) names a bad value."""
-    host, port = args.pacs
-    if args.ip_services:
-        services: tuple[str, ...] | None = tuple(args.ip_services)
-    else:
-        items = split_env_list(env.environ.get(ENV_IP_SERVICES))
-        services = tuple(parse_url(u, what=f"URL in {ENV_IP_SERVICES}") for u in items) or None
-    save_dir = _save_dir(args.save) if getattr(args, "save", None) else None
-    grace = float(getattr(args, "grace", 5.0))
-    if grace >= args.timeout:
-        raise BadInput(f"invalid grace period {grace:g}: must be shorter than --timeout")
-    return MoveTestConfig(
-        pacs_host=host,
-        pacs_port=port,
-        pacs_aet=args.pacs_aet,
-        aet=args.aet,
-        port=args.port,
-        study=args.study,
-        try_cget=bool(args.try_cget),
-        save_dir=save_dir,
-        grace=grace,
-        ip_services=services,
-        public_ip=not args.no_public_ip,
-        strict=bool(args.strict),
-        timeout=args.timeout,
+def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
+    """Budgets of the four sequential steps, from the time there is: the echo and the find
+    get small shares, the C-GET a reserve (a real C-GET with --try-cget, else a short
+    capability probe), and the C-MOVE the rest, the grace period and the listener's stop
+    inside it (`parts["move"]`)."""
+    t = max(0.0, time_left - MARGIN_S)
+    echo = min(ECHO_BUDGET_S, max(1.0, t * 0.15), t)
+    find = min(FIND_BUDGET_S, (t - echo) * 0.25)
+    rest = max(0.0, t - echo - find)
+    get = rest * 0.4 if cfg.try_cget else min(GET_PROBE_BUDGET_S, rest * 0.15)
+    move = rest - get
+    grace = min(cfg.grace, max(0.5, move / 3), move / 2)  # the C-MOVE keeps half at least
+    stop = min(STOP_RESERVE_S, max(0.0, move - grace))
+    move_parts = Plan(
+        (
+            Step("c-move", max(0.0, move - grace - stop)),
+            Step("grace", grace),
+            Step("stop", stop),
+        ),
+        sequential=True,
+        margin_s=0.0,
     )
+    return Plan(
+        (Step("echo", echo), Step("find", find), Step("move", move, takes_rest=True),
+         Step("get", get)),
+        sequential=True,
+        margin_s=MARGIN_S,
+        parts={"move": move_parts},
+    )  # fmt: skip
 
 
-def _save_dir(value: str) -> Path:
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        raise BadInput(f"invalid --save {value!r}: not an existing directory")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise BadInput(f"invalid --save {value!r}: not writable")
-    return path
-
-
-def run_move_test(
+def run(
     cfg: MoveTestConfig,
     *,
     on_update: Listener | None = None,
     deadline: Deadline | None = None,
 ) -> Report:
+    """echo -> find -> move -> get through `runner.run_steps`; success is decided once, by
+    diagnosis.move. Ctrl-C raises Interrupted carrying the Report of what was measured."""
     t0 = time.monotonic()
     outer = deadline or Deadline.after(cfg.timeout)
-    dl = Deadline(outer.at - MARGIN_S)
+    the_plan = plan(cfg, outer.remaining())
     timeline = Timeline(t0)
-    notify = on_update or (lambda _n, _s: None)
-    probes: dict[str, ProbeResult] = {}
-    # Resolve once, bounded (a stuck resolver must not eat the deadline); every DICOM call
-    # then dials the address, so no library resolves the name again without a timeout.
-    pacs_ip, resolve_error = resolve(cfg.pacs_host, dl.share(ADDRESS_BUDGET_S))
-    addresses = AddressLookup(cfg, pacs_ip, dl.child(ADDRESS_BUDGET_S))
-    target = Target(pacs_ip or cfg.pacs_host, cfg.pacs_port, cfg.pacs_aet, cfg.aet)
+    lookup: list[AddressLookup] = []
+    target_box: list[Target] = []
 
-    if pacs_ip is None:
-        unresolved = EchoProbeResult(
-            status=Status.FAIL,
-            reason=resolve_error,
-            tcp="unresolved",
-            result="not-tested",
-            detail=resolve_error,
-        )
-        probes["echo"] = _step("echo", notify, lambda: unresolved)
-    else:
-        probes["echo"] = _step("echo", notify, lambda: _echo(target, dl))
-    echo_ok = getattr(probes["echo"], "result", None) == "accepted"
-    if echo_ok:
-        find_dl = dl.child(min(FIND_BUDGET_S, dl.remaining() * 0.25))
-        probes["find"] = _step("find", notify, lambda: find_study(target, find_dl, study=cfg.study))
-    else:
-        probes["find"] = _skip("find", notify, "the PACS did not accept an association (see echo)")
-    find = probes["find"]
-    study = find.study_uid if isinstance(find, FindResult) else None
-    if study:
-        left = dl.remaining()
-        get_reserve = left * 0.4 if cfg.try_cget else min(GET_PROBE_BUDGET_S, left * 0.15)
-        move_dl = Deadline(max(time.monotonic() + 1.0, dl.at - get_reserve))
-        probes["move"] = _step("move", notify, lambda: _move(cfg, target, find, move_dl, timeline))
-    else:
-        why = "no study to move (see find)" if echo_ok else "the PACS is not reachable (see echo)"
-        probes["move"] = _skip("move", notify, why)
-    if echo_ok:
-        get_study = study if cfg.try_cget else None
-        probes["get"] = _step("get", notify, lambda: _get(cfg, target, find, get_study, dl))
-    else:
-        probes["get"] = _skip("get", notify, "the PACS is not reachable (see echo)")
+    def echo_step(dl: Deadline, _done: Mapping[str, ProbeResult]) -> ProbeResult:
+        # Resolve once, bounded (a stuck resolver must not eat the deadline); every DICOM
+        # call then dials the address, so no library resolves the name again.
+        pacs_ip, resolve_error = resolve(cfg.pacs_host, dl.share(ADDRESS_BUDGET_S, reserve=0.5))
+        lookup.append(AddressLookup(cfg, pacs_ip, outer.child(ADDRESS_BUDGET_S)))
+        target_box.append(Target(pacs_ip or cfg.pacs_host, cfg.pacs_port, cfg.pacs_aet, cfg.aet))
+        if pacs_ip is None:
+            return EchoProbeResult(
+                status=Status.FAIL,
+                reason=resolve_error,
+                tcp="unresolved",
+                result="not-tested",
+                detail=resolve_error,
+            )
+        return _echo(target_box[0], dl)
 
-    view = addresses.result(dl.share(ADDRESS_BUDGET_S))
+    def find_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
+        if not _accepted(done):
+            return _skip("the PACS did not accept an association (see echo)")
+        return find_study(target_box[0], dl, study=cfg.study)
+
+    def move_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
+        find = done.get("find")
+        if not isinstance(find, FindResult) or not find.study_uid:
+            ok = _accepted(done)
+            return _skip(
+                "no study to move (see find)" if ok else "the PACS is not reachable (see echo)"
+            )
+        grace = the_plan.parts["move"].budget("grace")
+        return _move(cfg, target_box[0], find, dl, timeline, grace=grace)
+
+    def get_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
+        if not _accepted(done):
+            return _skip("the PACS is not reachable (see echo)")
+        find = done.get("find")
+        study = find.study_uid if isinstance(find, FindResult) and cfg.try_cget else None
+        return _get(cfg, target_box[0], find, study, dl)
+
+    steps = {"echo": echo_step, "find": find_step, "move": move_step, "get": get_step}
+    try:
+        probes = run_steps(the_plan, steps, outer, on_update=on_update)
+    except Interrupted as exc:
+        exc.report = _report(cfg, exc.results, lookup, outer, t0)
+        raise
+    return _report(cfg, probes, lookup, outer, t0)
+
+
+run_move_test = run  # the name the tests and the checklist use
+
+
+def _report(
+    cfg: MoveTestConfig,
+    probes: Mapping[str, ProbeResult],
+    lookup: list[AddressLookup],
+    outer: Deadline,
+    t0: float,
+) -> Report:
+    got = dict(probes)
+    if lookup:
+        view = lookup[0].result(outer.share(ADDRESS_BUDGET_S))
+    else:
+        view = AddressLookup(cfg, None, outer.child(0.0)).result(0.0)
     entry = pacs_entry(cfg, view)
     return Report(
         command="move-test",
-        probes=probes,
-        findings=rules(probes, cfg, entry, view),
+        probes=got,
+        findings=rules(got, cfg, entry, view),
         pacs_entry=entry,
         elapsed_s=time.monotonic() - t0,
         strict=cfg.strict,
@@ -159,42 +167,12 @@ def run_move_test(
     )
 
 
-def _step(name: str, notify: Listener, fn: Callable[[], ProbeResult]) -> ProbeResult:
-    """Run one step; an exception becomes an `error` result (KeyboardInterrupt goes on)."""
-    notify(name, None)
-    t0 = time.monotonic()
-    try:
-        res = fn()
-    except Exception as exc:  # noqa: BLE001 - a step that fails becomes a result
-        res = ProbeResult(status=Status.ERROR, reason=f"{type(exc).__name__}: {exc}")
-    if res.elapsed_s is None:
-        res = dataclasses.replace(res, elapsed_s=round(time.monotonic() - t0, 4))
-    notify(name, res.status)
-    return res
+def _accepted(done: Mapping[str, ProbeResult]) -> bool:
+    return getattr(done.get("echo"), "result", None) == "accepted"
 
 
-def _skip(name: str, notify: Listener, why: str) -> ProbeResult:
-    res = ProbeResult(status=Status.SKIPPED, reason=f"not tested: {why}")
-    notify(name, res.status)
-    return res
-
-
-def timeline_lines(report: Report) -> list[str]:
-    """The C-MOVE's timeline as text, one event a line (the JSON has it structured).
-    For the terminal report: `reverseprobe.render.terminal` prints these under "Timeline"."""
-    move = report.probes.get("move")
-    if not isinstance(move, MoveResult) or not move.timeline:
-        return []
-    lines = [f"{e.t:8.3f} s  {describe(e)}" for e in move.timeline]
-    listed = sum(1 for e in move.timeline if e.event is EventKind.C_STORE)
-    if move.received + move.store_failures > listed:
-        lines.append(
-            f"{'':10}  ({move.received + move.store_failures - listed} more C-STORE(s) counted, "
-            f"not listed)"
-        )
-    if move.timeline_dropped:
-        lines.append(f"{'':10}  ({move.timeline_dropped} later event(s) not kept)")
-    return lines
+def _skip(why: str) -> ProbeResult:
+    return ProbeResult(status=Status.SKIPPED, reason=f"not tested: {why}")
 
 
 # --- steps -----------------------------------------------------------------------------------
@@ -226,7 +204,13 @@ def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
 
 
 def _move(
-    cfg: MoveTestConfig, target: Target, find: ProbeResult, dl: Deadline, timeline: Timeline
+    cfg: MoveTestConfig,
+    target: Target,
+    find: ProbeResult,
+    dl: Deadline,
+    timeline: Timeline,
+    *,
+    grace: float,
 ) -> MoveResult:
     """Listen on --port, C-MOVE the study to --aet, keep listening for the grace period."""
     from reverseprobe.probes.listeners import listening_sockets
@@ -246,7 +230,6 @@ def _move(
         return MoveResult(
             status=Status.FAIL, reason=f"port {cfg.port} is taken", port_busy=holders, **base
         )
-    grace = min(cfg.grace, max(0.5, dl.remaining() / 3))
     recv = Receiver(
         cfg.aet,
         cfg.port,
@@ -269,6 +252,7 @@ def _move(
             port_error=str(exc),
             **base,
         )
+    out: MoveOutcome | None = None
     try:
         listen_dl = Deadline(dl.at - STOP_RESERVE_S)  # stopping the listener takes ~0.5 s
         move_dl = Deadline(max(time.monotonic() + 0.5, listen_dl.at - grace))
@@ -277,6 +261,15 @@ def _move(
             _grace(
                 recv, out, instances=find.instances, grace=grace, dl=listen_dl, timeline=timeline
             )
+    except KeyboardInterrupt as exc:
+        recv.stop()
+        if out is not None:  # the final response is in: keep what was measured (runner.run_steps)
+            timeline.add(EventKind.GRACE_END, why="interrupted", received=recv.received)
+            kept = _move_result(out, recv, grace, timeline, base)
+            exc.partial = dataclasses.replace(  # type: ignore[attr-defined]
+                kept, reason=f"interrupted (Ctrl-C); {kept.reason or 'measured so far'}"
+            )
+        raise
     finally:
         recv.stop()
     return _move_result(out, recv, grace, timeline, base)
@@ -321,12 +314,7 @@ def _move_result(
     word = status_word(code) if code is not None else None
     a = out.association
     want = out.completed or base.get("expected")
-    ok = (
-        word in (StatusWord.SUCCESS, StatusWord.WARNING)
-        and st.received > 0
-        and not (out.failed or st.failed)
-        and (not want or st.received >= want)
-    )
+    ok = delivered(word=word, received=st.received, failed=(out.failed or 0) + st.failed, want=want)
     if a.state is not AssocState.ACCEPTED:
         reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
     elif code is None:
@@ -373,7 +361,7 @@ def _move_result(
 
 
 def _get(
-    cfg: MoveTestConfig, target: Target, find: ProbeResult, study: str | None, dl: Deadline
+    cfg: MoveTestConfig, target: Target, find: ProbeResult | None, study: str | None, dl: Deadline
 ) -> GetResult:
     """C-GET capability (association with the GET context); with --try-cget, a real C-GET
     whose images are counted and discarded (or saved with --save)."""

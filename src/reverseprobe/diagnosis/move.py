@@ -37,6 +37,13 @@ from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
 
 
+def delivered(*, word: StatusWord | None, received: int, failed: int, want: int | None) -> bool:
+    """The one definition of a C-MOVE that worked: a success or warning final status (PS3.4
+    C.4.2.1.4), at least one image in, none failed, and at least as many as the PACS counted."""
+    ok_word = word in (StatusWord.SUCCESS, StatusWord.WARNING)
+    return ok_word and received > 0 and not failed and (not want or received >= want)
+
+
 def rules(
     probes: Mapping[str, ProbeResult],
     cfg: MoveTestConfig,
@@ -244,7 +251,7 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         return make("MOVE_NO_CONNECT_BACK", summary, fix, **detail)
     failed = (move.failed or 0) + move.store_failures
     want = move.completed or move.expected
-    if received and done and not failed and (want is None or received >= want):
+    if delivered(word=word, received=received, failed=failed, want=want):
         via = ", ".join(sorted({f"{a.peer} calling {a.calling_aet!r}" for a in move.associations}))
         return make(
             "MOVE_OK",

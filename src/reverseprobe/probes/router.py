@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,47 +79,79 @@ class _Upnp:
         return f"{what}: {text}" if what else str(text)
 
 
-def _ask_upnp(gateway: str | None, port: int, deadline: Deadline) -> _Upnp:
+# The IGD calls in the order they run, one after another; the plan (commands/check.py) gives
+# each its budget. GetSpecificPortMappingEntry runs first after the description: the UPnP
+# rules need it most, so a slow router spends the time on it, not on status or address.
+UPNP_CALLS = (
+    "ssdp",
+    "description",
+    "GetSpecificPortMappingEntry",
+    "GetStatusInfo",
+    "GetExternalIPAddress",
+)
+NOMINAL_BUDGETS_S = {
+    name: DISCOVER_BUDGET_S if name == "ssdp" else CALL_BUDGET_S for name in UPNP_CALLS
+}
+
+
+def _ask_upnp(
+    gateway: str | None, port: int, deadline: Deadline, budgets: Mapping[str, float] | None = None
+) -> _Upnp:
     from reverseprobe.portmap.errors import UpnpError
     from reverseprobe.portmap.igd import connect_igd
     from reverseprobe.portmap.ssdp import discover_igd
 
+    budget = {**NOMINAL_BUDGETS_S, **(budgets or {})}
     out = _Upnp()
-    resp = discover_igd(gateway, deadline.share(DISCOVER_BUDGET_S, reserve=0.3))
+    resp = discover_igd(gateway, deadline.share(budget["ssdp"], reserve=0.3))
     if resp is None:
         return out
     out.location, out.server = resp.location, resp.server
     try:
-        igd = connect_igd(resp.location, CALL_BUDGET_S, deadline=deadline, ssdp=resp)
+        igd = connect_igd(resp.location, budget["description"], deadline=deadline, ssdp=resp)
     except UpnpError as exc:
         out.error = out.failed("", exc)
         return out
     out.lan_address = igd.lan_address or None
     errors = []
+    mapping_failed = False
     try:
+        igd.timeout = budget["GetSpecificPortMappingEntry"]
+        out.mapping = igd.get_mapping(port, "TCP")
+    except UpnpError as exc:
+        mapping_failed = True
+        errors.append(out.failed("GetSpecificPortMappingEntry", exc))
+    others = 0
+    try:
+        igd.timeout = budget["GetStatusInfo"]
         out.status = igd.status()[0]
     except UpnpError as exc:
+        others += 1
         errors.append(out.failed("GetStatusInfo", exc))
     try:
+        igd.timeout = budget["GetExternalIPAddress"]
         ext = igd.external_ip()
         out.external_ip = ext if ext is not None else ""
     except UpnpError as exc:
+        others += 1
         errors.append(out.failed("GetExternalIPAddress", exc))
-    try:
-        out.mapping = igd.get_mapping(port, "TCP")
+    if not mapping_failed:
         # miniupnpc answers None both for "no such entry" and for a failed call: a None is
         # "no mapping" only from an IGD that has answered a SOAP call properly
-        out.mapping_checked = out.mapping is not None or len(errors) < 2
+        out.mapping_checked = out.mapping is not None or others < 2
         if not out.mapping_checked:
             errors.append("GetSpecificPortMappingEntry: no usable answer (mapping not known)")
-    except UpnpError as exc:
-        errors.append(out.failed("GetSpecificPortMappingEntry", exc))
     out.error = "; ".join(errors) or None
     return out
 
 
 def probe_router(
-    port: int, deadline: Deadline, *, gateway: str | None = None, natpmp: bool = True
+    port: int,
+    deadline: Deadline,
+    *,
+    gateway: str | None = None,
+    natpmp: bool = True,
+    budgets: Mapping[str, float] | None = None,
 ) -> RouterResult:
     """Ask the IGD and NAT-PMP at once; report what answered by the deadline."""
     from reverseprobe.portmap.natpmp import external_address
@@ -137,7 +170,7 @@ def probe_router(
             box[name] = value
             done.notify_all()
 
-    jobs: dict[str, Any] = {"upnp": lambda: _ask_upnp(gw, port, deadline)}
+    jobs: dict[str, Any] = {"upnp": lambda: _ask_upnp(gw, port, deadline, budgets)}
     if natpmp and gw and classify(gw) in (AddressClass.PRIVATE, AddressClass.SHARED):
         # Ends a little before the deadline, so its own "no answer" is what gets reported.
         jobs["natpmp"] = lambda: external_address(gw, deadline.share(NATPMP_BUDGET_S, reserve=0.2))
@@ -190,10 +223,10 @@ def probe_router(
     )
 
 
-def check_probe(cfg: CheckConfig) -> Probe:
-    """The `router` probe of `check`: skipped with --no-upnp."""
+def check_probe(cfg: CheckConfig, budgets: Mapping[str, float] | None = None) -> Probe:
+    """The `router` probe of `check`: skipped with --no-upnp; `budgets` per UPNP_CALLS."""
     if not cfg.upnp:
         return lambda _d: RouterResult(
             status=Status.SKIPPED, reason="not checked: --no-upnp", port=cfg.port
         )
-    return lambda d: probe_router(cfg.port, d)
+    return lambda d: probe_router(cfg.port, d, budgets=budgets)

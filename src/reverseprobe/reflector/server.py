@@ -8,7 +8,6 @@ a port it cannot listen on is exit 1; SIGINT/SIGTERM stop it cleanly (exit 0).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -18,8 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from reverseprobe.config import BadInput, ReflectorConfig
+from reverseprobe.config import BadInput, ReflectorConfig, reflector_config
 from reverseprobe.environment import Environment
+from reverseprobe.exitcodes import CommandFailed
 from reverseprobe.reflector import protocol as p
 from reverseprobe.reflector.app import LOG, READ_BODY_S, Reflector
 from reverseprobe.reflector.dialback import Dialer, dial_back
@@ -49,31 +49,6 @@ def read_token(path: str) -> str:
             f"(1-{MAX_TOKEN_BYTES} characters) expected"
         )
     return token
-
-
-def reflector_config(args: argparse.Namespace, env: Environment) -> ReflectorConfig:
-    del env
-    host, port = args.listen
-    if args.timeout > p.MAX_TIMEOUT:
-        raise BadInput(
-            f"invalid --timeout {args.timeout:g}: a dial-back budget is at most "
-            f"{p.MAX_TIMEOUT:g} seconds"
-        )
-    return ReflectorConfig(
-        host=host,
-        port=port,
-        trust_proxy=tuple(args.trust_proxy),
-        allow_ports=tuple(args.allow_ports),
-        rate_per_minute=args.rate,
-        burst=args.burst,
-        max_concurrent=args.max_concurrent,
-        token=read_token(args.token_file) if args.token_file else None,
-        connect_timeout=min(args.connect_timeout, args.timeout),
-        timeout=args.timeout,
-        json_log=bool(args.json),
-        max_per_source=args.max_per_source,
-        allow_loopback=bool(args.allow_loopback),
-    )
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -147,14 +122,14 @@ def _logger(stream: Any, json_log: bool) -> Iterator[logging.Logger]:
         log.propagate = saved[2]
 
 
-def serve(cfg: ReflectorConfig, env: Environment | None = None) -> int:
-    """Run until SIGINT/SIGTERM; 0 after a clean stop, 1 when it cannot listen."""
+def serve(cfg: ReflectorConfig, env: Environment | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then return; CommandFailed (exit 1) when it cannot listen."""
     env = env or Environment()
     with _logger(env.stderr, cfg.json_log) as log:
-        return _run(cfg, env, log)
+        _run(cfg, log)
 
 
-def _run(cfg: ReflectorConfig, env: Environment, log: logging.Logger) -> int:
+def _run(cfg: ReflectorConfig, log: logging.Logger) -> None:
 
     def ready(port: int) -> None:
         where = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
@@ -174,12 +149,9 @@ def _run(cfg: ReflectorConfig, env: Environment, log: logging.Logger) -> int:
     try:
         asyncio.run(_serve(cfg, log, ready))
     except OSError as exc:
-        print(
-            f"reverseprobe: error: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}",
-            file=env.stderr,
-        )
-        return 1
-    return 0
+        raise CommandFailed(
+            f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+        ) from None
 
 
 class BackgroundReflector:

@@ -103,7 +103,7 @@ def _render(console: object, report: Report, *, color: bool, title: str) -> None
     _render_path(console, report, color)
     _render_probes(console, report, color)
     if report.command == "move-test":
-        from reverseprobe.commands.move_test import timeline_lines
+        from reverseprobe.render.timeline import timeline_lines
 
         lines = timeline_lines(report)
         if lines:
