@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import requests
 
 STEP = 8192  # bytes per read: the deadline is checked at least this often
+STILL_ARRIVING = "answer still arriving at the deadline"  # a TIMEOUT's reason, mid-body
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -241,11 +242,11 @@ def _read_capped(resp: requests.Response, max_bytes: int, end: float) -> bytes:
     raw = resp.raw
     while True:
         if time.monotonic() > end:
-            raise FetchError(FetchKind.TIMEOUT, "answer still arriving at the deadline")
+            raise FetchError(FetchKind.TIMEOUT, STILL_ARRIVING)
         try:
             chunk = raw.read1(STEP, decode_content=False)
         except ReadTimeoutError:
-            raise FetchError(FetchKind.TIMEOUT, "answer still arriving at the deadline") from None
+            raise FetchError(FetchKind.TIMEOUT, STILL_ARRIVING) from None
         if not chunk:
             return bytes(buf)
         buf += chunk
