@@ -4,9 +4,9 @@ miniupnpc reads every HTTP answer of the router into memory without a limit (an 
 description took `check` to 547 MiB in 5 s) and cannot be stopped once a call has started. This
 client reads each answer through `httpfetch.fetch` (requests, with a byte cap and a total
 deadline), refuses a control URL on another host than the description (a LAN device must not
-send us elsewhere), and takes no DTD (no entity expansion). `BoundedUpnp` has the methods of miniupnpc.UPnP that `igd.Igd`
-calls, so either can sit behind an Igd; every value it returns is still the router's raw
-string: `igd.Igd` validates them.
+send us elsewhere), and takes no DTD (no entity expansion). `BoundedUpnp` has the methods of
+miniupnpc.UPnP that `igd.Igd` calls, so either can sit behind an Igd; every value it returns is
+still the router's raw string: `igd.Igd` validates them.
 """
 
 from __future__ import annotations
