@@ -2,52 +2,31 @@
 
 miniupnpc reads every HTTP answer of the router into memory without a limit (an endless chunked
 description took `check` to 547 MiB in 5 s) and cannot be stopped once a call has started. This
-client reads each answer with a byte cap and a read deadline of its own, refuses a control URL
-on another host than the description (a LAN device must not send us elsewhere), and takes no
-DTD (no entity expansion). `BoundedUpnp` has the methods of miniupnpc.UPnP that `igd.Igd`
-calls, so either can sit behind an Igd; every value it returns is still the router's raw
-string: `igd.Igd` validates them.
+client reads each answer through `httpfetch.fetch` (requests, with a byte cap and a total
+deadline), refuses a control URL on another host than the description (a LAN device must not
+send us elsewhere), and takes no DTD (no entity expansion). `BoundedUpnp` has the methods of
+miniupnpc.UPnP that `igd.Igd` calls, so either can sit behind an Igd; every value it returns is
+still the router's raw string: `igd.Igd` validates them.
 """
 
 from __future__ import annotations
 
-import socket
-import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape
 
+from reverseprobe.httpfetch import FetchError, FetchKind, HttpAnswer, fetch
 from reverseprobe.portmap.errors import UpnpError, UpnpGarbage, UpnpTimeout
 from reverseprobe.textsafe import quote
 
 MAX_DESCRIPTION = 256 * 1024  # miniupnpd's rootDesc.xml is ~3 KiB; big vendor ones ~40 KiB
 MAX_SOAP_ANSWER = 64 * 1024  # a SOAP answer of the actions we use is < 2 KiB
-MAX_HEAD = 16 * 1024
 _WAN_SERVICES = (
     "urn:schemas-upnp-org:service:WANIPConnection:2",
     "urn:schemas-upnp-org:service:WANIPConnection:1",
     "urn:schemas-upnp-org:service:WANPPPConnection:1",
 )
 _NO_ENTRY = (713, 714)  # SpecifiedArrayIndexInvalid, NoSuchEntryInArray: "none", not an error
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int
-    body: bytes
-    local_address: str
-
-
-def _deadline_recv(sock: socket.socket, end: float, what: str, budget: float) -> bytes:
-    left = end - time.monotonic()
-    if left <= 0:
-        raise UpnpTimeout(what, budget)
-    sock.settimeout(left)
-    try:
-        return sock.recv(65536)
-    except TimeoutError:
-        raise UpnpTimeout(what, budget) from None
 
 
 def http_request(
@@ -60,133 +39,46 @@ def http_request(
     max_bytes: int,
     what: str,
 ) -> HttpAnswer:
-    """One HTTP/1.1 exchange (RFC 9112) with `Connection: close`, read within `timeout` seconds
-    in all and at most `max_bytes` of body. Raises UpnpTimeout, UpnpGarbage or UpnpError."""
-    end = time.monotonic() + max(0.0, timeout)
+    """One HTTP exchange (RFC 9112) within `timeout` seconds in all and at most `max_bytes` of
+    body (`httpfetch.fetch`); its failures as UpnpTimeout, UpnpGarbage or UpnpError."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise UpnpGarbage(what, f"not an http URL: {quote(url)}")
-    host, port = parts.hostname, parts.port or 80
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    hosthdr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {hosthdr}", "Connection: close"]
-    for k, v in (headers or {}).items():
-        lines.append(f"{k}: {v}")
-    if method != "GET" or body:
-        lines.append(f"Content-Length: {len(body)}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
     try:
-        sock = socket.create_connection((host, port), timeout=max(0.001, end - time.monotonic()))
-    except TimeoutError:
-        raise UpnpTimeout(what, timeout) from None
-    except OSError as exc:
-        raise UpnpError(
-            None,
-            "Miniupnpc Socket error",
-            f"{what}: no connection to {host}:{port} ({exc.strerror or exc})",
-            "check that UPnP is on in the router",
-        ) from None
-    with sock:
-        local = str(sock.getsockname()[0])
-        try:
-            sock.sendall(request)
-            return _read_answer(sock, end, timeout, max_bytes, what, local)
-        except TimeoutError:
+        return fetch(
+            method,
+            url,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            headers=headers,
+            body=body if method != "GET" or body else None,
+            name=f"upnp-{what}",
+        )
+    except FetchError as exc:
+        if exc.kind is FetchKind.TIMEOUT:
             raise UpnpTimeout(what, timeout) from None
-        except OSError as exc:
-            raise UpnpGarbage(what, f"connection broken ({exc.strerror or exc})") from None
+        if exc.kind in (FetchKind.REFUSED, FetchKind.UNREACHABLE):
+            raise UpnpError(
+                None,
+                "Miniupnpc Socket error",
+                f"{what}: no connection to {_hostport(url)} ({exc.reason})",
+                "check that UPnP is on in the router",
+            ) from None
+        raise UpnpGarbage(what, exc.reason) from None
 
 
-def _read_answer(  # noqa: PLR0917 - internal
-    sock: socket.socket, end: float, budget: float, max_bytes: int, what: str, local: str
-) -> HttpAnswer:
-    buf = bytearray()
-    while b"\r\n\r\n" not in buf:
-        if len(buf) > MAX_HEAD:
-            raise UpnpGarbage(what, f"HTTP header longer than {MAX_HEAD} bytes")
-        chunk = _deadline_recv(sock, end, what, budget)
-        if not chunk:
-            raise UpnpGarbage(what, "connection closed before the HTTP header ended")
-        buf += chunk
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    if len(head) > MAX_HEAD:
-        raise UpnpGarbage(what, f"HTTP header longer than {MAX_HEAD} bytes")
-    lines = head.decode("latin-1").split("\r\n")
-    first = lines[0].split(" ", 2)
-    if len(first) < 2 or not first[0].startswith("HTTP/1.") or not _digits(first[1], 3):
-        raise UpnpGarbage(what, f"not an HTTP status line: {quote(lines[0], 60)}")
-    status = int(first[1])
-    hdrs: dict[str, str] = {}
-    for line in lines[1:]:
-        k, sep, v = line.partition(":")
-        if sep:
-            hdrs.setdefault(k.strip().lower(), v.strip())
-    chunked = "chunked" in hdrs.get("transfer-encoding", "").lower()
-    length: int | None = None
-    if not chunked and "content-length" in hdrs:
-        cl = hdrs["content-length"]
-        if not _digits(cl, 12):
-            raise UpnpGarbage(what, f"Content-Length {quote(cl, 30)}")
-        length = int(cl)
-        if length > max_bytes:
-            raise UpnpGarbage(what, f"announces {length} bytes (more than {max_bytes})")
-    raw = bytearray(rest)
-    limit = max_bytes if not chunked else max_bytes + 4096  # chunk framing on top of the body
-    while length is None or len(raw) < length:
-        if len(raw) > limit:
-            raise UpnpGarbage(what, f"answer longer than {max_bytes} bytes")
-        if chunked and raw.endswith(b"0\r\n\r\n") and _chunked_complete(raw):
-            break
-        chunk = _deadline_recv(sock, end, what, budget)
-        if not chunk:
-            break
-        raw += chunk
-    body = _dechunk(bytes(raw), max_bytes, what) if chunked else bytes(raw[: length or len(raw)])
-    if len(body) > max_bytes:
-        raise UpnpGarbage(what, f"answer longer than {max_bytes} bytes")
-    return HttpAnswer(status=status, body=body, local_address=local)
+def _hostport(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return quote(parts.netloc, 60)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _digits(text: str, most: int) -> bool:
     return 0 < len(text) <= most and all("0" <= c <= "9" for c in text)
-
-
-def _chunked_complete(raw: bytearray) -> bool:
-    try:
-        _dechunk(bytes(raw), len(raw) + 1, "", strict=True)
-    except (ValueError, UpnpGarbage):
-        return False
-    return True
-
-
-def _dechunk(raw: bytes, max_bytes: int, what: str, *, strict: bool = False) -> bytes:
-    """RFC 9112 7.1 chunked body. With `strict`, ValueError unless the last chunk was seen."""
-    out = bytearray()
-    pos = 0
-    while True:
-        eol = raw.find(b"\r\n", pos)
-        if eol < 0 or eol - pos > 64:
-            if strict:
-                raise ValueError("incomplete")
-            raise UpnpGarbage(what, "broken chunked encoding")
-        size_text = raw[pos:eol].split(b";", 1)[0].strip().decode("latin-1")
-        if not size_text or any(c not in "0123456789abcdefABCDEF" for c in size_text):
-            raise UpnpGarbage(what, f"chunk size {quote(size_text, 20)}")
-        size = int(size_text, 16)
-        if size == 0:
-            return bytes(out)
-        if len(out) + size > max_bytes:
-            raise UpnpGarbage(what, f"answer longer than {max_bytes} bytes")
-        start = eol + 2
-        if start + size > len(raw):
-            if strict:
-                raise ValueError("incomplete")
-            out += raw[start:]  # cut short by the peer: what came is all there is
-            return bytes(out)
-        out += raw[start : start + size]
-        pos = start + size + 2
 
 
 def _xml(body: bytes, what: str) -> ET.Element:

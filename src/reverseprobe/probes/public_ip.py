@@ -20,6 +20,7 @@ from typing import Any
 
 from reverseprobe.concurrent import gather
 from reverseprobe.config import CheckConfig
+from reverseprobe.httpfetch import STILL_ARRIVING, FetchError, FetchKind, fetch
 from reverseprobe.model import ProbeResult, Status
 from reverseprobe.runner import Deadline, Probe
 
@@ -131,76 +132,47 @@ def vote(answers: Sequence[SourceAnswer]) -> tuple[str | None, bool | None]:
 # --- I/O: one request per service, concurrently ---------------------------------------------
 
 
-def _session() -> Any:
-    """A requests Session bound to an IPv4 source address (so only A records are dialled),
-    ignoring environment proxies and netrc."""
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    class _IPv4Adapter(HTTPAdapter):
-        # urllib3 binds each socket to source_address: binding 0.0.0.0 fails on an IPv6
-        # socket, so create_connection() moves on to the IPv4 addresses of the name.
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["source_address"] = ("0.0.0.0", 0)
-            super().init_poolmanager(*args, **kwargs)
-
-    s = requests.Session()
-    s.trust_env = False
-    adapter = _IPv4Adapter(max_retries=0)
-    s.mount("http://", adapter)
-    s.mount("https://", adapter)
-    s.headers.update({"User-Agent": _USER_AGENT, "Accept": "text/plain, application/json"})
-    return s
-
-
 def fetch_one(url: str, deadline: Deadline) -> SourceAnswer:
-    """GET `url` within the deadline and parse its answer. Never raises."""
+    """GET `url` within the deadline (IPv4 only, at most MAX_BODY) and parse its answer.
+    Never raises."""
     t0 = time.monotonic()
 
     def done(address: str | None, error: str | None) -> SourceAnswer:
         return SourceAnswer(url, address, error, round((time.monotonic() - t0) * 1000, 1))
 
     try:
-        import requests
-
-        timeout = deadline.share(REQUEST_BUDGET_S)
-        with (
-            _session() as s,
-            s.get(url, timeout=(timeout, timeout), stream=True, allow_redirects=False) as resp,
-        ):
-            if resp.is_redirect:
-                return done(None, f"HTTP {resp.status_code} redirect (not followed)")
-            if resp.status_code != 200:
-                return done(None, f"HTTP {resp.status_code}")
-            length = resp.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > MAX_BODY:
-                return done(None, f"answer longer than {MAX_BODY} bytes ({length})")
-            body = b""
-            for chunk in resp.iter_content(chunk_size=1024):
-                body += chunk
-                if len(body) > MAX_BODY:
-                    return done(None, f"answer longer than {MAX_BODY} bytes")
-                if deadline.expired:
-                    return done(None, "answer still arriving at the deadline")
-        return done(parse_answer(body), None)
+        resp = fetch(
+            "GET",
+            url,
+            timeout=deadline.share(REQUEST_BUDGET_S),
+            max_bytes=MAX_BODY,
+            headers={"User-Agent": _USER_AGENT, "Accept": "text/plain, application/json"},
+            ipv4_only=True,
+            name="public-ip",
+        )
+        if resp.is_redirect:
+            return done(None, f"HTTP {resp.status} redirect (not followed)")
+        if resp.status != 200:
+            return done(None, f"HTTP {resp.status}")
+        return done(parse_answer(resp.body), None)
     except AnswerError as exc:
         return done(None, str(exc))
-    except requests.Timeout:
-        return done(None, "timed out")
-    except requests.ConnectionError as exc:
-        return done(None, f"connection failed: {_reason(exc)}")
+    except FetchError as exc:
+        return done(None, _why(exc))
     except Exception as exc:  # noqa: BLE001 - whatever a service does is a result
         return done(None, f"{type(exc).__name__}: {_clip(str(exc), 160)}")
 
 
-def _reason(exc: BaseException) -> str:
-    """The innermost cause of a requests/urllib3 error, in one short line."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    text = str(exc)
-    if "] " in text:
-        text = text.split("] ", 1)[1]
-    return _clip(text.strip("()' "), 120) or type(exc).__name__
+def _why(exc: FetchError) -> str:
+    """A failed fetch in this probe's words (the reports and tests know them)."""
+    if exc.kind is FetchKind.TIMEOUT:
+        return exc.reason if exc.reason == STILL_ARRIVING else "timed out"
+    if exc.kind is FetchKind.TOO_LARGE:
+        shown = f" ({exc.announced})" if exc.announced is not None else ""
+        return f"answer longer than {MAX_BODY} bytes{shown}"
+    if exc.kind in (FetchKind.REFUSED, FetchKind.UNREACHABLE):
+        return f"connection failed: {exc.reason}"
+    return exc.reason
 
 
 def probe_public_ip(services: Sequence[str] | None, deadline: Deadline) -> PublicIpResult:

@@ -10,14 +10,13 @@ limit and validated (`protocol.parse_probe_answer`); whatever it does becomes a
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from reverseprobe.httpfetch import FetchError, FetchKind, fetch
 from reverseprobe.reflector import protocol as p
 
 
@@ -106,65 +105,38 @@ def ask_ip(url: str, *, timeout: float) -> str:
 
 
 def _request(ep: Endpoint, method: str, path: str, body: Any, timeout: float) -> Any:
-    """The whole exchange within `timeout`: requests' timeouts bound each socket operation,
-    not the total, so it runs in a daemon thread that is abandoned when time is up."""
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box["doc"] = _exchange(ep, method, path, body, timeout)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="reflector-http", daemon=True).start()
-    if not done.wait(timeout + 0.2):
-        raise ReflectorError(
-            ErrorKind.UNREACHABLE, f"no complete answer from {ep.display} within {timeout:.1f} s"
-        )
-    if "error" in box:
-        raise box["error"]
-    return box["doc"]
-
-
-def _exchange(ep: Endpoint, method: str, path: str, body: Any, timeout: float) -> Any:
-    import requests
-
+    """The whole exchange within `timeout` (`httpfetch.fetch`: a total deadline, not requests'
+    per-read one) and at most ANSWER_LIMIT bytes; the JSON document of a 200 answer."""
     headers = {"Accept": "application/json", "User-Agent": "reverseprobe"}
     if ep.token:
         headers["Authorization"] = f"Bearer {ep.token}"
-    connect = max(0.1, min(3.0, timeout))
+    data = None
+    if body is not None:
+        data = json.dumps(body, allow_nan=False).encode()
+        headers["Content-Type"] = "application/json"
     try:
-        with requests.request(
+        ans = fetch(
             method,
             ep.url(path),
-            json=body,
+            timeout=timeout,
+            max_bytes=p.ANSWER_LIMIT,
             headers=headers,
-            timeout=(connect, max(0.1, timeout)),
-            stream=True,
-            allow_redirects=False,
-        ) as resp:
-            raw = _read_limited(resp, p.ANSWER_LIMIT, time.monotonic() + timeout)
-            status = resp.status_code
-    except requests.Timeout:
-        raise ReflectorError(
-            ErrorKind.UNREACHABLE, f"no answer from {ep.display} within {timeout:.1f} s"
-        ) from None
-    except requests.RequestException as exc:
-        raise ReflectorError(ErrorKind.UNREACHABLE, f"{ep.display}: {_why(exc)}") from None
+            body=data,
+            name="reflector-http",
+        )
+    except FetchError as exc:
+        raise _translate(exc, ep, timeout) from None
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = json.loads(ans.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         doc = None
-    if status != 200:
+    if ans.status != 200:
         err = p.parse_error_answer(doc)
         word, msg = err if err else (None, "")
         raise ReflectorError(
             ErrorKind.REFUSED,
-            f"the reflector answered HTTP {status}" + (f" ({word}: {msg})" if word else ""),
-            http_status=status,
+            f"the reflector answered HTTP {ans.status}" + (f" ({word}: {msg})" if word else ""),
+            http_status=ans.status,
             error=word,
         )
     if doc is None:
@@ -172,21 +144,16 @@ def _exchange(ep: Endpoint, method: str, path: str, body: Any, timeout: float) -
     return doc
 
 
-def _read_limited(resp: Any, limit: int, until: float) -> bytes:
-    buf = bytearray()
-    for chunk in resp.iter_content(chunk_size=8192):
-        buf += chunk
-        if len(buf) > limit:
-            raise ReflectorError(ErrorKind.GARBAGE, f"the answer is larger than {limit} bytes")
-        if time.monotonic() > until:
-            raise ReflectorError(ErrorKind.UNREACHABLE, "the answer trickles in too slowly")
-    return bytes(buf)
-
-
-def _why(exc: BaseException) -> str:
-    """The innermost reason of a requests error, on one line."""
-    inner: BaseException = exc
-    while inner.__context__ is not None and inner.__context__ is not inner:
-        inner = inner.__context__
-    text = str(inner) or type(inner).__name__
-    return text.splitlines()[0][:200]
+def _translate(exc: FetchError, ep: Endpoint, timeout: float) -> ReflectorError:
+    """A failed fetch as this client's error kinds (what `check` reports)."""
+    if exc.kind is FetchKind.TIMEOUT:
+        return ReflectorError(
+            ErrorKind.UNREACHABLE, f"no complete answer from {ep.display} within {timeout:.1f} s"
+        )
+    if exc.kind is FetchKind.TOO_LARGE:
+        return ReflectorError(
+            ErrorKind.GARBAGE, f"the answer is larger than {p.ANSWER_LIMIT} bytes"
+        )
+    if exc.kind is FetchKind.GARBAGE:
+        return ReflectorError(ErrorKind.GARBAGE, f"{ep.display}: {exc.reason}")
+    return ReflectorError(ErrorKind.UNREACHABLE, f"{ep.display}: {exc.reason}")
