@@ -6,10 +6,9 @@ from collections.abc import Mapping
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.dicom.echo import DicomResult, EchoResult
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
-from reverseprobe.probes.interfaces import InterfacesResult
-from reverseprobe.probes.listeners import ListenersResult, ListeningSocket, overlapping
+from reverseprobe.model.check import InterfacesResult, ListenersResult, ListeningSocket, overlapping
+from reverseprobe.model.dicom import DicomResult, EchoResult
 
 REGISTERED_DICOM_PORT = 11112  # IANA "dicom" (104 is "acr-nema", below 1024)
 

@@ -22,19 +22,19 @@ from reverseprobe.diagnosis.pacs import (
     register,
     rejected,
 )
-from reverseprobe.dicom.find import FindResult
-from reverseprobe.dicom.get import GetResult
-from reverseprobe.dicom.move import MoveResult
-from reverseprobe.dicom.qr import (
+from reverseprobe.model import Finding, PacsEntry, ProbeResult
+from reverseprobe.model.check import ListeningSocket
+from reverseprobe.model.dicom import (
     NO_RESPONSE_TEXT,
     AssocState,
     EchoProbeResult,
+    FindResult,
+    GetResult,
+    MoveResult,
     NoResponse,
     StatusWord,
 )
-from reverseprobe.model import Finding, PacsEntry, ProbeResult
-from reverseprobe.probes.listeners import ListeningSocket
-from reverseprobe.probes.pacs_address import AddressView, behind_nat
+from reverseprobe.model.move import AddressView, behind_nat
 
 
 def rules(

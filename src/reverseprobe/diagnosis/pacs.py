@@ -6,11 +6,9 @@ from __future__ import annotations
 from reverseprobe.config import MoveTestConfig
 from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.dicom.echo import Rejection
-from reverseprobe.dicom.find import FindResult
-from reverseprobe.dicom.qr import AssocState, EchoProbeResult
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Status
-from reverseprobe.probes.pacs_address import AddressView, pacs_outside
+from reverseprobe.model.dicom import AssocState, EchoProbeResult, FindResult, Rejection
+from reverseprobe.model.move import AddressView, pacs_outside
 
 
 def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:

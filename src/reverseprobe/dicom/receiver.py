@@ -21,6 +21,7 @@ from typing import Any
 from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
 from reverseprobe.dicom.timeline import EventKind, Timeline
+from reverseprobe.model.dicom import InboundAssociation as InboundAssociation
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 STORE_EVENTS_PER_ASSOCIATION = 5  # C-STORE entries per association in the timeline
@@ -31,28 +32,6 @@ MAX_PER_SOURCE = 16  # open at once from one address (a PACS may send in paralle
 MAX_MESSAGE = 512 << 20  # one C-STORE data set, held in memory by pynetdicom until complete
 PDU_TIMEOUT_S = 10.0  # a whole PDU, from its first byte
 CUT_EVENTS = 20  # cut-off entries in the timeline
-
-
-@dataclass(frozen=True)
-class InboundAssociation:
-    """One inbound connection and what came over it."""
-
-    number: int
-    peer: str
-    peer_port: int
-    connected_t: float
-    called_aet: str | None = None  # None: no A-ASSOCIATE-RQ arrived
-    calling_aet: str | None = None
-    accepted: bool = False
-    stores: int = 0
-    store_failures: int = 0
-    bytes: int = 0
-    first_store_t: float | None = None
-    last_store_t: float | None = None
-    ended: str | None = None  # released | aborted | closed; None: still open when we stopped
-    ended_t: float | None = None
-    rejected_sop_classes: tuple[str, ...] = ()
-    move_originator_aet: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,42 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from reverseprobe.model.dicom import EventKind as EventKind
+from reverseprobe.model.dicom import TimelineEvent as TimelineEvent
+
 MAX_EVENTS = 400  # timeline entries kept; later ones are counted, not stored
-
-
-class EventKind(str, Enum):
-    """What happened, on our client side (requests, responses) or our listener's side."""
-
-    LISTENING = "listening"
-    MOVE_REQUEST = "c-move-rq"
-    MOVE_PENDING = "c-move-pending"
-    MOVE_FINAL = "c-move-final"
-    MOVE_NO_RESPONSE = "c-move-no-response"
-    MOVE_CANCEL = "c-move-cancel"
-    CONNECTION = "connection"
-    ASSOCIATE_RQ = "a-associate-rq"
-    ACCEPTED = "a-associate-ac"
-    REJECTED = "a-associate-rj"
-    C_STORE = "c-store"
-    RELEASED = "a-release"
-    ABORTED = "a-abort"
-    CLOSED = "connection-closed"
-    GRACE_END = "grace-end"
-    CUT_OFF = "cut-off"  # our guard ended or refused a peer's connection (guard.py)
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    t: float  # seconds since the start of move-test (monotonic clock)
-    event: EventKind
-    peer: str | None = None
-    association: int | None = None  # number of the inbound association, from 1
-    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Timeline:

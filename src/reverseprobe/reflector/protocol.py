@@ -18,6 +18,9 @@ from typing import Any
 from reverseprobe.config import BadInput, parse_aet
 from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, DicomResult, EchoResult
 from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.model.inbound import PortProbe as PortProbe
+from reverseprobe.model.inbound import ProbeAnswer as ProbeAnswer
+from reverseprobe.model.inbound import Reject as Reject
 
 PATH_IP = "/v1/ip"
 PATH_PROBE = "/v1/probe"
@@ -303,41 +306,6 @@ def probe_request_body(
 
 class AnswerError(ValueError):
     """A reflector answer that does not follow the contract."""
-
-
-@dataclass(frozen=True)
-class Reject:
-    result: int
-    source: int
-    reason: int
-    text: str
-
-
-@dataclass(frozen=True)
-class PortProbe:
-    """What the reflector saw dialling one port back (client side, validated)."""
-
-    port: int
-    tcp: TcpState
-    dicom: DicomResult
-    reject: Reject | None = None
-    implementation_class_uid: str | None = None
-    implementation_version_name: str | None = None
-    detail: str | None = None
-    elapsed_ms: float | None = None
-
-    @property
-    def fingerprint(self) -> tuple[str | None, str | None]:
-        return (self.implementation_class_uid, self.implementation_version_name)
-
-
-@dataclass(frozen=True)
-class ProbeAnswer:
-    observed_ip: str
-    results: tuple[PortProbe, ...]
-
-    def for_port(self, port: int) -> PortProbe | None:
-        return next((r for r in self.results if r.port == port), None)
 
 
 def parse_probe_answer(doc: Any, ports: Sequence[int]) -> ProbeAnswer:
