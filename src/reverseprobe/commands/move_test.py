@@ -44,6 +44,7 @@ from reverseprobe.dicom.receiver import PortBusyError, Receiver
 from reverseprobe.dicom.timeline import EventKind, Timeline, describe
 from reverseprobe.environment import Environment
 from reverseprobe.model import ProbeResult, Report, Status
+from reverseprobe.model.dicom import DicomResult, PacsTcp
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Listener
 
@@ -117,8 +118,8 @@ def run_move_test(
         unresolved = EchoProbeResult(
             status=Status.FAIL,
             reason=resolve_error,
-            tcp="unresolved",
-            result="not-tested",
+            tcp=PacsTcp.UNRESOLVED,
+            result=DicomResult.NOT_TESTED,
             detail=resolve_error,
         )
         probes["echo"] = _step("echo", notify, lambda: unresolved)
@@ -201,7 +202,7 @@ def timeline_lines(report: Report) -> list[str]:
 
 
 def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
-    from reverseprobe.dicom.echo import DicomResult, echo
+    from reverseprobe.dicom.echo import echo
 
     budget = dl.share(min(ECHO_BUDGET_S, max(1.0, dl.remaining() * 0.15)))
     e = echo(
@@ -215,8 +216,8 @@ def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
     return EchoProbeResult(
         status=Status.OK if ok else Status.FAIL,
         reason=None if ok else (e.detail or e.result.value),
-        tcp=e.tcp.value,
-        result=e.result.value,
+        tcp=PacsTcp(e.tcp.value),
+        result=e.result,
         reject=e.reject,
         echo_status=e.echo_status,
         implementation_class_uid=e.implementation_class_uid,

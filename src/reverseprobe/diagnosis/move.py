@@ -27,6 +27,7 @@ from reverseprobe.model.check import ListeningSocket
 from reverseprobe.model.dicom import (
     NO_RESPONSE_TEXT,
     AssocState,
+    DicomStatus,
     EchoProbeResult,
     FindResult,
     GetResult,
@@ -202,7 +203,7 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         "connections": conns,
         "peers": sorted({a.peer for a in move.associations}),
     }
-    if code == 0xA801 and received == 0:
+    if code == DicomStatus.MOVE_DESTINATION_UNKNOWN and received == 0:
         return make(
             "MOVE_DESTINATION_UNKNOWN",
             f"The PACS does not know the Move Destination {cfg.aet!r} (status 0xA801).",

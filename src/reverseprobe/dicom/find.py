@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.qr import (
     NO_RESPONSE_TEXT,
     QR_FIND,
@@ -29,7 +30,6 @@ from reverseprobe.dicom.qr import (
 )
 from reverseprobe.model import Status
 from reverseprobe.model.dicom import FindResult as FindResult
-from reverseprobe.runner import Deadline
 
 MAX_STUDIES = 200  # C-FIND matches read before C-CANCEL
 COUNT_CAP = 5000  # image-level matches counted per study

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.qr import (
     QR_GET,
     AssocState,
@@ -24,7 +25,6 @@ from reverseprobe.dicom.qr import (
 )
 from reverseprobe.model import Status
 from reverseprobe.model.dicom import GetResult as GetResult
-from reverseprobe.runner import Deadline
 
 # --- C-GET ---------------------------------------------------------------------------------
 

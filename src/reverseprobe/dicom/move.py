@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.qr import (
     QR_MOVE,
     AssocOutcome,
@@ -30,7 +31,6 @@ from reverseprobe.dicom.qr import (
 from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model.dicom import MoveOutcome as MoveOutcome
 from reverseprobe.model.dicom import MoveResult as MoveResult
-from reverseprobe.runner import Deadline
 
 PENDING_EVENTS = 20  # pending responses written to the timeline
 CANCEL_WAIT_S = 1.0  # C-CANCEL this long before the move's deadline

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.echo import cut_text, rejection_of
 from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
 from reverseprobe.model.dicom import _MEANINGS as _MEANINGS
@@ -25,7 +26,6 @@ from reverseprobe.model.dicom import NoResponse as NoResponse
 from reverseprobe.model.dicom import StatusWord as StatusWord
 from reverseprobe.model.dicom import status_meaning as status_meaning
 from reverseprobe.model.dicom import status_word as status_word
-from reverseprobe.runner import Deadline
 
 QR_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Q/R Information Model - FIND
 QR_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"  # - MOVE

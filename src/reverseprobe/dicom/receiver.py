@@ -21,6 +21,7 @@ from typing import Any
 from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
 from reverseprobe.dicom.timeline import EventKind, Timeline
+from reverseprobe.model.dicom import DicomStatus
 from reverseprobe.model.dicom import InboundAssociation as InboundAssociation
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
@@ -338,16 +339,19 @@ class Receiver:
         t = self.timeline.now()
         req = event.request
         size = _dataset_size(req)
-        status = 0x0000
+        status: int = DicomStatus.SUCCESS
         error = None
         if self.save_dir is not None:
             try:
                 self._save(event, req)
             except OSError as exc:
-                status, error = 0xA700, f"{type(exc).__name__}: {exc}"  # Out of resources
+                status, error = (
+                    DicomStatus.OUT_OF_RESOURCES,
+                    f"{type(exc).__name__}: {exc}",
+                )  # Out of resources
         with self._lock:
             c = self._conn(event)
-            if status == 0x0000:
+            if status == DicomStatus.SUCCESS:
                 self._received += 1
                 if self._final_t is not None and t > self._final_t:
                     self._after_final += 1
@@ -359,8 +363,8 @@ class Receiver:
             self._last_activity = t
             nth = 0
             if c is not None:
-                c.stores += status == 0x0000
-                c.store_failures += status != 0x0000
+                c.stores += status == DicomStatus.SUCCESS
+                c.store_failures += status != DicomStatus.SUCCESS
                 c.bytes += size
                 c.first_store_t = t if c.first_store_t is None else c.first_store_t
                 c.last_store_t = t

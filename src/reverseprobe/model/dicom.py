@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
 from reverseprobe.model import ProbeResult
@@ -19,6 +19,16 @@ class TcpState(str, Enum):
     REFUSED = "refused"
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
+
+
+class PacsTcp(str, Enum):
+    """How move-test's TCP connect to the PACS ended: a TcpState, or no address to dial."""
+
+    OPEN = "open"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    UNRESOLVED = "unresolved"  # the name did not resolve: nothing was dialled
 
 
 DEFAULT_CALLING_AET = "REVERSEPROBE"
@@ -104,38 +114,63 @@ class StatusWord(str, Enum):
     FAILURE = "failure"
 
 
-# PS3.4 C.4.2.1.5 (C-MOVE) and C.4.3.1.4 (C-GET) status meanings.
+class DicomStatus(IntEnum):
+    """Well-known DIMSE status codes (PS3.4 C.4.2.1.5 C-MOVE, C.4.3.1.4 C-GET, PS3.7 C)."""
+
+    SUCCESS = 0x0000
+    WARNING = 0x0001  # PS3.7 C.3: warning, no further meaning
+    ATTRIBUTE_LIST_ERROR = 0x0107  # warning
+    ATTRIBUTE_VALUE_OUT_OF_RANGE = 0x0116  # warning
+    SOP_CLASS_NOT_SUPPORTED = 0x0122
+    NOT_AUTHORIZED = 0x0124
+    OUT_OF_RESOURCES = 0xA700  # C-STORE: out of resources
+    OUT_OF_RESOURCES_MATCHES = 0xA701  # unable to calculate number of matches
+    OUT_OF_RESOURCES_SUBOPERATIONS = 0xA702  # unable to perform sub-operations
+    MOVE_DESTINATION_UNKNOWN = 0xA801
+    IDENTIFIER_DOES_NOT_MATCH = 0xA900  # identifier does not match SOP class
+    NO_FRAMES_FOUND = 0xAA00
+    SUBOPERATIONS_WITH_FAILURES = 0xB000  # complete, one or more failures or warnings
+    UNABLE_TO_PROCESS = 0xC000  # the first of C000-CFFF
+    CANCEL = 0xFE00
+    PENDING = 0xFF00
+    PENDING_OPTIONAL_KEYS = 0xFF01  # pending: optional keys not supported
+
+
+_S = DicomStatus
 _MEANINGS = {
-    0x0000: "sub-operations complete, no failures",
-    0x0122: "SOP class not supported",
-    0x0124: "not authorized",
-    0xA701: "out of resources: unable to calculate number of matches",
-    0xA702: "out of resources: unable to perform sub-operations",
-    0xA801: "move destination unknown",
-    0xA900: "identifier does not match SOP class",
-    0xAA00: "none of the frames requested were found",
-    0xB000: "sub-operations complete, one or more failures or warnings",
-    0xFE00: "sub-operations terminated due to cancel",
-    0xFF00: "pending: sub-operations are continuing",
-    0xFF01: "pending: optional keys not supported",
+    _S.SUCCESS: "sub-operations complete, no failures",
+    _S.SOP_CLASS_NOT_SUPPORTED: "SOP class not supported",
+    _S.NOT_AUTHORIZED: "not authorized",
+    _S.OUT_OF_RESOURCES_MATCHES: "out of resources: unable to calculate number of matches",
+    _S.OUT_OF_RESOURCES_SUBOPERATIONS: "out of resources: unable to perform sub-operations",
+    _S.MOVE_DESTINATION_UNKNOWN: "move destination unknown",
+    _S.IDENTIFIER_DOES_NOT_MATCH: "identifier does not match SOP class",
+    _S.NO_FRAMES_FOUND: "none of the frames requested were found",
+    _S.SUBOPERATIONS_WITH_FAILURES: "sub-operations complete, one or more failures or warnings",
+    _S.CANCEL: "sub-operations terminated due to cancel",
+    _S.PENDING: "pending: sub-operations are continuing",
+    _S.PENDING_OPTIONAL_KEYS: "pending: optional keys not supported",
 }
+_WARNINGS = frozenset({_S.WARNING, _S.ATTRIBUTE_LIST_ERROR, _S.ATTRIBUTE_VALUE_OUT_OF_RANGE})
 
 
 def status_word(code: int) -> StatusWord:
-    if code == 0x0000:
+    """The class of a status code (PS3.4 C.4.2: Success, Pending, Cancel, Warning, Failure;
+    anything else, 0x01xx, 0x02xx, Axxx and Cxxx among them, is a failure)."""
+    if code == _S.SUCCESS:
         return StatusWord.SUCCESS
-    if code in (0xFF00, 0xFF01):
+    if code in (_S.PENDING, _S.PENDING_OPTIONAL_KEYS):
         return StatusWord.PENDING
-    if code == 0xFE00:
+    if code == _S.CANCEL:
         return StatusWord.CANCEL
-    if code in {0x0107, 0x0116} or 0xB000 <= code <= 0xBFFF:
+    if code in _WARNINGS or 0xB000 <= code <= 0xBFFF:
         return StatusWord.WARNING
     return StatusWord.FAILURE
 
 
 def status_meaning(code: int) -> str:
     if code in _MEANINGS:
-        return _MEANINGS[code]
+        return _MEANINGS[DicomStatus(code)]
     if 0xC000 <= code <= 0xCFFF:
         return "unable to process"
     return "failure" if status_word(code) is StatusWord.FAILURE else status_word(code).value
@@ -150,8 +185,8 @@ class AssocOutcome:
 
 @dataclass(frozen=True, kw_only=True)
 class EchoProbeResult(ProbeResult):
-    tcp: str | None = None
-    result: str | None = None  # accepted | rejected | aborted | not-dicom | no-answer | not-tested
+    tcp: PacsTcp | None = None
+    result: DicomResult | None = None
     reject: Rejection | None = None
     echo_status: int | None = None
     implementation_class_uid: str | None = None

@@ -19,10 +19,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from reverseprobe.deadline import Deadline
 from reverseprobe.model.forward import PortMapping as PortMapping
 from reverseprobe.portmap.errors import UpnpError, UpnpGarbage, UpnpTimeout, from_miniupnpc
 from reverseprobe.portmap.ssdp import SsdpResponse, discover_igd
-from reverseprobe.runner import Deadline
 from reverseprobe.textsafe import clip, quote
 
 _T = TypeVar("_T")

@@ -15,13 +15,13 @@ import socket
 from dataclasses import replace
 
 from reverseprobe.addresses import classify
+from reverseprobe.deadline import Deadline
 from reverseprobe.model import Status
 from reverseprobe.portmap import natpmp
 from reverseprobe.portmap.natpmp import AddressResult, Mapping, NoAnswer
 from reverseprobe.portmap.outcome import Action, MappingResult, PortmapRouterResult, Request, Via
 from reverseprobe.portmap.state import NonceStore, key
 from reverseprobe.portmap.wire import Method, NatPmpResult, PcpResult
-from reverseprobe.runner import Deadline
 
 PERMANENT_ASK = 7 * 24 * 3600  # neither protocol has permanent mappings: ask long, report granted
 ASK_BUDGET_S = 2.0  # one request with its retransmissions at 250, 500, 1000 ms

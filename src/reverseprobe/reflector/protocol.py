@@ -16,8 +16,7 @@ from enum import Enum
 from typing import Any
 
 from reverseprobe.config import BadInput, parse_aet
-from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, DicomResult, EchoResult
-from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.model.dicom import DEFAULT_CALLING_AET, DicomResult, EchoResult, TcpState
 from reverseprobe.model.inbound import PortProbe as PortProbe
 from reverseprobe.model.inbound import ProbeAnswer as ProbeAnswer
 from reverseprobe.model.inbound import Reject as Reject
