@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reverseprobe.diagnosis.firewall_fix import allow_command
 from reverseprobe.probes.fwparse import firewalld, iptables, macos, netsh, nft, ufw
-from reverseprobe.probes.fwparse.fix import allow_command
 from reverseprobe.probes.fwparse.model import Inbound, ParseError, Reading, Verdict, worst
 
 SAMPLES = Path(__file__).parent / "samples" / "firewall"

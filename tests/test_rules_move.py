@@ -23,10 +23,11 @@ from reverseprobe.dicom.qr import (
     status_word,
 )
 from reverseprobe.dicom.receiver import InboundAssociation
-from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent, describe
+from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
+from reverseprobe.render.timeline import describe
 
 CFG = MoveTestConfig(pacs_host="203.0.113.10", pacs_port=104, pacs_aet="ARCHIVE", aet="MYSCU")
 NAT = AddressView(lan="192.168.2.2", toward_pacs="192.168.2.2", pacs_ip="203.0.113.10",

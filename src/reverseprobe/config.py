@@ -28,6 +28,8 @@ DEFAULT_ALLOW_PORTS = "104,11112,1024-65535"
 ENV_REFLECTOR = "REVERSEPROBE_REFLECTOR"
 ENV_IP_SERVICES = "REVERSEPROBE_IP_SERVICES"
 MAX_TIMEOUT = 24 * 3600.0
+MAX_DIALBACK_TIMEOUT = 60.0  # the reflector's budget for one request's dial-backs
+MAX_TOKEN_BYTES = 4096
 DEFAULT_FORWARD_TIMEOUT = 10.0
 DEFAULT_MOVE_TIMEOUT = 120.0
 DEFAULT_GRACE = 5.0
@@ -492,15 +494,12 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
 
 
 def reflector_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ReflectorConfig:
-    from reverseprobe.reflector import protocol
-    from reverseprobe.reflector.server import read_token
-
     del environ
     host, port = args.listen
-    if args.timeout > protocol.MAX_TIMEOUT:
+    if args.timeout > MAX_DIALBACK_TIMEOUT:
         raise BadInput(
             f"invalid --timeout {args.timeout:g}: a dial-back budget is at most "
-            f"{protocol.MAX_TIMEOUT:g} seconds"
+            f"{MAX_DIALBACK_TIMEOUT:g} seconds"
         )
     return ReflectorConfig(
         host=host,
@@ -589,3 +588,24 @@ def plan_outputs(
     if json_out and to_stdout and to_stdout != [ReportFormat.JSON]:
         raise BadInput(f"--json prints JSON on stdout: write --format {to_stdout[0]} to a file")
     return tuple(fmts), paths, None
+
+
+def read_token(path: str) -> str:
+    """The bearer token (RFC 6750 2.1 b64token) from a file, surrounding whitespace ignored."""
+    from reverseprobe.userfile import read_regular_file
+
+    try:  # a regular file of bounded size: not a FIFO (blocks), not /dev/zero (endless)
+        raw = read_regular_file(path, MAX_TOKEN_BYTES + 1, what="--token-file", truncate=True)
+    except BadInput as exc:
+        raise BadInput(f"invalid --token-file {path!r}: {str(exc).rsplit(': ', 1)[-1]}") from None
+    try:
+        token = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise BadInput(f"invalid --token-file {path!r}: the token must be ASCII") from None
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+    if not token or len(token) > MAX_TOKEN_BYTES or not set(token) <= allowed:
+        raise BadInput(
+            f"invalid --token-file {path!r}: one token of letters, digits and -._~+/= "
+            f"(1-{MAX_TOKEN_BYTES} characters) expected"
+        )
+    return token

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -80,7 +81,11 @@ def run_site(
         runs.append(run)
         if run.result.status is Status.TIMEOUT:
             blocked = f"the move-test of {spec.name!r} still held port {site.port} when it was due"
-    return ChecklistResult(site, tuple(runs), time.monotonic() - t0, strict=strict, started=started)
+    elapsed = time.monotonic() - t0
+    host = socket.gethostname()
+    return ChecklistResult(
+        site, tuple(runs), elapsed, strict=strict, started=started, hostname=host
+    )
 
 
 def check_config_for(site: Site, timeout: float, *, strict: bool = False) -> c.CheckConfig:

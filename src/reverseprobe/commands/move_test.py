@@ -34,6 +34,7 @@ from reverseprobe.dicom.qr import (
 from reverseprobe.dicom.receiver import PortBusyError, Receiver
 from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model import ProbeResult, Report, Status
+from reverseprobe.model.dicom import DicomResult, PacsTcp
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
@@ -103,8 +104,8 @@ def run(
             return EchoProbeResult(
                 status=Status.FAIL,
                 reason=resolve_error,
-                tcp="unresolved",
-                result="not-tested",
+                tcp=PacsTcp.UNRESOLVED,
+                result=DicomResult.NOT_TESTED,
                 detail=resolve_error,
             )
         return _echo(target_box[0], dl)
@@ -168,7 +169,7 @@ def _report(
 
 
 def _accepted(done: Mapping[str, ProbeResult]) -> bool:
-    return getattr(done.get("echo"), "result", None) == "accepted"
+    return getattr(done.get("echo"), "result", None) is DicomResult.ACCEPTED
 
 
 def _skip(why: str) -> ProbeResult:
@@ -179,7 +180,7 @@ def _skip(why: str) -> ProbeResult:
 
 
 def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
-    from reverseprobe.dicom.echo import DicomResult, echo
+    from reverseprobe.dicom.echo import echo
 
     budget = dl.share(min(ECHO_BUDGET_S, max(1.0, dl.remaining() * 0.15)))
     e = echo(
@@ -193,8 +194,8 @@ def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
     return EchoProbeResult(
         status=Status.OK if ok else Status.FAIL,
         reason=None if ok else (e.detail or e.result.value),
-        tcp=e.tcp.value,
-        result=e.result.value,
+        tcp=PacsTcp(e.tcp.value),
+        result=e.result,
         reject=e.reject,
         echo_status=e.echo_status,
         implementation_class_uid=e.implementation_class_uid,

@@ -13,6 +13,8 @@ from enum import Enum
 from typing import Any
 
 from reverseprobe.model import Finding, Severity
+from reverseprobe.model.path import HOP_LABELS as HOP_LABELS
+from reverseprobe.model.path import Hop as Hop
 
 
 class Section(str, Enum):
@@ -25,25 +27,6 @@ class Section(str, Enum):
     INBOUND = "Inbound (echo-back)"
     PACS = "PACS"
     MOVE = "C-MOVE"
-
-
-class Hop(str, Enum):
-    """The path a C-MOVE's reverse connection takes, from the PACS to our listener."""
-
-    PACS = "pacs"
-    INTERNET = "internet"
-    ROUTER = "router"
-    PC = "pc"
-    LISTENER = "listener"
-
-
-HOP_LABELS = {
-    Hop.PACS: "PACS",
-    Hop.INTERNET: "Internet / WAN",
-    Hop.ROUTER: "Router (NAT)",
-    Hop.PC: "This PC",
-    Hop.LISTENER: "Listener",
-}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, PacsEntry, Severity, Status
-from reverseprobe.portmap.outcome import Action, MappingResult, RouterResult, Via
+from reverseprobe.model.forward import Action, MappingResult, PortmapRouterResult, Via
 
 _NO_READBACK = (
     "NAT-PMP/PCP cannot read a mapping back: the router's answer is the proof; --verify "
@@ -78,7 +78,7 @@ def _lease(seconds: int | None, via: Via | None) -> str:
     return text
 
 
-def router_double_nat(router: RouterResult) -> str | None:
+def router_double_nat(router: PortmapRouterResult) -> str | None:
     """Why the router's external address shows another NAT beyond it, else None."""
     if router.status is not Status.OK or router.via is None:
         return None
@@ -91,7 +91,7 @@ def router_double_nat(router: RouterResult) -> str | None:
 
 
 def findings(
-    ctx: Context, router: RouterResult, m: MappingResult, *, listing: bool
+    ctx: Context, router: PortmapRouterResult, m: MappingResult, *, listing: bool
 ) -> list[Finding]:
     out: list[Finding] = []
     dnat = router_double_nat(router)
@@ -161,7 +161,7 @@ def findings(
     return out
 
 
-def _listing(router: RouterResult) -> Finding:
+def _listing(router: PortmapRouterResult) -> Finding:
     rows = router.mappings or ()
     lines = [
         f"{p.protocol} {p.external_port} -> {p.internal_client}:{p.internal_port} "
@@ -178,7 +178,9 @@ def _target(ctx: Context, m: MappingResult) -> str:
     )
 
 
-def _mapping(ctx: Context, router: RouterResult, m: MappingResult, dnat: bool) -> list[Finding]:
+def _mapping(
+    ctx: Context, router: PortmapRouterResult, m: MappingResult, dnat: bool
+) -> list[Finding]:
     via = (m.via or router.via or Via.UPNP).value
     ext = router.external_ip or "the router's external address"
     detail: dict[str, Any] = dict(
@@ -357,7 +359,7 @@ def _mapping(ctx: Context, router: RouterResult, m: MappingResult, dnat: bool) -
     ]
 
 
-def pacs_entry(ctx: Context, router: RouterResult, m: MappingResult) -> PacsEntry | None:
+def pacs_entry(ctx: Context, router: PortmapRouterResult, m: MappingResult) -> PacsEntry | None:
     """After success: AE title, the public address, the external port."""
     if not m.done or m.status is not Status.OK:
         return None

@@ -14,16 +14,15 @@ from typing import Any
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.dicom.echo import DicomResult
-from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
-from reverseprobe.probes.inbound import (
+from reverseprobe.model.check import InterfacesResult
+from reverseprobe.model.dicom import DicomResult, TcpState
+from reverseprobe.model.inbound import (
     ControlOutcome,
     Fingerprint,
     InboundMode,
     InboundResult,
 )
-from reverseprobe.probes.interfaces import InterfacesResult
 
 REGISTERED_DICOM_PORT = 11112
 

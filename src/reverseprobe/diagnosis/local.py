@@ -6,10 +6,9 @@ from collections.abc import Mapping
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.dicom.echo import DicomResult, EchoResult
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
-from reverseprobe.probes.interfaces import InterfacesResult
-from reverseprobe.probes.listeners import ListenersResult, ListeningSocket, overlapping
+from reverseprobe.model.check import InterfacesResult, ListenersResult, ListeningSocket, overlapping
+from reverseprobe.model.dicom import DicomResult, DicomStatus, EchoResult
 
 REGISTERED_DICOM_PORT = 11112  # IANA "dicom" (104 is "acr-nema", below 1024)
 
@@ -105,7 +104,7 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
 
 def _answered(e: EchoResult) -> bool:
     """Associated and answered the C-ECHO with Success (PS3.7 9.1.5.1.4): only that passes."""
-    return e.result is DicomResult.ACCEPTED and e.echo_status == 0x0000
+    return e.result is DicomResult.ACCEPTED and e.echo_status == DicomStatus.SUCCESS
 
 
 def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]:

@@ -22,19 +22,20 @@ from reverseprobe.diagnosis.pacs import (
     register,
     rejected,
 )
-from reverseprobe.dicom.find import FindResult
-from reverseprobe.dicom.get import GetResult
-from reverseprobe.dicom.move import MoveResult
-from reverseprobe.dicom.qr import (
+from reverseprobe.model import Finding, PacsEntry, ProbeResult
+from reverseprobe.model.check import ListeningSocket
+from reverseprobe.model.dicom import (
     NO_RESPONSE_TEXT,
     AssocState,
+    DicomStatus,
     EchoProbeResult,
+    FindResult,
+    GetResult,
+    MoveResult,
     NoResponse,
     StatusWord,
 )
-from reverseprobe.model import Finding, PacsEntry, ProbeResult
-from reverseprobe.probes.listeners import ListeningSocket
-from reverseprobe.probes.pacs_address import AddressView, behind_nat
+from reverseprobe.model.move import AddressView, behind_nat
 
 
 def delivered(*, word: StatusWord | None, received: int, failed: int, want: int | None) -> bool:
@@ -209,7 +210,7 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         "connections": conns,
         "peers": sorted({a.peer for a in move.associations}),
     }
-    if code == 0xA801 and received == 0:
+    if code == DicomStatus.MOVE_DESTINATION_UNKNOWN and received == 0:
         return make(
             "MOVE_DESTINATION_UNKNOWN",
             f"The PACS does not know the Move Destination {cfg.aet!r} (status 0xA801).",

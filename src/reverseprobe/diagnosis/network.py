@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.firewall_fix import allow_command
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
-from reverseprobe.probes.firewall import FirewallResult
-from reverseprobe.probes.fwparse.fix import allow_command
-from reverseprobe.probes.fwparse.model import Verdict
-from reverseprobe.probes.interfaces import InterfacesResult
-from reverseprobe.probes.public_ip import PublicIpResult
-from reverseprobe.probes.router import RouterResult
+from reverseprobe.model.check import InterfacesResult, PublicIpResult, RouterResult
+from reverseprobe.model.firewall import FirewallResult, Verdict
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ from __future__ import annotations
 from reverseprobe.config import MoveTestConfig
 from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.dicom.echo import Rejection
-from reverseprobe.dicom.find import FindResult
-from reverseprobe.dicom.qr import AssocState, EchoProbeResult
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Status
-from reverseprobe.probes.pacs_address import AddressView, pacs_outside
+from reverseprobe.model.dicom import (
+    AssocState,
+    DicomResult,
+    EchoProbeResult,
+    FindResult,
+    PacsTcp,
+    Rejection,
+)
+from reverseprobe.model.move import AddressView, pacs_outside
 
 
 def pacs_entry(cfg: MoveTestConfig, view: AddressView) -> PacsEntry:
@@ -57,7 +62,7 @@ def register(cfg: MoveTestConfig, entry: PacsEntry) -> str:
 def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list[Finding]:
     assert isinstance(echo, EchoProbeResult)
     where = pacs_name(cfg)
-    if echo.tcp == "unresolved":
+    if echo.tcp == PacsTcp.UNRESOLVED:
         return [
             make(
                 "PACS_UNREACHABLE",
@@ -67,7 +72,7 @@ def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
                 tcp=echo.tcp,
             )
         ]
-    if echo.tcp in ("refused", "timeout", "unreachable"):
+    if echo.tcp in (PacsTcp.REFUSED, PacsTcp.TIMEOUT, PacsTcp.UNREACHABLE):
         fix = {
             "refused": f"Nothing listens on {cfg.pacs_host}:{cfg.pacs_port}: check the PACS's "
             f"DICOM port with its administrator (104 and 11112 are usual) and that it runs.",
@@ -84,7 +89,7 @@ def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
                 tcp=echo.tcp,
             )
         ]
-    if echo.result in ("not-dicom", "no-answer"):
+    if echo.result in (DicomResult.NOT_DICOM, DicomResult.NO_ANSWER):
         return [
             make(
                 "PACS_UNREACHABLE",
@@ -95,9 +100,9 @@ def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
                 result=echo.result,
             )
         ]
-    if echo.result == "rejected" and echo.reject is not None:
+    if echo.result == DicomResult.REJECTED and echo.reject is not None:
         return [rejected(echo.reject, cfg, entry, "C-ECHO")]
-    if echo.result == "aborted":
+    if echo.result == DicomResult.ABORTED:
         return [aborted(cfg, entry, "the association for C-ECHO")]
     return []
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from reverseprobe.diagnosis.catalogue import CATALOGUE, HOP_LABELS, Hop
+from reverseprobe.diagnosis.catalogue import CATALOGUE
 from reverseprobe.model import SEVERITY_ORDER, Finding, Severity
+from reverseprobe.model.checklist import ChecklistResult, TargetRun
+from reverseprobe.model.path import HOP_LABELS, Hop
+from reverseprobe.model.path import HopState as HopState
 
 # A connection that measurably went all the way proves the hops it crossed, so those show as
 # passed rather than "not measured": images that arrived crossed every hop from the PACS; the
@@ -16,14 +18,6 @@ PROVES: Mapping[str, frozenset[Hop]] = {
     "MOVE_OK": frozenset(Hop),
     "INBOUND_OK": frozenset({Hop.INTERNET, Hop.ROUTER, Hop.PC, Hop.LISTENER}),
 }
-
-
-@dataclass(frozen=True)
-class HopState:
-    hop: Hop
-    label: str
-    severity: Severity | None  # worst finding on this hop; None: nothing measured here
-    codes: tuple[str, ...]
 
 
 def hop_states(findings: Sequence[Finding]) -> list[HopState]:
@@ -37,3 +31,9 @@ def hop_states(findings: Sequence[Finding]) -> list[HopState]:
             state = dataclasses.replace(state, severity=Severity.PASS)
         out.append(state)
     return out
+
+
+def run_hops(result: ChecklistResult, run: TargetRun) -> list[HopState]:
+    """Each hop of the path to `run`'s PACS marked by its worst finding: this PC's findings
+    plus that PACS's (images that arrived there prove the hops in between)."""
+    return hop_states(result.path_findings(run))

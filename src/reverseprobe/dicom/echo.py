@@ -11,58 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
+from reverseprobe.model.dicom import DEFAULT_CALLING_AET as DEFAULT_CALLING_AET
+from reverseprobe.model.dicom import DicomResult as DicomResult
+from reverseprobe.model.dicom import EchoResult as EchoResult
+from reverseprobe.model.dicom import Rejection as Rejection
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
-DEFAULT_CALLING_AET = "REVERSEPROBE"
-
-
-class DicomResult(str, Enum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    ABORTED = "aborted"
-    NOT_DICOM = "not-dicom"
-    NO_ANSWER = "no-answer"  # TCP accepted, nothing came back within the timeout
-    NOT_TESTED = "not-tested"
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A-ASSOCIATE-RJ fields (PS3.8 9.3.4), as numbers and as words."""
-
-    result: int
-    source: int
-    reason: int
-    result_str: str
-    source_str: str
-    reason_str: str
-
-
-@dataclass(frozen=True)
-class EchoResult:
-    host: str
-    port: int
-    tcp: TcpState
-    result: DicomResult
-    called_aet: str
-    calling_aet: str
-    reject: Rejection | None = None
-    echo_status: int | None = None
-    implementation_class_uid: str | None = None
-    implementation_version_name: str | None = None
-    max_pdu: int | None = None
-    detail: str | None = None
-    elapsed_ms: float = 0.0
-    fsm_events: tuple[str, ...] = field(default=(), repr=False)
-
-    @property
-    def fingerprint(self) -> tuple[str | None, str | None]:
-        return (self.implementation_class_uid, self.implementation_version_name)
 
 
 def rejection_of(assoc: Any) -> Rejection:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from reverseprobe.dicom.echo import Rejection
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.qr import (
     NO_RESPONSE_TEXT,
     QR_FIND,
@@ -29,26 +28,12 @@ from reverseprobe.dicom.qr import (
     status_word,
     study_query,
 )
-from reverseprobe.model import ProbeResult, Status
-from reverseprobe.runner import Deadline
+from reverseprobe.model import Status
+from reverseprobe.model.dicom import FindResult as FindResult
 
 MAX_STUDIES = 200  # C-FIND matches read before C-CANCEL
 COUNT_CAP = 5000  # image-level matches counted per study
 COUNT_CANDIDATES = 5  # studies counted image by image when the PACS gives no counts
-
-
-@dataclass(frozen=True, kw_only=True)
-class FindResult(ProbeResult):
-    association: AssocState | None = None
-    reject: Rejection | None = None
-    final_code: int | None = None
-    studies: int = 0  # matches read
-    truncated: bool = False  # more matches than MAX_STUDIES
-    requested_study: str | None = None
-    study_uid: str | None = None  # the study move-test will move
-    instances: int | None = None  # its instance count, None: unknown
-    instances_from: str | None = None  # which query told the count
-    sop_classes: tuple[str, ...] = ()
 
 
 # --- C-FIND --------------------------------------------------------------------------------

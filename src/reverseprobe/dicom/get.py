@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.qr import (
     QR_GET,
     AssocState,
@@ -23,22 +23,8 @@ from reverseprobe.dicom.qr import (
     status_word,
     study_query,
 )
-from reverseprobe.model import ProbeResult, Status
-from reverseprobe.runner import Deadline
-
-
-@dataclass(frozen=True, kw_only=True)
-class GetResult(ProbeResult):
-    supported: bool | None = None  # the PACS accepted the C-GET presentation context
-    association: AssocState | None = None
-    tried: bool = False
-    final_status: StatusWord | None = None
-    final_code: int | None = None
-    completed: int | None = None
-    failed: int | None = None
-    warning: int | None = None
-    received: int = 0
-
+from reverseprobe.model import Status
+from reverseprobe.model.dicom import GetResult as GetResult
 
 # --- C-GET ---------------------------------------------------------------------------------
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from reverseprobe.dicom.echo import Rejection
+from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.qr import (
     QR_MOVE,
     AssocOutcome,
@@ -29,67 +28,12 @@ from reverseprobe.dicom.qr import (
     status_word,
     study_query,
 )
-from reverseprobe.dicom.receiver import InboundAssociation
-from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent
-from reverseprobe.model import ProbeResult
-from reverseprobe.probes.listeners import ListeningSocket
-from reverseprobe.runner import Deadline
+from reverseprobe.dicom.timeline import EventKind, Timeline
+from reverseprobe.model.dicom import MoveOutcome as MoveOutcome
+from reverseprobe.model.dicom import MoveResult as MoveResult
 
 PENDING_EVENTS = 20  # pending responses written to the timeline
 CANCEL_WAIT_S = 1.0  # C-CANCEL this long before the move's deadline
-
-
-@dataclass(frozen=True)
-class MoveOutcome:
-    """What the C-MOVE SCU side saw."""
-
-    association: AssocOutcome
-    final_code: int | None = None
-    final_t: float | None = None
-    completed: int | None = None
-    failed: int | None = None
-    warning: int | None = None
-    remaining: int | None = None
-    pending_responses: int = 0
-    error_comment: str | None = None
-    failed_instances: int | None = None
-    no_response: NoResponse | None = None  # why no final response came
-    cancelled: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class MoveResult(ProbeResult):
-    study_uid: str | None = None
-    destination: str = ""
-    port: int = 0
-    association: AssocState | None = None
-    reject: Rejection | None = None
-    final_status: StatusWord | None = None
-    final_code: int | None = None
-    final_code_hex: str | None = None
-    final_meaning: str | None = None
-    completed: int | None = None
-    failed: int | None = None
-    warning: int | None = None
-    remaining: int | None = None
-    pending_responses: int = 0
-    error_comment: str | None = None
-    failed_instances: int | None = None
-    no_response: NoResponse | None = None
-    cancelled: bool = False  # move-test sent C-CANCEL: its time ran out
-    expected: int | None = None  # instances in the study, from C-FIND
-    received: int = 0  # C-STOREs our listener accepted
-    store_failures: int = 0
-    received_after_final: int = 0
-    bytes_received: int = 0
-    connections: int = 0
-    associations: tuple[InboundAssociation, ...] = ()
-    port_busy: tuple[ListeningSocket, ...] | None = None
-    port_error: str | None = None
-    grace_s: float = 0.0
-    final_t: float | None = None
-    timeline: tuple[TimelineEvent, ...] = ()
-    timeline_dropped: int = 0
 
 
 # --- C-MOVE --------------------------------------------------------------------------------

@@ -12,13 +12,20 @@ import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-from reverseprobe.dicom.echo import Rejection, cut_text, rejection_of
+from reverseprobe.deadline import Deadline
+from reverseprobe.dicom.echo import cut_text, rejection_of
 from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
-from reverseprobe.model import ProbeResult
-from reverseprobe.runner import Deadline
+from reverseprobe.model.dicom import _MEANINGS as _MEANINGS
+from reverseprobe.model.dicom import NO_RESPONSE_TEXT as NO_RESPONSE_TEXT
+from reverseprobe.model.dicom import AssocOutcome as AssocOutcome
+from reverseprobe.model.dicom import AssocState as AssocState
+from reverseprobe.model.dicom import EchoProbeResult as EchoProbeResult
+from reverseprobe.model.dicom import NoResponse as NoResponse
+from reverseprobe.model.dicom import StatusWord as StatusWord
+from reverseprobe.model.dicom import status_meaning as status_meaning
+from reverseprobe.model.dicom import status_word as status_word
 
 QR_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Q/R Information Model - FIND
 QR_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"  # - MOVE
@@ -29,104 +36,12 @@ ACSE_TIMEOUT_S = 10.0
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # PS3.5 9.1
 
 
-class AssocState(str, Enum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"  # A-ASSOCIATE-RJ (PS3.8 9.3.4)
-    ABORTED = "aborted"  # A-ABORT / A-P-ABORT instead of an answer
-    UNREACHABLE = "unreachable"  # no TCP connection
-    NO_ANSWER = "no-answer"  # TCP up, no answer to A-ASSOCIATE-RQ
-    NOT_DICOM = "not-dicom"
-    CONTEXT_REJECTED = "context-rejected"  # associated, but the SOP class we need was refused
-
-
-class NoResponse(str, Enum):
-    """Why a C-FIND/C-MOVE/C-GET ended without a final response."""
-
-    ABORTED = "aborted"  # the PACS sent A-ABORT
-    CLOSED = "closed"  # the connection dropped (A-P-ABORT)
-    TIMEOUT = "timeout"  # nothing within the time left; we aborted
-    GARBAGE = "garbage"  # the PACS sent what no DICOM peer sends; we aborted
-
-
-NO_RESPONSE_TEXT = {
-    NoResponse.ABORTED: "the PACS aborted the association (A-ABORT)",
-    NoResponse.CLOSED: "the connection closed",
-    NoResponse.TIMEOUT: "no response within the time left (DIMSE timeout)",
-    NoResponse.GARBAGE: "the PACS answered garbage, not DICOM; we aborted",
-}
-
-
-class StatusWord(str, Enum):
-    """Status categories of PS3.7 Annex C."""
-
-    SUCCESS = "success"
-    PENDING = "pending"
-    WARNING = "warning"
-    CANCEL = "cancel"
-    FAILURE = "failure"
-
-
-# PS3.4 C.4.2.1.5 (C-MOVE) and C.4.3.1.4 (C-GET) status meanings.
-_MEANINGS = {
-    0x0000: "sub-operations complete, no failures",
-    0x0122: "SOP class not supported",
-    0x0124: "not authorized",
-    0xA701: "out of resources: unable to calculate number of matches",
-    0xA702: "out of resources: unable to perform sub-operations",
-    0xA801: "move destination unknown",
-    0xA900: "identifier does not match SOP class",
-    0xAA00: "none of the frames requested were found",
-    0xB000: "sub-operations complete, one or more failures or warnings",
-    0xFE00: "sub-operations terminated due to cancel",
-    0xFF00: "pending: sub-operations are continuing",
-    0xFF01: "pending: optional keys not supported",
-}
-
-
-def status_word(code: int) -> StatusWord:
-    if code == 0x0000:
-        return StatusWord.SUCCESS
-    if code in (0xFF00, 0xFF01):
-        return StatusWord.PENDING
-    if code == 0xFE00:
-        return StatusWord.CANCEL
-    if code in {0x0107, 0x0116} or 0xB000 <= code <= 0xBFFF:
-        return StatusWord.WARNING
-    return StatusWord.FAILURE
-
-
-def status_meaning(code: int) -> str:
-    if code in _MEANINGS:
-        return _MEANINGS[code]
-    if 0xC000 <= code <= 0xCFFF:
-        return "unable to process"
-    return "failure" if status_word(code) is StatusWord.FAILURE else status_word(code).value
-
-
 @dataclass(frozen=True)
 class Target:
     host: str
     port: int
     called_aet: str  # the PACS's AE title
     calling_aet: str  # ours: the title the PACS knows us by
-
-
-@dataclass(frozen=True)
-class AssocOutcome:
-    state: AssocState
-    reject: Rejection | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class EchoProbeResult(ProbeResult):
-    tcp: str | None = None
-    result: str | None = None  # accepted | rejected | aborted | not-dicom | no-answer | not-tested
-    reject: Rejection | None = None
-    echo_status: int | None = None
-    implementation_class_uid: str | None = None
-    implementation_version_name: str | None = None
-    detail: str | None = None
 
 
 # --- association --------------------------------------------------------------------------

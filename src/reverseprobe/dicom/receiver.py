@@ -21,6 +21,8 @@ from typing import Any
 from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
 from reverseprobe.dicom.timeline import EventKind, Timeline
+from reverseprobe.model.dicom import DicomStatus
+from reverseprobe.model.dicom import InboundAssociation as InboundAssociation
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 STORE_EVENTS_PER_ASSOCIATION = 5  # C-STORE entries per association in the timeline
@@ -31,28 +33,6 @@ MAX_PER_SOURCE = 16  # open at once from one address (a PACS may send in paralle
 MAX_MESSAGE = 512 << 20  # one C-STORE data set, held in memory by pynetdicom until complete
 PDU_TIMEOUT_S = 10.0  # a whole PDU, from its first byte
 CUT_EVENTS = 20  # cut-off entries in the timeline
-
-
-@dataclass(frozen=True)
-class InboundAssociation:
-    """One inbound connection and what came over it."""
-
-    number: int
-    peer: str
-    peer_port: int
-    connected_t: float
-    called_aet: str | None = None  # None: no A-ASSOCIATE-RQ arrived
-    calling_aet: str | None = None
-    accepted: bool = False
-    stores: int = 0
-    store_failures: int = 0
-    bytes: int = 0
-    first_store_t: float | None = None
-    last_store_t: float | None = None
-    ended: str | None = None  # released | aborted | closed; None: still open when we stopped
-    ended_t: float | None = None
-    rejected_sop_classes: tuple[str, ...] = ()
-    move_originator_aet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -359,16 +339,19 @@ class Receiver:
         t = self.timeline.now()
         req = event.request
         size = _dataset_size(req)
-        status = 0x0000
+        status: int = DicomStatus.SUCCESS
         error = None
         if self.save_dir is not None:
             try:
                 self._save(event, req)
             except OSError as exc:
-                status, error = 0xA700, f"{type(exc).__name__}: {exc}"  # Out of resources
+                status, error = (
+                    DicomStatus.OUT_OF_RESOURCES,
+                    f"{type(exc).__name__}: {exc}",
+                )  # Out of resources
         with self._lock:
             c = self._conn(event)
-            if status == 0x0000:
+            if status == DicomStatus.SUCCESS:
                 self._received += 1
                 if self._final_t is not None and t > self._final_t:
                     self._after_final += 1
@@ -380,8 +363,8 @@ class Receiver:
             self._last_activity = t
             nth = 0
             if c is not None:
-                c.stores += status == 0x0000
-                c.store_failures += status != 0x0000
+                c.stores += status == DicomStatus.SUCCESS
+                c.store_failures += status != DicomStatus.SUCCESS
                 c.bytes += size
                 c.first_store_t = t if c.first_store_t is None else c.first_store_t
                 c.last_store_t = t

@@ -7,14 +7,8 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from enum import Enum
 
-
-class TcpState(str, Enum):
-    OPEN = "open"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    UNREACHABLE = "unreachable"
+from reverseprobe.model.dicom import TcpState as TcpState
 
 
 @dataclass(frozen=True)

@@ -6,42 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from reverseprobe.model.dicom import EventKind as EventKind
+from reverseprobe.model.dicom import TimelineEvent as TimelineEvent
+
 MAX_EVENTS = 400  # timeline entries kept; later ones are counted, not stored
-
-
-class EventKind(str, Enum):
-    """What happened, on our client side (requests, responses) or our listener's side."""
-
-    LISTENING = "listening"
-    MOVE_REQUEST = "c-move-rq"
-    MOVE_PENDING = "c-move-pending"
-    MOVE_FINAL = "c-move-final"
-    MOVE_NO_RESPONSE = "c-move-no-response"
-    MOVE_CANCEL = "c-move-cancel"
-    CONNECTION = "connection"
-    ASSOCIATE_RQ = "a-associate-rq"
-    ACCEPTED = "a-associate-ac"
-    REJECTED = "a-associate-rj"
-    C_STORE = "c-store"
-    RELEASED = "a-release"
-    ABORTED = "a-abort"
-    CLOSED = "connection-closed"
-    GRACE_END = "grace-end"
-    CUT_OFF = "cut-off"  # our guard ended or refused a peer's connection (guard.py)
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    t: float  # seconds since the start of move-test (monotonic clock)
-    event: EventKind
-    peer: str | None = None
-    association: int | None = None  # number of the inbound association, from 1
-    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Timeline:
@@ -84,37 +54,3 @@ class Timeline:
     def events(self) -> tuple[TimelineEvent, ...]:
         with self._lock:
             return tuple(sorted(self._events, key=lambda e: e.t))
-
-
-def describe(e: TimelineEvent) -> str:
-    """One timeline event in words (pure; for the text report)."""
-    d = e.detail
-    n = f"#{e.association} " if e.association is not None else ""
-    counts = ", ".join(
-        f"{k} {d[k]}" for k in ("completed", "remaining", "failed", "warning") if k in d
-    )
-    counts = f" ({counts})" if counts else ""
-    if d.get("invalid"):
-        counts += " [" + "; ".join(map(str, d["invalid"])) + "]"
-    code = f"0x{d['code']:04X}" if isinstance(d.get("code"), int) else "?"
-    texts = {
-        EventKind.LISTENING: f"listening on {d.get('address')}:{d.get('port')} as {d.get('aet')}",
-        EventKind.MOVE_REQUEST: f"C-MOVE-RQ to {d.get('destination')}, study {d.get('study')}",
-        EventKind.MOVE_PENDING: f"C-MOVE-RSP pending {code}{counts}",
-        EventKind.MOVE_FINAL: f"C-MOVE-RSP final {code}{counts}",
-        EventKind.MOVE_NO_RESPONSE: f"no final C-MOVE-RSP: {d.get('why')}",
-        EventKind.MOVE_CANCEL: f"C-CANCEL sent ({d.get('why')})",
-        EventKind.CONNECTION: f"{n}inbound connection from {e.peer}",
-        EventKind.ASSOCIATE_RQ: f"{n}A-ASSOCIATE-RQ calling {d.get('calling_aet')!r} "
-        f"called {d.get('called_aet')!r}",
-        EventKind.ACCEPTED: f"{n}association accepted",
-        EventKind.REJECTED: f"{n}association rejected",
-        EventKind.C_STORE: f"{n}C-STORE, {d.get('bytes')} bytes, status 0x{d.get('status', 0):04X}",
-        EventKind.RELEASED: f"{n}released after {d.get('stores')} C-STORE(s)",
-        EventKind.ABORTED: f"{n}aborted after {d.get('stores')} C-STORE(s)",
-        EventKind.CLOSED: f"{n}connection closed after {d.get('stores')} C-STORE(s)",
-        EventKind.GRACE_END: f"stopped waiting: {d.get('why')} ({d.get('received')} received)",
-        EventKind.STOPPED: "listener stopped",
-        EventKind.CUT_OFF: f"{n}cut off {e.peer}: {d.get('reason')}",
-    }
-    return texts.get(e.event, e.event.value)

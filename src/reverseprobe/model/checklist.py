@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from reverseprobe.diagnosis.path import HopState, hop_states
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report
 from reverseprobe.sitefile import PacsSpec, Site
 
@@ -48,6 +47,9 @@ class ChecklistResult:
     elapsed_s: float
     strict: bool = False
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    hostname: str = (
+        ""  # where the checklist ran (JUnit's testsuite hostname); filled by its builder
+    )
 
     @property
     def site_run(self) -> TargetRun:
@@ -64,11 +66,6 @@ class ChecklistResult:
     def path_findings(self, run: TargetRun) -> list[Finding]:
         """What marks the path to one PACS: this PC's findings plus that PACS's."""
         return [*self.site_run.findings, *run.findings] if run.pacs else list(run.findings)
-
-    def hops(self, run: TargetRun) -> list[HopState]:
-        """Each hop of the path to `run`'s PACS marked by its worst finding (images that
-        arrived there prove the hops in between: render/path.py)."""
-        return hop_states(self.path_findings(run))
 
     def entry(self, run: TargetRun | None = None) -> PacsEntry:
         """What the PACS administrator enters for this site (as seen from `run`'s PACS)."""

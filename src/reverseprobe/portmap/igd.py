@@ -17,12 +17,12 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from reverseprobe.deadline import Deadline
+from reverseprobe.model.forward import PortMapping as PortMapping
 from reverseprobe.portmap.errors import UpnpError, UpnpGarbage, UpnpTimeout, from_miniupnpc
 from reverseprobe.portmap.ssdp import SsdpResponse, discover_igd
-from reverseprobe.runner import Deadline
 from reverseprobe.textsafe import clip, quote
 
 _T = TypeVar("_T")
@@ -31,20 +31,6 @@ DEFAULT_CALL_TIMEOUT = 4.0
 DEFAULT_DISCOVER_TIMEOUT = 2.0
 MAX_DESCRIPTION = 256  # NewPortMappingDescription: miniupnpd keeps 64, routers rarely more
 MAX_STATUS = 64  # NewConnectionStatus is one word (Connected, Disconnected, ...)
-
-
-@dataclass(frozen=True)
-class PortMapping:
-    """One entry of the router's port mapping table (IGD GetSpecific/GenericPortMappingEntry)."""
-
-    external_port: int
-    protocol: str
-    internal_client: str
-    internal_port: int
-    description: str
-    enabled: bool
-    lease: int  # seconds left; 0 = permanent
-    remote_host: str = ""
 
 
 def bounded_call(fn: Callable[[], _T], timeout: float, what: str) -> _T:

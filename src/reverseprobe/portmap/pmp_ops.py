@@ -15,13 +15,13 @@ import socket
 from dataclasses import replace
 
 from reverseprobe.addresses import classify
+from reverseprobe.deadline import Deadline
 from reverseprobe.model import Status
 from reverseprobe.portmap import natpmp
 from reverseprobe.portmap.natpmp import AddressResult, Mapping, NoAnswer
-from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult, Via
+from reverseprobe.portmap.outcome import Action, MappingResult, PortmapRouterResult, Request, Via
 from reverseprobe.portmap.state import NonceStore, key
 from reverseprobe.portmap.wire import Method, NatPmpResult, PcpResult
-from reverseprobe.runner import Deadline
 
 PERMANENT_ASK = 7 * 24 * 3600  # neither protocol has permanent mappings: ask long, report granted
 ASK_BUDGET_S = 2.0  # one request with its retransmissions at 250, 500, 1000 ms
@@ -42,10 +42,10 @@ def _router(
     *,
     address: AddressResult | None = None,
     external: str | None = None,
-) -> RouterResult:
+) -> PortmapRouterResult:
     ext = external or (address.address if address is not None else None)
     found = via is not None or (address is not None and address.result is not None)
-    return RouterResult(
+    return PortmapRouterResult(
         status=Status.OK if found else Status.FAIL,
         reason=None if found else f"neither PCP nor NAT-PMP answered at {gateway}:5351",
         via=via or (Via.NATPMP if found else None),
@@ -95,7 +95,7 @@ def _ask(
 
 def add(
     gateway: str, req: Request, store: NonceStore | None, deadline: Deadline
-) -> tuple[RouterResult, MappingResult]:
+) -> tuple[PortmapRouterResult, MappingResult]:
     """PCP MAP (with the stored nonce: a renewal), else NAT-PMP; report what was granted."""
     client = _client(gateway)
     base = _base(req, client)
@@ -179,7 +179,7 @@ def _result_name(m: Mapping) -> str:
 
 def remove(
     gateway: str, req: Request, store: NonceStore | None, deadline: Deadline
-) -> tuple[RouterResult, MappingResult]:
+) -> tuple[PortmapRouterResult, MappingResult]:
     """PCP delete with the stored nonce; NAT-PMP delete otherwise (it cannot remove a PCP
     mapping whose nonce is lost, and says success either way)."""
     client = _client(gateway)

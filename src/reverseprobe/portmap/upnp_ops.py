@@ -14,7 +14,7 @@ from reverseprobe.addresses import classify
 from reverseprobe.model import Status
 from reverseprobe.portmap.errors import UpnpError, UpnpTimeout
 from reverseprobe.portmap.igd import Igd, PortMapping
-from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult, Via
+from reverseprobe.portmap.outcome import Action, MappingResult, PortmapRouterResult, Request, Via
 
 _PERMANENT_RETRY = 725  # OnlyPermanentLeasesSupported: retry with lease 0
 _CONFLICT = 718
@@ -22,7 +22,7 @@ _CONFLICT = 718
 
 def read_router(
     igd: Igd, gateway: str | None, *, listing: bool = False, tried: tuple[str, ...] = ()
-) -> RouterResult:
+) -> PortmapRouterResult:
     """Status, external address (and with `listing` every mapping) of the IGD."""
     problems: list[str] = []
     status = ext = None
@@ -40,7 +40,7 @@ def read_router(
             mappings = tuple(igd.list_mappings())
         except UpnpError as exc:
             problems.append(f"GetGenericPortMappingEntry: {exc.describe()}")
-    return RouterResult(
+    return PortmapRouterResult(
         status=Status.OK if not problems else Status.ERROR,
         reason="; ".join(problems) or None,
         via=Via.UPNP,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from reverseprobe.concurrent import gather
 from reverseprobe.config import CheckConfig
-from reverseprobe.model import ProbeResult, Status
+from reverseprobe.model import Status
+from reverseprobe.model.firewall import FirewallResult as FirewallResult
 from reverseprobe.probes.fwparse import iptables, nft
 from reverseprobe.probes.fwparse.model import Inbound, ParseError, Reading, Verdict, worst
 from reverseprobe.runner import Deadline, Probe
@@ -78,19 +79,6 @@ def _search_path() -> str:
     if sys.platform.startswith("linux"):
         path = os.pathsep.join(p for p in (path, "/usr/sbin", "/sbin") if p)
     return path
-
-
-@dataclass(frozen=True, kw_only=True)
-class FirewallResult(ProbeResult):
-    port: int
-    platform: str
-    interface: str | None = None  # where the PACS's connection arrives (default route)
-    program: str | None = None  # the listener's executable (per-application firewalls)
-    readings: tuple[Reading, ...] = ()
-    unread: tuple[str, ...] = ()  # "ufw: permission denied", ...: claimed nothing
-    verdict: Verdict | None = None  # None: nothing could be read
-    deciding: Reading | None = None
-    managers: tuple[str, ...] = ()  # active front ends (ufw, firewalld): their fix wins
 
 
 # --- Linux ----------------------------------------------------------------------------------

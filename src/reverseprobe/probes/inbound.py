@@ -17,16 +17,19 @@ import errno
 import secrets
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Protocol
 
 from reverseprobe.concurrent import start
 from reverseprobe.config import CheckConfig
-from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, DicomResult, EchoResult, echo
+from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, EchoResult, echo
 from reverseprobe.dicom.scp import VerificationScp, on_exit
 from reverseprobe.dicom.tcp import TcpState
-from reverseprobe.model import ProbeResult, Status
+from reverseprobe.model import Status
+from reverseprobe.model.inbound import ControlOutcome as ControlOutcome
+from reverseprobe.model.inbound import ControlResult as ControlResult
+from reverseprobe.model.inbound import Fingerprint as Fingerprint
+from reverseprobe.model.inbound import InboundMode as InboundMode
+from reverseprobe.model.inbound import InboundResult as InboundResult
 from reverseprobe.reflector.client import Endpoint, ReflectorError, ask_probe
 from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
 from reverseprobe.runner import Deadline, Probe
@@ -39,75 +42,6 @@ CONTROL_LEASE_S = 120  # a mapping we fail to remove expires by itself
 CONTROL_DESCRIPTION = "reverseprobe control port (temporary)"
 LOCAL_ECHO_S = 3.0
 NONCE_WAIT_S = 0.3
-
-
-class InboundMode(str, Enum):
-    TEMPORARY_LISTENER = "temporary-listener"  # the port was free: our SCP held it
-    EXISTING_LISTENER = "existing-listener"  # a program listens: compare fingerprints
-    NOT_HELD = "not-held"  # free, but we could not listen on it (privileges)
-
-
-class ControlOutcome(str, Enum):
-    REACHED = "reached"
-    NOT_REACHED = "not-reached"
-    NOT_TESTED = "not-tested"
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """How a listener answers an association: enough to tell two listeners apart."""
-
-    result: DicomResult
-    implementation_class_uid: str | None = None
-    implementation_version_name: str | None = None
-    reject_reason: int | None = None
-
-    @classmethod
-    def of_echo(cls, e: EchoResult) -> Fingerprint:
-        reason = e.reject.reason if e.reject else None
-        return cls(e.result, e.implementation_class_uid, e.implementation_version_name, reason)
-
-    @classmethod
-    def of_probe(cls, r: PortProbe) -> Fingerprint:
-        reason = r.reject.reason if r.reject else None
-        return cls(r.dicom, r.implementation_class_uid, r.implementation_version_name, reason)
-
-
-@dataclass(frozen=True)
-class ControlResult:
-    """The high control port test for a low port (docs/reference.md "inbound")."""
-
-    outcome: ControlOutcome
-    reason: str | None = None
-    port: int | None = None  # external and internal port of the temporary mapping
-    lan_address: str | None = None
-    result: PortProbe | None = None
-    nonce_seen: bool = False
-    mapping_removed: bool | None = None
-    low_port_mapping: str | None = None  # "host:port" the router maps the low port to (UPnP)
-
-
-@dataclass(frozen=True, kw_only=True)
-class InboundResult(ProbeResult):
-    port: int
-    reflector: str | None = None  # the URL without any token
-    mode: InboundMode | None = None
-    observed_ip: str | None = None  # the reflector's view of our public address
-    results: tuple[PortProbe, ...] = ()
-    nonce: str | None = None
-    nonce_seen: bool | None = None  # None: no temporary listener, so no nonce to see
-    calling_aets_seen: tuple[str, ...] = ()
-    connections_seen: tuple[str, ...] = ()
-    local_fingerprints: tuple[Fingerprint, ...] = ()
-    remote_fingerprint: Fingerprint | None = None
-    control: ControlResult | None = None
-    http_status: int | None = None
-    reflector_error: str | None = None  # "unreachable" | "refused" | "garbage"
-    note: str | None = None
-
-    @property
-    def main(self) -> PortProbe | None:
-        return next((r for r in self.results if r.port == self.port), None)
 
 
 class Asker(Protocol):

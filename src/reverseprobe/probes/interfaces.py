@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reverseprobe.addresses import AddressClass, classify
-from reverseprobe.model import ProbeResult, Status
+from reverseprobe.addresses import classify
+from reverseprobe.model import Status
+from reverseprobe.model.check import Interface as Interface
+from reverseprobe.model.check import InterfaceAddress as InterfaceAddress
+from reverseprobe.model.check import InterfacesResult as InterfacesResult
 from reverseprobe.runner import Deadline
 
 # Destinations for a UDP connect(), which only asks the kernel for the route and source
@@ -39,40 +41,6 @@ _TUNNEL_NAME_WORDS = (
     "vpn", "tap-windows", "wireguard", "tailscale", "openvpn", "anyconnect", "forticlient",
     "zerotier", "wintun", "globalprotect", "pangp", "juniper", "pulse secure",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class InterfaceAddress:
-    address: str
-    family: str  # ipv4 | ipv6
-    netmask: str | None
-    klass: AddressClass
-
-
-@dataclass(frozen=True)
-class Interface:
-    name: str
-    up: bool | None
-    tunnel: str | None  # why we think it is a tunnel, or None
-    addresses: tuple[InterfaceAddress, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class InterfacesResult(ProbeResult):
-    interfaces: tuple[Interface, ...] = ()
-    default_gateway: str | None = None
-    default_interface: str | None = None
-    source_address: str | None = None  # toward the default route (IPv4)
-    source_interface: str | None = None
-    source_address_v6: str | None = None
-    route_via_tunnel: str | None = None  # the tunnel interface carrying the default route
-
-    def interface(self, name: str | None) -> Interface | None:
-        return next((i for i in self.interfaces if i.name == name), None)
-
-    @property
-    def lan_address(self) -> str | None:
-        return self.source_address
 
 
 def probe_interfaces(deadline: Deadline) -> InterfacesResult:

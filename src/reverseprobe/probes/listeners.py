@@ -5,40 +5,17 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.dicom.echo import DicomResult, EchoResult, echo
 from reverseprobe.dicom.tcp import TcpState
-from reverseprobe.model import ProbeResult, Status
+from reverseprobe.model import Status
+from reverseprobe.model.check import ListenersResult as ListenersResult
+from reverseprobe.model.check import ListeningSocket as ListeningSocket
+from reverseprobe.model.check import overlapping as overlapping
 from reverseprobe.runner import Deadline
 
 ECHO_BUDGET_S = 4.0
-
-
-@dataclass(frozen=True)
-class ListeningSocket:
-    address: str
-    port: int
-    family: str  # ipv4 | ipv6
-    pid: int | None
-    process: str | None  # None: not visible without elevated rights
-
-    @property
-    def wildcard(self) -> bool:
-        return self.address in ("0.0.0.0", "::")
-
-    @property
-    def loopback(self) -> bool:
-        return self.address.startswith("127.") or self.address == "::1"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ListenersResult(ProbeResult):
-    port: int
-    sockets: tuple[ListeningSocket, ...] = ()
-    echoes: tuple[EchoResult, ...] = ()
-    pids_visible: bool = True
 
 
 def probe_listeners(
@@ -123,19 +100,6 @@ def echo_target(s: ListeningSocket) -> str:
     if s.address == "::":
         return "::1"
     return s.address
-
-
-def overlapping(sockets: tuple[ListeningSocket, ...] | list[ListeningSocket]) -> bool:
-    """Two programs, or two sockets of one family that can take the same connection
-    (SO_REUSEPORT twins; 0.0.0.0 beside a specific address). A program's IPv4 socket beside
-    its own IPv6 socket is normal dual-stack, not "listening twice"."""
-    if len({s.pid for s in sockets}) > 1:
-        return True
-    for i, a in enumerate(sockets):
-        for b in sockets[i + 1 :]:
-            if a.family == b.family and (a.address == b.address or a.wildcard or b.wildcard):
-                return True
-    return False
 
 
 def _echo_all(

@@ -15,13 +15,14 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.concurrent import gather
 from reverseprobe.config import CheckConfig
 from reverseprobe.httpfetch import STILL_ARRIVING, FetchError, FetchKind, fetch
-from reverseprobe.model import ProbeResult, Status
+from reverseprobe.model import Status
+from reverseprobe.model.check import PublicIpResult as PublicIpResult
+from reverseprobe.model.check import SourceAnswer as SourceAnswer
 from reverseprobe.runner import Deadline, Probe
 
 # Plain text (ipify, icanhazip, ifconfig.me, AWS), JSON (ipify ?format=json) and key=value
@@ -43,23 +44,6 @@ _USER_AGENT = "reverseprobe (public address check)"
 
 class AnswerError(ValueError):
     """A service's answer does not name an IPv4 address; str() says why."""
-
-
-@dataclass(frozen=True)
-class SourceAnswer:
-    """What one source said: an address, or why it did not give one."""
-
-    source: str
-    address: str | None
-    error: str | None
-    elapsed_ms: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class PublicIpResult(ProbeResult):
-    address: str | None = None  # the vote's winner; None: nobody answered (or not checked)
-    answers: tuple[SourceAnswer, ...] = ()
-    consistent: bool | None = None  # None: fewer than two answers to compare
 
 
 # --- pure: parse an answer, vote ------------------------------------------------------------

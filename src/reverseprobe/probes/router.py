@@ -17,39 +17,14 @@ from typing import Any
 
 from reverseprobe.addresses import AddressClass, classify
 from reverseprobe.config import CheckConfig
-from reverseprobe.model import ProbeResult, Status
+from reverseprobe.model import Status
+from reverseprobe.model.check import RouterResult as RouterResult
 from reverseprobe.portmap.igd import PortMapping
 from reverseprobe.runner import Deadline, Probe
 
 DISCOVER_BUDGET_S = 2.0  # SSDP: miniupnpd answers in ~50-250 ms; silence costs all of it
 CALL_BUDGET_S = 2.0  # one SOAP call
 NATPMP_BUDGET_S = 2.0  # RFC 6886 retries at 250, 500, 1000 ms
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouterResult(ProbeResult):
-    port: int
-    gateway: str | None = None
-    lan_address: str | None = None  # our address toward the IGD (what a mapping must name)
-    igd_location: str | None = None  # None: no IGD answered (see upnp_error)
-    igd_server: str | None = None  # the SSDP SERVER header: the router's make
-    connection_status: str | None = None  # GetStatusInfo: Connected, Disconnected...
-    external_ip: str | None = None  # GetExternalIPAddress ("" = the router has none)
-    mapping: PortMapping | None = None  # for TCP `port`
-    mapping_checked: bool = False
-    upnp_error: str | None = None  # why the IGD could not be used
-    # How an IGD that answered SSDP then failed: "garbage" (it sent something that is no valid
-    # UPnP answer: too long, not XML, a value out of range), "timeout" (it stopped answering)
-    # or "error" (a UPnP error, a refused connection).
-    # None: it worked, or no IGD answered at all. Not the same as "no UPnP here".
-    upnp_fault: str | None = None
-    natpmp_external_ip: str | None = None
-    natpmp_result: int | None = None  # RFC 6886 result code; None: no answer / not asked
-    natpmp_error: str | None = None
-
-    @property
-    def igd_found(self) -> bool:
-        return self.igd_location is not None
 
 
 @dataclass

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from reverseprobe.config import BadInput, parse_aet
-from reverseprobe.dicom.echo import DEFAULT_CALLING_AET, DicomResult, EchoResult
-from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.config import MAX_DIALBACK_TIMEOUT, BadInput, parse_aet
+from reverseprobe.model.dicom import DEFAULT_CALLING_AET, DicomResult, EchoResult, TcpState
+from reverseprobe.model.inbound import PortProbe as PortProbe
+from reverseprobe.model.inbound import ProbeAnswer as ProbeAnswer
+from reverseprobe.model.inbound import Reject as Reject
 
 PATH_IP = "/v1/ip"
 PATH_PROBE = "/v1/probe"
@@ -28,7 +30,7 @@ BODY_LIMIT = 4096  # bytes: a probe request is ~100 bytes; "a few KiB" (docs/ref
 ANSWER_LIMIT = 64 * 1024  # what a client reads of an answer at most
 DEFAULT_CALLED_AET = "ANY-SCP"
 MIN_TIMEOUT = 0.2
-MAX_TIMEOUT = 60.0
+MAX_TIMEOUT = MAX_DIALBACK_TIMEOUT
 _DETAIL_LIMIT = 200
 _REQUEST_KEYS = ("ports", "called_aet", "calling_aet", "timeout")
 
@@ -305,41 +307,6 @@ def probe_request_body(
 
 class AnswerError(ValueError):
     """A reflector answer that does not follow the contract."""
-
-
-@dataclass(frozen=True)
-class Reject:
-    result: int
-    source: int
-    reason: int
-    text: str
-
-
-@dataclass(frozen=True)
-class PortProbe:
-    """What the reflector saw dialling one port back (client side, validated)."""
-
-    port: int
-    tcp: TcpState
-    dicom: DicomResult
-    reject: Reject | None = None
-    implementation_class_uid: str | None = None
-    implementation_version_name: str | None = None
-    detail: str | None = None
-    elapsed_ms: float | None = None
-
-    @property
-    def fingerprint(self) -> tuple[str | None, str | None]:
-        return (self.implementation_class_uid, self.implementation_version_name)
-
-
-@dataclass(frozen=True)
-class ProbeAnswer:
-    observed_ip: str
-    results: tuple[PortProbe, ...]
-
-    def for_port(self, port: int) -> PortProbe | None:
-        return next((r for r in self.results if r.port == port), None)
 
 
 def parse_probe_answer(doc: Any, ports: Sequence[int]) -> ProbeAnswer:

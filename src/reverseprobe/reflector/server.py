@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from reverseprobe.config import BadInput, ReflectorConfig, reflector_config
+from reverseprobe.config import MAX_TOKEN_BYTES as MAX_TOKEN_BYTES
+from reverseprobe.config import ReflectorConfig, reflector_config
+from reverseprobe.config import read_token as read_token
 from reverseprobe.environment import Environment
 from reverseprobe.exitcodes import CommandFailed
 from reverseprobe.reflector import protocol as p
@@ -27,28 +29,6 @@ from reverseprobe.reflector.dialback import Dialer, dial_back
 __all__ = ["BackgroundReflector", "Dialer", "Reflector", "dial_back", "reflector_config", "serve"]
 
 KEEPALIVE_S = 15.0  # idle connections, and ones still sending headers, are closed after this
-MAX_TOKEN_BYTES = 4096
-
-
-def read_token(path: str) -> str:
-    """The bearer token (RFC 6750 2.1 b64token) from a file, surrounding whitespace ignored."""
-    from reverseprobe.userfile import read_regular_file
-
-    try:  # a regular file of bounded size: not a FIFO (blocks), not /dev/zero (endless)
-        raw = read_regular_file(path, MAX_TOKEN_BYTES + 1, what="--token-file", truncate=True)
-    except BadInput as exc:
-        raise BadInput(f"invalid --token-file {path!r}: {str(exc).rsplit(': ', 1)[-1]}") from None
-    try:
-        token = raw.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise BadInput(f"invalid --token-file {path!r}: the token must be ASCII") from None
-    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
-    if not token or len(token) > MAX_TOKEN_BYTES or not set(token) <= allowed:
-        raise BadInput(
-            f"invalid --token-file {path!r}: one token of letters, digits and -._~+/= "
-            f"(1-{MAX_TOKEN_BYTES} characters) expected"
-        )
-    return token
 
 
 # --- the service ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+from reverseprobe.diagnosis.path import run_hops
 from reverseprobe.model import Finding, Severity, Status, sort_findings
 from reverseprobe.render.terminal import make_console, mark, verdict_line
 
@@ -44,7 +45,7 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
             f"{escape(p.host)}:{p.port} (reverseprobe move-test)"
         )
         _run_body(con, run, color)
-        states = result.hops(run)
+        states = run_hops(result, run)
         con.print(
             "  Path:  " + "  ->  ".join(f"{mark(h.severity, color)} {h.label}" for h in states)
         )

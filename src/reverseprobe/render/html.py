@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from reverseprobe import __version__
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
-from reverseprobe.diagnosis.path import HopState
+from reverseprobe.diagnosis.path import run_hops
 from reverseprobe.model import Finding, PacsEntry, Severity, sort_findings, verdict
+from reverseprobe.model.path import HopState
 from reverseprobe.textsafe import printable
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def _run_view(result: ChecklistResult, run: TargetRun, index: int) -> dict[str, 
             for n, p in run.result.probes.items()
         ],
         "path": path_picture(
-            result.hops(run),
+            run_hops(result, run),
             f"Path of the C-MOVE connection from {title} to this PC's listener",
         ),
         "entry": entry,

@@ -12,7 +12,6 @@ with xml.etree.ElementTree; text a peer sent is stripped of characters XML 1.0 c
 from __future__ import annotations
 
 import re
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ class Case:
 def render_junit(result: ChecklistResult) -> str:
     root = ET.Element("testsuites", name=_x(f"reverseprobe checklist: {result.site.name}"))
     totals = [0, 0, 0]
-    host = socket.gethostname()
+    host = result.hostname
     stamp = result.started.strftime("%Y-%m-%dT%H:%M:%S")  # Ant: ISO 8601 without a zone
     for i, run in enumerate(result.runs):
         suite = _suite(result, run, i, host, stamp)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from reverseprobe.dicom.move import MoveResult
-from reverseprobe.dicom.timeline import EventKind, describe
 from reverseprobe.model import Report
+from reverseprobe.model.dicom import EventKind, MoveResult, TimelineEvent
 
 
 def timeline_lines(report: Report) -> list[str]:
@@ -22,3 +21,37 @@ def timeline_lines(report: Report) -> list[str]:
     if move.timeline_dropped:
         lines.append(f"{'':10}  ({move.timeline_dropped} later event(s) not kept)")
     return lines
+
+
+def describe(e: TimelineEvent) -> str:
+    """One timeline event in words (pure; for the text report)."""
+    d = e.detail
+    n = f"#{e.association} " if e.association is not None else ""
+    counts = ", ".join(
+        f"{k} {d[k]}" for k in ("completed", "remaining", "failed", "warning") if k in d
+    )
+    counts = f" ({counts})" if counts else ""
+    if d.get("invalid"):
+        counts += " [" + "; ".join(map(str, d["invalid"])) + "]"
+    code = f"0x{d['code']:04X}" if isinstance(d.get("code"), int) else "?"
+    texts = {
+        EventKind.LISTENING: f"listening on {d.get('address')}:{d.get('port')} as {d.get('aet')}",
+        EventKind.MOVE_REQUEST: f"C-MOVE-RQ to {d.get('destination')}, study {d.get('study')}",
+        EventKind.MOVE_PENDING: f"C-MOVE-RSP pending {code}{counts}",
+        EventKind.MOVE_FINAL: f"C-MOVE-RSP final {code}{counts}",
+        EventKind.MOVE_NO_RESPONSE: f"no final C-MOVE-RSP: {d.get('why')}",
+        EventKind.MOVE_CANCEL: f"C-CANCEL sent ({d.get('why')})",
+        EventKind.CONNECTION: f"{n}inbound connection from {e.peer}",
+        EventKind.ASSOCIATE_RQ: f"{n}A-ASSOCIATE-RQ calling {d.get('calling_aet')!r} "
+        f"called {d.get('called_aet')!r}",
+        EventKind.ACCEPTED: f"{n}association accepted",
+        EventKind.REJECTED: f"{n}association rejected",
+        EventKind.C_STORE: f"{n}C-STORE, {d.get('bytes')} bytes, status 0x{d.get('status', 0):04X}",
+        EventKind.RELEASED: f"{n}released after {d.get('stores')} C-STORE(s)",
+        EventKind.ABORTED: f"{n}aborted after {d.get('stores')} C-STORE(s)",
+        EventKind.CLOSED: f"{n}connection closed after {d.get('stores')} C-STORE(s)",
+        EventKind.GRACE_END: f"stopped waiting: {d.get('why')} ({d.get('received')} received)",
+        EventKind.STOPPED: "listener stopped",
+        EventKind.CUT_OFF: f"{n}cut off {e.peer}: {d.get('reason')}",
+    }
+    return texts.get(e.event, e.event.value)

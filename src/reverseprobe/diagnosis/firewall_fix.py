@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reverseprobe.probes.fwparse.model import Reading, Verdict
+from reverseprobe.model.firewall import Reading, Verdict
 
 SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw"
 
