@@ -88,23 +88,31 @@ def _ask_upnp(
         out.error = out.failed("", exc)
         return out
     out.lan_address = igd.lan_address or None
+
+    def timeout(name: str) -> float:
+        """The plan's share is the least a call gets; time the earlier calls did not use
+        (a router answers in milliseconds) goes to it too, up to its nominal budget."""
+        later = UPNP_CALLS[UPNP_CALLS.index(name) + 1 :]
+        free = deadline.remaining() - sum(budget[n] for n in later)
+        return max(budget[name], min(NOMINAL_BUDGETS_S[name], free))
+
     errors = []
     mapping_failed = False
     try:
-        igd.timeout = budget["GetSpecificPortMappingEntry"]
+        igd.timeout = timeout("GetSpecificPortMappingEntry")
         out.mapping = igd.get_mapping(port, "TCP")
     except UpnpError as exc:
         mapping_failed = True
         errors.append(out.failed("GetSpecificPortMappingEntry", exc))
     others = 0
     try:
-        igd.timeout = budget["GetStatusInfo"]
+        igd.timeout = timeout("GetStatusInfo")
         out.status = igd.status()[0]
     except UpnpError as exc:
         others += 1
         errors.append(out.failed("GetStatusInfo", exc))
     try:
-        igd.timeout = budget["GetExternalIPAddress"]
+        igd.timeout = timeout("GetExternalIPAddress")
         ext = igd.external_ip()
         out.external_ip = ext if ext is not None else ""
     except UpnpError as exc:
