@@ -71,6 +71,7 @@ def resolve(
     out = _consequences(out)
     out = _no_stale_advice(out, cfg)
     out = _one_forwarding_fix(out, cfg)
+    out = _receiver_runs(out, cfg)
     return out
 
 
@@ -242,6 +243,17 @@ def _no_stale_advice(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
                 "The dial-back came in all the same (INBOUND_OK): a rule made by hand forwards "
                 "the port.",
             )
+        elif f.code == "UPNP_MAPPING_OTHER_HOST" and came_in:
+            m = d.get("mapping") or {}
+            other = m.get("internal_client") or "that host"
+            f = dataclasses.replace(
+                f,
+                severity=Severity.WARN,
+                summary=f"{f.summary} Yet the dial-back reached this PC (INBOUND_OK): another "
+                "rule, or a second address of this PC, carries the port.",
+                fix=f"Look at the router's mapping table: remove the mapping to {other} if that "
+                "machine does not need it, so that it cannot take the port from this PC later.",
+            )
         elif f.code in ("INBOUND_REFUSED", "INBOUND_TIMEOUT") and mapped and f.fix:
             f = dataclasses.replace(
                 f,
@@ -296,6 +308,19 @@ def _one_forwarding_fix(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
             fix = f"See {owner}: that fix addresses this too."
         res.append(dataclasses.replace(f, fix=fix))
     return res
+
+
+def _receiver_runs(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
+    """With LISTENER_OK, no fix says to start the receiver: it runs."""
+    if not _has(out, "LISTENER_OK", Severity.PASS):
+        return out
+    clause = f"; then start the receiver on port {cfg.port} and re-run."
+    return [
+        dataclasses.replace(f, fix=f.fix.replace(clause, ", then re-run."))
+        if clause in f.fix
+        else f
+        for f in out
+    ]
 
 
 def _advises_forwarding(f: Finding) -> bool:
