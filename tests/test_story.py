@@ -11,8 +11,6 @@ import re
 from collections.abc import Mapping
 
 import pytest
-from test_rules_local import accepted, lst, sock
-from test_rules_network import LAN, PUBLIC, ifs, mapping, pub, router
 
 from reverseprobe.addresses import classify
 from reverseprobe.config import CheckConfig
@@ -28,6 +26,8 @@ from reverseprobe.model.path import Hop
 from reverseprobe.probes.interfaces import Interface, InterfaceAddress
 from reverseprobe.probes.router import RouterResult
 from reverseprobe.render.terminal import verdict_line
+from test_rules_local import accepted, lst, sock
+from test_rules_network import LAN, PUBLIC, ifs, mapping, pub, router
 
 CFG = CheckConfig(port=11112, aet="MYSCU", reflector="http://203.0.113.9:8470/")
 FP = Fingerprint(DicomResult.ACCEPTED, "1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367")
