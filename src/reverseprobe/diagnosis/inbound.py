@@ -364,9 +364,7 @@ def reflector_inside(probes: Mapping[str, ProbeResult]) -> str | None:
     address that is this PC's own is the no-NAT case, not a sign of an inside reflector."""
     r = probes.get("inbound")
     ip = getattr(r, "observed_ip", None)
-    if not isinstance(ip, str) or classify(ip) is AddressClass.INVALID:
-        return None
-    k = classify(ip)
+    k = classify(ip) if isinstance(ip, str) else AddressClass.INVALID
     if k in _INSIDE_CLASSES:
         return f"it saw this PC as {ip}, {_INSIDE_CLASSES[k]}"
     host = _url_host(getattr(r, "reflector", None))
