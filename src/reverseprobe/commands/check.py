@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from reverseprobe.config import CheckConfig
-from reverseprobe.model import ProbeResult, Report
+from reverseprobe.model import ProbeResult, Report, Status
 from reverseprobe.runner import MARGIN_S, Deadline, Listener, Plan, Probe, Step, run_probes
+
+if TYPE_CHECKING:
+    from reverseprobe.diagnosis.story import CutShort
 
 PROBE_NAMES = ("listeners", "interfaces", "public_ip", "router", "firewall", "inbound")
 ROUTER_RESERVE_S = 0.3  # the router probe's SSDP share keeps this back (probes/router.py)
@@ -87,12 +92,21 @@ def run(
 ) -> Report:
     from reverseprobe.diagnosis import check_findings
     from reverseprobe.diagnosis.entry import check_entry
+    from reverseprobe.diagnosis.story import resolve
 
     t0 = time.monotonic()
     deadline = deadline or Deadline.after(cfg.timeout)
-    probes = build_probes(cfg, plan(cfg, deadline.remaining()))
+    the_plan = plan(cfg, deadline.remaining())
+    probes = build_probes(cfg, the_plan)
     results: dict[str, ProbeResult] = run_probes(probes, deadline, on_update=on_update)
-    findings = check_findings(results, cfg)
+    cuts = cut_short(cfg, the_plan, results)
+    for name, c in cuts.items():
+        results[name] = dataclasses.replace(
+            results[name],
+            status=Status.TIMEOUT,
+            reason=f"not measured in time ({c.had_s:.1f} s; it needs about {c.need_s:.0f} s)",
+        )
+    findings = resolve(check_findings(results, cfg), results, cfg, cut_short=cuts)
     return Report(
         command="check",
         probes=results,
@@ -101,6 +115,50 @@ def run(
         elapsed_s=time.monotonic() - t0,
         strict=cfg.strict,
     )
+
+
+def needs_s(cfg: CheckConfig) -> dict[str, float]:
+    """The seconds each probe that was asked for needs to measure anything: the router's first
+    calls at their nominal budgets, the inbound probe one dial-back with its HTTP slack and the
+    time to stop its listener (probes/inbound.py), each plus the runner's margin."""
+    from reverseprobe.probes import inbound
+    from reverseprobe.probes.router import NOMINAL_BUDGETS_S
+
+    out: dict[str, float] = {}
+    if cfg.upnp:
+        first = sum(NOMINAL_BUDGETS_S[n] for n in ROUTER_FIRST)
+        out["router"] = first + ROUTER_RESERVE_S + MARGIN_S
+    if cfg.reflector:
+        out["inbound"] = INBOUND_DIAL_S + inbound.SLACK_S + inbound.STOP_RESERVE_S + MARGIN_S
+    return out
+
+
+INBOUND_DIAL_S = 2.0  # one dial-back that gets an answer on a slow line
+
+
+def cut_short(
+    cfg: CheckConfig, the_plan: Plan, results: Mapping[str, ProbeResult]
+) -> dict[str, CutShort]:
+    """The probes the deadline did not let measure: given less than they need, and they came
+    back without the answer (the router found no IGD, the inbound probe did not finish)."""
+    from reverseprobe.diagnosis.story import CutShort
+    from reverseprobe.model.check import RouterResult
+
+    out: dict[str, CutShort] = {}
+    for name, need in needs_s(cfg).items():
+        had = the_plan.budget(name)
+        r = results.get(name)
+        if r is None or had >= need:
+            continue
+        if r.status is Status.TIMEOUT:
+            missing = True
+        elif name == "router":
+            missing = not (isinstance(r, RouterResult) and r.igd_found)
+        else:
+            missing = r.status is not Status.OK
+        if missing:
+            out[name] = CutShort(had_s=round(had, 2), need_s=need)
+    return out
 
 
 run_check = run  # the name the checklist and the tests use

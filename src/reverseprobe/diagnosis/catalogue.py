@@ -103,6 +103,9 @@ CATALOGUE: Mapping[str, Code] = {
              "inbound reachability was not measured"),
         Code("REFLECTOR_UNREACHABLE", _S.WARN, _C.INBOUND, _H.INTERNET,
              "the reflector did not answer"),
+        Code("REFLECTOR_INSIDE", _S.WARN, _C.INBOUND, _H.INTERNET,
+             "the reflector sees this PC by a private or local address: its dial-back "
+             "proves nothing"),
         Code("PACS_UNREACHABLE", _S.FAIL, _C.PACS, _H.PACS,
              "no TCP connection or association to the PACS"),
         Code("PACS_REJECTED_ASSOCIATION", _S.FAIL, _C.PACS, _H.PACS,

@@ -8,10 +8,12 @@ cannot be excluded). What was not measured is said to be not tested, never passe
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
+from reverseprobe.addresses import AddressClass, classify
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
@@ -341,3 +343,62 @@ def _why_untold(r: InboundResult, cfg: CheckConfig) -> str:
     if c.outcome is ControlOutcome.NOT_REACHED:
         return f"could not tell: the control port {c.port} did not get through either"
     return f"could not tell: {c.reason or 'the control port could not be tested'}"
+
+
+_INSIDE_CLASSES = {
+    AddressClass.PRIVATE: "a private address (RFC 1918)",
+    AddressClass.SHARED: "in 100.64.0.0/10, the shared space of carrier-grade NAT (RFC 6598)",
+    AddressClass.LOOPBACK: "a loopback address: the reflector runs on this PC",
+    AddressClass.LINK_LOCAL: "a link-local address",
+    AddressClass.ULA: "an IPv6 unique local address (RFC 4193)",
+}
+
+
+def reflector_inside(probes: Mapping[str, ProbeResult]) -> str | None:
+    """Why the reflector is inside this network (its dial-back then never crossed the router
+    from outside and proves nothing, docs/reflector.md), else None.
+
+    The address it observed is this PC's as the reflector saw it: private, shared or loopback
+    means no NAT to the internet lay between them. A reflector whose own address (the URL's
+    host, when an address) is this PC's or in one of its subnets is on-link. A public observed
+    address that is this PC's own is the no-NAT case, not a sign of an inside reflector."""
+    r = probes.get("inbound")
+    ip = getattr(r, "observed_ip", None)
+    k = classify(ip) if isinstance(ip, str) else AddressClass.INVALID
+    if k in _INSIDE_CLASSES:
+        return f"it saw this PC as {ip}, {_INSIDE_CLASSES[k]}"
+    host = _url_host(getattr(r, "reflector", None))
+    ifs = probes.get("interfaces")
+    if host is None or not isinstance(ifs, InterfacesResult) or ifs.status is not Status.OK:
+        return None
+    for i in ifs.interfaces:
+        for a in i.addresses:
+            if a.address.split("%", 1)[0] == str(host):
+                return f"the reflector {host} runs on this PC ({i.name})"
+            net = _network(a.address, a.netmask)
+            if net is not None and host.version == net.version and host in net:
+                return f"the reflector {host} is in this PC's subnet {net} ({i.name})"
+    return None
+
+
+def _url_host(url: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not isinstance(url, str):
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        h = urlsplit(url).hostname
+        return ipaddress.ip_address(h) if h else None
+    except ValueError:
+        return None  # a name: resolving it is I/O, not a rule's business
+
+
+def _network(
+    address: str, netmask: str | None
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if not netmask:
+        return None
+    try:
+        return ipaddress.ip_network(f"{address.split('%', 1)[0]}/{netmask}", strict=False)
+    except ValueError:
+        return None

@@ -40,6 +40,12 @@ class PublicView:
     gateway: str | None
 
 
+def _reflector_inside(probes: Mapping[str, ProbeResult]) -> bool:
+    from reverseprobe.diagnosis.inbound import reflector_inside
+
+    return reflector_inside(probes) is not None
+
+
 def _ok(p: ProbeResult | None) -> bool:
     return p is not None and p.status is Status.OK
 
@@ -53,6 +59,8 @@ def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
     if isinstance(pub, PublicIpResult):
         answers += [(a.source, a.address) for a in pub.answers if a.address]
     observed = getattr(inbound, "observed_ip", None) if inbound is not None else None
+    if observed is not None and _reflector_inside(probes):
+        observed = None  # an inside reflector saw a LAN address: no public-address source
     if isinstance(observed, str) and classify(observed) is not AddressClass.INVALID:
         answers.append(("reflector", observed))
     checked = (pub is not None and pub.status is not Status.SKIPPED) or observed is not None

@@ -20,15 +20,34 @@ PROVES: Mapping[str, frozenset[Hop]] = {
 }
 
 
+# The PACS could not be talked to: nothing downstream was measured for its connection.
+PACS_NOT_REACHED = frozenset({"PACS_UNREACHABLE", "PACS_REJECTED_ASSOCIATION", "PACS_ABORTED"})
+
+
 def hop_states(findings: Sequence[Finding]) -> list[HopState]:
-    proven = {h for f in findings for h in PROVES.get(f.code, ())}
+    """Each hop marked by its worst finding; green only where something measured it good.
+
+    A finding explained by another (`detail["caused_by"]`, diagnosis/story.py) marks no hop:
+    its cause marks its own. A dial-back into our temporary listener proves the way to this PC,
+    not a receiver that is not running (LISTENER_NONE). Behind a PACS that could not be reached,
+    no hop gets a pass from this PC's own findings."""
+    marking = [f for f in findings if not f.detail.get("caused_by")]
+    codes = {f.code for f in marking}
+    proven = {h for f in marking for h in PROVES.get(f.code, ())}
+    if "LISTENER_NONE" in codes and "MOVE_OK" not in codes:
+        proven.discard(Hop.LISTENER)
+    unreached = any(f.code in PACS_NOT_REACHED and f.severity is Severity.FAIL for f in marking)
     out = []
     for hop in Hop:
-        mine = [f for f in findings if f.code in CATALOGUE and CATALOGUE[f.code].hop is hop]
+        mine = [f for f in marking if f.code in CATALOGUE and CATALOGUE[f.code].hop is hop]
         worst = min((f.severity for f in mine), key=SEVERITY_ORDER.__getitem__, default=None)
         state = HopState(hop, HOP_LABELS[hop], worst, tuple(f.code for f in mine))
         if hop in proven and (worst is None or worst is Severity.INFO):
             state = dataclasses.replace(state, severity=Severity.PASS)
+        if hop is Hop.LISTENER and "LISTENER_NONE" in codes and state.severity is Severity.PASS:
+            state = dataclasses.replace(state, severity=Severity.INFO)
+        if unreached and hop is not Hop.PACS and state.severity in (Severity.PASS, Severity.INFO):
+            state = dataclasses.replace(state, severity=None)  # not measured for this PACS
         out.append(state)
     return out
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reverseprobe import __version__
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.diagnosis.path import run_hops
+from reverseprobe.diagnosis.story import verdict_note
 from reverseprobe.model import Finding, PacsEntry, Severity, sort_findings, verdict
 from reverseprobe.model.path import HopState
 from reverseprobe.textsafe import printable
@@ -234,4 +235,5 @@ def render_html(result: ChecklistResult) -> str:
         entries=list(entries.values()),
         version=__version__,
         site_picture=None if pacs_views else site_view["path"],
+        verdict_note=verdict_note(all_findings),
     )

@@ -167,6 +167,11 @@ def verdict_line(report: Report, *, color: bool) -> str:
         text = f"WARN: no failure found; check {', '.join(dict.fromkeys(warns))}"
     else:
         text = "PASS: no problem found in what was measured"
+    from reverseprobe.diagnosis.story import verdict_note
+
+    note = verdict_note(report.findings)
+    if note:
+        text = f"{text}; {note}"
     text = f"Verdict: {text} ({report.elapsed_s:.1f} s)"
     return f"[{_STYLE[v]}]{escape(text)}[/{_STYLE[v]}]" if color else escape(text)
 
