@@ -125,11 +125,12 @@ def _host(host: str, t: EntryTruth) -> tuple[str | None, str | None, Severity | 
         )
     if t.public and host == t.public and t.pacs_outside is False:
         return "", "", None  # NAT_HAIRPIN says what is wrong with it
-    if k is AddressClass.PRIVATE and t.lan and want == t.lan:
+    if k is AddressClass.PRIVATE and t.lan and host != t.lan:
+        also = "" if want == t.lan else f"; a PACS outside must dial {want}"
         return (
             f"{host} is not this PC's address ({t.lan}): the address changed (DHCP?) or the "
-            "entry names another PC",
-            f"host {t.lan} (and a DHCP reservation so it stays)",
+            f"entry names another PC{also}",
+            f"host {want} (and a DHCP reservation for {t.lan} so it stays)",
             None,
         )
     if k is AddressClass.PUBLIC and t.public and want == t.public:

@@ -95,7 +95,7 @@ def probe_path(host: str | None, deadline: Deadline, *, max_hops: int = MAX_HOPS
         return PathResult(status=Status.ERROR, target=host, reason=f"cannot resolve {host}: {exc}")
     hops = _trace(ip, deadline, max_hops)
     reached = any(h.reached for h in hops)
-    last = max((h.ttl for h in hops if h.reached), default=max_hops)
+    last = min((h.ttl for h in hops if h.reached), default=max_hops)
     hops = [h for h in hops if h.ttl <= last]
     answered = any(h.address for h in hops)
     return PathResult(
