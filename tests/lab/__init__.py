@@ -51,13 +51,11 @@ from .servers import http_get, start_blackhole, start_ip_service, tcp_connect
 from .topology import HomeNet, home_net
 
 __all__ = [
-    "Guest",
-    "nat_guest",
-    "virtualbox_guest",
     "NETNS_PREFIX",
     "POLL",
     "REPO",
     "SRC",
+    "Guest",
     "HomeNet",
     "Lab",
     "LabCommandError",
@@ -71,6 +69,7 @@ __all__ = [
     "http_get",
     "lab_available",
     "missing_tools",
+    "nat_guest",
     "netns_names",
     "reap_stale_labs",
     "requires_lab",
@@ -79,4 +78,5 @@ __all__ = [
     "start_ip_service",
     "tail",
     "tcp_connect",
+    "virtualbox_guest",
 ]
