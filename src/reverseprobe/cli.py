@@ -125,6 +125,12 @@ def _check_parser(sub: Any) -> None:
     ck.add_argument(
         "--require-listener", action="store_true", help="nothing listening on the port is a failure"
     )
+    ck.add_argument(
+        "--pacs-entry",
+        metavar="AET@HOST:PORT",
+        type=_t(c.parse_pacs_entry),
+        help="the entry the PACS administrator already made for this SCU, to compare",
+    )
     _strict(ck)
     _common(ck, c.DEFAULT_CHECK_TIMEOUT)
 

@@ -327,6 +327,12 @@ class CheckConfig:
     require_listener: bool = False
     strict: bool = False
     timeout: float = DEFAULT_CHECK_TIMEOUT
+    # The PACS's existing entry for us (--pacs-entry AET@HOST:PORT), to compare (issue 13).
+    pacs_entry: PacsEntryGiven | None = None
+    # Where the container/VM markers are read (REVERSEPROBE_SYSROOT; "/" when None) and the
+    # environment variables that are markers themselves (KUBERNETES_SERVICE_HOST).
+    sysroot: str | None = None
+    virtual_env: tuple[tuple[str, str], ...] = ()
 
     @property
     def called_aet(self) -> str:
@@ -423,6 +429,32 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
     return builders[args.command](args, environ)
 
 
+ENV_SYSROOT = "REVERSEPROBE_SYSROOT"
+VIRTUAL_ENV_MARKERS = ("KUBERNETES_SERVICE_HOST",)
+
+
+@dataclass(frozen=True)
+class PacsEntryGiven:
+    """The entry a PACS administrator already made for this SCU: AE title -> host:port."""
+
+    aet: str
+    host: str
+    port: int
+
+
+def parse_pacs_entry(value: str, *, what: str = "--pacs-entry") -> PacsEntryGiven:
+    """AET@HOST:PORT (an IPv6 host in brackets)."""
+    if not isinstance(value, str) or "@" not in value:
+        raise BadInput(f"invalid {what} {value!r}: expected AET@HOST:PORT")
+    aet, _, hostport = value.rpartition("@")
+    host, port = parse_host_port(hostport, what=what)
+    return PacsEntryGiven(aet=parse_aet(aet, what=f"{what} AE title"), host=host, port=port)
+
+
+def _virtual_env(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, environ[k]) for k in VIRTUAL_ENV_MARKERS if environ.get(k))
+
+
 def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckConfig:
     return CheckConfig(
         port=args.port,
@@ -435,6 +467,9 @@ def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckC
         require_listener=args.require_listener,
         strict=args.strict,
         timeout=args.timeout,
+        pacs_entry=getattr(args, "pacs_entry", None),
+        sysroot=environ.get(ENV_SYSROOT) or None,
+        virtual_env=_virtual_env(environ),
     )
 
 

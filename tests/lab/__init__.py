@@ -23,6 +23,7 @@ The parts, each importing only those above it:
 - procs: LabProcess (a process in a namespace, its log, its stop)
 - namespaces: Namespace, Lab, netns_names, reap_stale_labs
 - topology: HomeNet, home_net (LAB.md's home network, miniupnpd)
+- containers: Guest, nat_guest, virtualbox_guest (a container/VM behind the PC's NAT)
 - servers: start_ip_service, start_blackhole, tcp_connect, http_get
 
 Import from `lab` itself (every public name of every part is re-exported here); the parts are
@@ -31,6 +32,7 @@ where to read and change the code.
 
 from __future__ import annotations
 
+from .containers import Guest, nat_guest, virtualbox_guest
 from .host import (
     NETNS_PREFIX,
     POLL,
@@ -53,6 +55,7 @@ __all__ = [
     "POLL",
     "REPO",
     "SRC",
+    "Guest",
     "HomeNet",
     "Lab",
     "LabCommandError",
@@ -66,6 +69,7 @@ __all__ = [
     "http_get",
     "lab_available",
     "missing_tools",
+    "nat_guest",
     "netns_names",
     "reap_stale_labs",
     "requires_lab",
@@ -74,4 +78,5 @@ __all__ = [
     "start_ip_service",
     "tail",
     "tcp_connect",
+    "virtualbox_guest",
 ]

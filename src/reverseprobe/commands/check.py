@@ -14,7 +14,16 @@ from reverseprobe.runner import MARGIN_S, Deadline, Listener, Plan, Probe, Step,
 if TYPE_CHECKING:
     from reverseprobe.diagnosis.story import CutShort
 
-PROBE_NAMES = ("listeners", "interfaces", "public_ip", "router", "firewall", "inbound")
+PROBE_NAMES: tuple[str, ...] = (
+    "listeners",
+    "interfaces",
+    "public_ip",
+    "router",
+    "firewall",
+    "inbound",
+    "virtual",  # NAT layers (issue 13)
+    "path",
+)
 ROUTER_RESERVE_S = 0.3  # the router probe's SSDP share keeps this back (probes/router.py)
 # The router's calls that must get their nominal share before the others get any: without
 # the SSDP answer, the description and GetSpecificPortMappingEntry the UPnP rules know nothing.
@@ -77,13 +86,15 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
 def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
     """The network half (public address, router, firewall, inbound): each module's
     `check_probe(cfg)` returns the probe callable for `run_probes`. One line per module."""
-    from reverseprobe.probes import firewall, inbound, public_ip, router
+    from reverseprobe.probes import firewall, inbound, path, public_ip, router, virtual
 
     factories: dict[str, Callable[[CheckConfig], Probe]] = {}
     factories["public_ip"] = public_ip.check_probe
     factories["router"] = router.check_probe
     factories["firewall"] = firewall.check_probe
     factories["inbound"] = inbound.check_probe
+    factories["virtual"] = virtual.check_probe
+    factories["path"] = path.check_probe
     return factories
 
 

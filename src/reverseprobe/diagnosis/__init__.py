@@ -15,9 +15,10 @@ Rule = Callable[[Mapping[str, ProbeResult], CheckConfig], list[Finding]]
 
 
 def check_rules() -> list[Rule]:
-    from reverseprobe.diagnosis import inbound, local, network
+    from reverseprobe.diagnosis import inbound, local, network, pacs_entry_check, virtual
 
     rules: list[Rule] = [local.rules, network.rules, inbound.rules]
+    rules += [virtual.rules, pacs_entry_check.rules]  # NAT layers (issue 13)
     return rules
 
 

@@ -136,6 +136,16 @@ CATALOGUE: Mapping[str, Code] = {
              "the PACS accepts C-GET, which needs no reverse connection"),
         Code("CHECKLIST_INCOMPLETE", _S.FAIL, _C.PACS, _H.PACS,
              "a test of the checklist did not run to its end (deadline, internal error)"),
+        Code("NAT_VIRTUAL", _S.WARN, _C.PUBLIC, _H.PC,
+             "this PC is a container or VM behind its host's NAT"),
+        Code("LISTENER_IN_CONTAINER", _S.INFO, _C.LISTENER, _H.LISTENER,
+             "the port is published to a container on this PC"),
+        Code("NAT_HAIRPIN", _S.WARN, _C.PACS, _H.ROUTER,
+             "the public address is given to a PACS inside the same site"),
+        Code("PACS_ENTRY_OK", _S.PASS, _C.PACS, _H.PACS,
+             "the PACS's entry for us matches what was measured"),
+        Code("PACS_ENTRY_WRONG", _S.FAIL, _C.PACS, _H.PACS,
+             "the PACS's entry for us is wrong: which part, and what it must be"),
     )
 }  # fmt: skip
 

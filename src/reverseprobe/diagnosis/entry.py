@@ -100,17 +100,32 @@ def check_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntr
     from reverseprobe.diagnosis.network import public_view
 
     v = public_view(probes)
+    virtual = _virtual_nat(probes)  # issue 13: the address inside a container/VM is no entry
     return pacs_entry(
         EntryFacts(
             aet=cfg.aet or "",
             port=cfg.port,
             local_port=cfg.port,
-            lan=v.lan_address,
+            lan=None if virtual else v.lan_address,
             public=v.address,
             public_checked=v.checked,
             public_on_pc=v.local,
             behind_nat=v.behind_nat,
             double_nat=v.double_nat,
             consistent=v.consistent,
+            suffix=virtual,
         )
+    )
+
+
+def _virtual_nat(probes: Mapping[str, ProbeResult]) -> str:
+    from reverseprobe.model.virtual import VirtualResult
+
+    vr = probes.get("virtual")
+    if not isinstance(vr, VirtualResult) or vr.verdict != "virtual-nat":
+        return ""
+    return (
+        f"This PC is a {vr.kind or 'container or VM'} behind its host's NAT ({vr.address}): "
+        "the PACS must dial the host's address, with the port published on the host "
+        "(see NAT_VIRTUAL)."
     )

@@ -74,6 +74,8 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
     if cfg.expect_process:
         want = _norm_proc(cfg.expect_process)
         others = [s for s in socks if s.process is None or _norm_proc(s.process) != want]
+        # docker-proxy only sends the port on to a container (LISTENER_IN_CONTAINER, issue 13)
+        others = [s for s in others if _norm_proc(s.process or "") != "docker-proxy"]
         if others:
             out.append(
                 make(
