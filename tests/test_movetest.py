@@ -190,7 +190,7 @@ def test_port_busy_names_the_program(port: int) -> None:
         holder.bind(("127.0.0.1", port))
         holder.listen()
         with QrFixture(make_study(1), destinations={AET: ("127.0.0.1", port)}) as pacs:
-            report = run_move_test(_cfg(pacs, port))
+            report = run_move_test(_cfg(pacs, port, receiver="own"))  # auto would observe it
             assert pacs.moves == 0  # no images went to the program that holds the port
     assert "MOVE_PORT_BUSY" in codes(report)
     f = next(f for f in report.findings if f.code == "MOVE_PORT_BUSY")

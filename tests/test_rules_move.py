@@ -218,7 +218,12 @@ def test_no_connect_back(kw: dict[str, Any], needle: str) -> None:
     assert needle in f.summary
     assert "address 198.51.100.7, port 11112" in f.fix
     assert "forward TCP port 11112 to 192.168.2.2:11112" in f.fix
-    assert "0xC000" in f.fix  # why the status alone does not say "unknown"
+    if kw.get("failed"):
+        # The PACS's own failed count says it knew the AE and tried (issue 12): no "lacks it"
+        assert "knows 'MYSCU' and tried 3" in f.fix and "lacks" not in f.fix
+        assert f.detail["evidence"]
+    else:
+        assert "0xC000" in f.fix  # why the status alone does not say "unknown"
 
 
 def test_no_connect_back_suggests_cget_when_the_pacs_has_it() -> None:

@@ -225,6 +225,13 @@ def _move_test_parser(sub: Any) -> None:
         type=_t(c.parse_study_uid),
         help="Study Instance UID (default: the first study the PACS lists)",
     )
+    mv.add_argument(
+        "--receiver",
+        choices=c.RECEIVER_MODES,
+        default="auto",
+        help="own: our Storage SCP receives on --port; running: your receiver already listens "
+        "there and move-test observes it; auto (default): own when --port is free, else running",
+    )
     mv.add_argument("--try-cget", action="store_true", help="also retrieve the study with C-GET")
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")
     mv.add_argument(

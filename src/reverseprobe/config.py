@@ -373,6 +373,10 @@ class MoveTestConfig:
     public_ip: bool = True
     strict: bool = False
     timeout: float = DEFAULT_MOVE_TIMEOUT
+    receiver: str = "auto"  # auto | own | running (RECEIVER_MODES)
+
+
+RECEIVER_MODES = ("auto", "own", "running")
 
 
 @dataclass(frozen=True)
@@ -525,6 +529,7 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
         public_ip=not args.no_public_ip,
         strict=bool(args.strict),
         timeout=args.timeout,
+        receiver=getattr(args, "receiver", None) or "auto",
     )
 
 

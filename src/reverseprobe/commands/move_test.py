@@ -31,10 +31,10 @@ from reverseprobe.dicom.qr import (
     status_meaning,
     status_word,
 )
-from reverseprobe.dicom.receiver import PortBusyError, Receiver
+from reverseprobe.dicom.receiver import Observer, PortBusyError, Receiver
 from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model import ProbeResult, Report, Status
-from reverseprobe.model.dicom import DicomResult, PacsTcp
+from reverseprobe.model.dicom import DicomResult, PacsTcp, StatusWord
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
@@ -45,6 +45,7 @@ FIND_BUDGET_S = 30.0
 GET_PROBE_BUDGET_S = 5.0
 ADDRESS_BUDGET_S = 5.0
 GRACE_POLL_S = 0.05
+OBSERVE_TAIL_S = 0.3  # running mode: watched after the final response once a connection came
 STOP_RESERVE_S = 0.5  # pynetdicom's server polls every 0.5 s: shutdown() waits that long
 
 
@@ -227,6 +228,9 @@ def _move(
         holders = tuple(listening_sockets(cfg.port)[0])
     except Exception:  # noqa: BLE001 - unreadable socket table: the bind below still tells
         holders = ()
+    if cfg.receiver == "running" or (cfg.receiver == "auto" and holders):
+        return _move_observed(cfg, target, find, dl, timeline, grace=grace, base=base,
+                              holders=holders)  # fmt: skip
     if holders:
         return MoveResult(
             status=Status.FAIL, reason=f"port {cfg.port} is taken", port_busy=holders, **base
@@ -274,6 +278,102 @@ def _move(
     finally:
         recv.stop()
     return _move_result(out, recv, grace, timeline, base)
+
+
+def _move_observed(
+    cfg: MoveTestConfig,
+    target: Target,
+    find: FindResult,
+    dl: Deadline,
+    timeline: Timeline,
+    *,
+    grace: float,
+    base: dict[str, Any],
+    holders: tuple[Any, ...],
+) -> MoveResult:
+    """Running mode: the user's receiver holds --port; C-MOVE to --aet and watch which
+    connections reach the port (Observer), touching nothing of that receiver."""
+    assert find.study_uid
+    if not holders:
+        return MoveResult(
+            status=Status.FAIL,
+            reason=f"nothing listens on port {cfg.port}: start your receiver before the move",
+            receiver_mode="running",
+            **base,
+        )
+    first = holders[0]
+    obs = Observer(
+        cfg.port, timeline, (getattr(first, "pid", None), getattr(first, "process", None))
+    )
+    out: MoveOutcome | None = None
+    try:
+        obs.start()
+        move_dl = Deadline(max(time.monotonic() + 0.5, dl.at - grace - OBSERVE_TAIL_S))
+        out = c_move(target, find.study_uid, cfg.aet, move_dl, timeline)
+        if out.association.state is AssocState.ACCEPTED:
+            # A PACS that answers before it sends (asynchronous move) connects afterwards.
+            end = time.monotonic() + (OBSERVE_TAIL_S if obs.connections else grace)
+            while time.monotonic() < min(end, dl.at) and not obs.connections:
+                time.sleep(GRACE_POLL_S)
+            timeline.add(EventKind.GRACE_END, why="observed", received=0)
+    finally:
+        obs.stop()
+    assocs = obs.associations()
+    code = out.final_code
+    word = status_word(code) if code is not None else None
+    a = out.association
+    complete = (
+        word in (StatusWord.SUCCESS, StatusWord.WARNING)
+        and not out.failed
+        and bool(out.completed)
+        and bool(assocs)
+    )
+    if a.state is not AssocState.ACCEPTED:
+        reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
+    elif code is None:
+        reason = (
+            f"no final C-MOVE response: {NO_RESPONSE_TEXT[out.no_response or NoResponse.TIMEOUT]}"
+        )
+    elif not complete:
+        reason = (
+            f"final status 0x{code:04X} ({status_meaning(code)}), {len(assocs)} connection(s) "
+            f"to port {cfg.port} observed"
+        )
+    else:
+        reason = None
+    status = Status.OK if complete else Status.FAIL
+    if code is None and out.no_response is NoResponse.TIMEOUT:
+        status = Status.TIMEOUT
+    return MoveResult(
+        status=status,
+        reason=reason,
+        association=a.state,
+        reject=a.reject,
+        final_status=word,
+        final_code=code,
+        final_code_hex=f"0x{code:04X}" if code is not None else None,
+        final_meaning=status_meaning(code) if code is not None else None,
+        completed=out.completed,
+        failed=out.failed,
+        warning=out.warning,
+        remaining=out.remaining,
+        pending_responses=out.pending_responses,
+        error_comment=out.error_comment,
+        failed_instances=out.failed_instances,
+        no_response=out.no_response,
+        cancelled=out.cancelled,
+        connections=obs.connections,
+        associations=assocs,
+        grace_s=round(grace, 3),
+        final_t=None if out.final_t is None else round(out.final_t, 4),
+        timeline=timeline.events(),
+        timeline_dropped=timeline.dropped,
+        stall_s=_stall(out, timeline),
+        receiver_mode="running",
+        observer_note=obs.note,
+        port_busy=None,
+        **base,
+    )
 
 
 def _grace(
@@ -357,8 +457,22 @@ def _move_result(
         final_t=None if out.final_t is None else round(out.final_t, 4),
         timeline=timeline.events(),
         timeline_dropped=timeline.dropped,
+        stall_s=_stall(out, timeline),
         **base,
     )
+
+
+def _stall(out: MoveOutcome, timeline: Timeline) -> float | None:
+    """Seconds from the last pending C-MOVE response to the end of the wait, when pending
+    responses came and then no final one (PS3.4 C.4.2.1.4: pending until the last sub-op)."""
+    if out.final_code is not None or not out.pending_responses:
+        return None
+    events = timeline.events()
+    pending = [e.t for e in events if e.event is EventKind.MOVE_PENDING]
+    if not pending:
+        return None
+    end = [e.t for e in events if e.event in (EventKind.MOVE_NO_RESPONSE, EventKind.MOVE_CANCEL)]
+    return round(max(end or [timeline.now()]) - pending[-1], 3)
 
 
 def _get(

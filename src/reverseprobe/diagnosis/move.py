@@ -22,7 +22,8 @@ from reverseprobe.diagnosis.pacs import (
     register,
     rejected,
 )
-from reverseprobe.model import Finding, PacsEntry, ProbeResult
+from reverseprobe.diagnosis.receiver import receiver_rules
+from reverseprobe.model import Finding, PacsEntry, ProbeResult, Severity
 from reverseprobe.model.check import ListeningSocket
 from reverseprobe.model.dicom import (
     NO_RESPONSE_TEXT,
@@ -127,6 +128,16 @@ def _move_rules(
     assert isinstance(move, MoveResult)
     if move.port_busy is not None:
         return [_port_busy(move, cfg)]
+    if move.receiver_mode == "running" and move.association is None:
+        return [
+            make(
+                "LISTENER_NONE",
+                f"Nothing listens on port {cfg.port}: start the receiver before the move "
+                f"(--receiver running asks to test the receiver already running).",
+                f"Start your DICOM receiver on port {cfg.port}, or use --receiver own.",
+                severity=Severity.FAIL,
+            )
+        ]
     if move.association is AssocState.REJECTED and move.reject is not None:
         return [rejected(move.reject, cfg, entry, "C-MOVE")]
     if move.association is AssocState.ABORTED:
@@ -173,7 +184,8 @@ def _move_rules(
                 late=move.received_after_final,
             )
         )
-    out.append(_delivery(move, ctx))
+    first = receiver_rules(move, cfg.aet, cfg.port)
+    out.extend(first or [_delivery(move, ctx)])
     return out
 
 
@@ -237,12 +249,30 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         else:
             summary = f"The C-MOVE failed ({status})"
         summary += f" and no connection reached port {port} on this PC {after}."
+        if move.receiver_mode == "running":
+            summary += (
+                " (Observed from the connection table every 20 ms: an association shorter "
+                "than that can be missed; your receiver's log is the proof"
+                + (f"; {move.observer_note}" if move.observer_note else "")
+                + ".)"
+            )
         if word is StatusWord.SUCCESS:
             summary += " (A PACS that moves in the background reports success before it tries.)"
-        fix = (
-            f"The PACS lacks the entry for {cfg.aet!r} (some PACS say 0xC000, not 0xA801) or its "
-            f"entry points to an address that does not reach this PC. {ctx.entry_fix()}"
-        )
+        if move.failed:
+            # Its own counts say it knew the AE title and tried: the entry's address is wrong
+            # or the way in is closed, not a missing entry (PS3.4 C.4.2.1.4 sub-op counts).
+            fix = (
+                f"The PACS knows {cfg.aet!r} and tried {move.failed} sub-operation(s) (its own "
+                f"failed count), but it dials an address that does not reach port {port} on "
+                f"this PC, or the way in (router, firewall) is closed. {ctx.entry_fix()}"
+            )
+            detail["evidence"] = "the PACS's failed count > 0 and no connection arrived"
+        else:
+            fix = (
+                f"The PACS lacks the entry for {cfg.aet!r} (some PACS say 0xC000, not 0xA801) "
+                f"or its entry points to an address that does not reach this PC. "
+                f"{ctx.entry_fix()}"
+            )
         if out_of_time:
             fix += (
                 f" move-test's --timeout ({cfg.timeout:g} s) ended the wait: a PACS that waits "
@@ -250,13 +280,20 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
                 f"see its final status."
             )
         return make("MOVE_NO_CONNECT_BACK", summary, fix, **detail)
+    if move.receiver_mode == "running":
+        return _observed(move, ctx, status, detail)
     failed = (move.failed or 0) + move.store_failures
     want = move.completed or move.expected
     if delivered(word=word, received=received, failed=failed, want=want):
         via = ", ".join(sorted({f"{a.peer} calling {a.calling_aet!r}" for a in move.associations}))
+        senders = sorted({a.calling_aet for a in move.associations if a.calling_aet})
         return make(
             "MOVE_OK",
-            f"All {received} image(s) arrived on port {port} (from {via}); final status {status}.",
+            f"All {received} image(s) arrived on port {port} (from {via}); final status {status}. "
+            f"The storage sender your receiver must allow is {via}"
+            + (f" (not the Q/R AE title {cfg.pacs_aet!r})" if cfg.pacs_aet not in senders else "")
+            + ".",
+            storage_sender=senders,
             **detail,
         )
     if received and move.completed and received < move.completed:
@@ -292,6 +329,41 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         f"The PACS connected back to port {port} ({conns} connection(s)) but the move was "
         f"incomplete: {'; '.join(why) or 'images missing'}.",
         fix,
+        **detail,
+    )
+
+
+def _observed(move: MoveResult, ctx: _Ctx, status: str, detail: dict[str, Any]) -> Finding:
+    """Running mode: the user's receiver took the connections; the PACS's counts tell the rest."""
+    cfg, port = ctx.cfg, ctx.cfg.port
+    peers = sorted({a.peer for a in move.associations})
+    owners = sorted({f"{a.process} (PID {a.pid})" for a in move.associations if a.pid})
+    detail.update(observed_peers=peers, receiver=owners, observer_note=move.observer_note)
+    if move.status.value == "ok":
+        return make(
+            "MOVE_OK",
+            f"The PACS reports all {move.completed} sub-operation(s) completed ({status}) and "
+            f"connected from {', '.join(peers)} to {', '.join(owners) or 'your receiver'} on "
+            f"port {port}. The storage sender your receiver must allow connects from "
+            f"{', '.join(peers)} (its calling AE title is often not {cfg.pacs_aet!r}: see the "
+            f"receiver's log).",
+            storage_sender=peers,
+            **detail,
+        )
+    why = []
+    if move.failed:
+        why.append(f"{move.failed} sub-operation(s) failed")
+    if move.no_response:
+        why.append(f"no final response ({NO_RESPONSE_TEXT[move.no_response]})")
+    if move.observer_note:
+        why.append(f"connections may be missing: {move.observer_note}")
+    return make(
+        "MOVE_INCOMPLETE",
+        f"The PACS connected to your receiver on port {port} "
+        f"({move.connections} connection(s)) but the move was incomplete ({status}"
+        f"{'; ' + '; '.join(why) if why else ''}).",
+        "Look in your receiver's log for these associations (the timeline gives their times "
+        "and source addresses); ask the PACS administrator what it logged for them.",
         **detail,
     )
 

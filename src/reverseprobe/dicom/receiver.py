@@ -11,6 +11,7 @@ directory is given; per-image state is not kept, so memory stays flat however ma
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
 from reverseprobe.dicom.timeline import EventKind, Timeline
-from reverseprobe.model.dicom import DicomStatus
+from reverseprobe.model.dicom import ContextRecord, DicomStatus
 from reverseprobe.model.dicom import InboundAssociation as InboundAssociation
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
@@ -33,6 +34,18 @@ MAX_PER_SOURCE = 16  # open at once from one address (a PACS may send in paralle
 MAX_MESSAGE = 512 << 20  # one C-STORE data set, held in memory by pynetdicom until complete
 PDU_TIMEOUT_S = 10.0  # a whole PDU, from its first byte
 CUT_EVENTS = 20  # cut-off entries in the timeline
+MAX_CONTEXTS = 128  # presentation contexts recorded per association (PS3.8 allows 128)
+MAX_STATUSES = 8  # distinct C-STORE statuses recorded per association
+# PS3.8 9.3.3.2 result/reason of a presentation context in the A-ASSOCIATE-AC
+CONTEXT_RESULT = {
+    0: "accepted",
+    1: "user-rejection",
+    2: "no-reason",
+    3: "abstract-syntax-not-supported",
+    4: "transfer-syntaxes-not-supported",
+}
+# Services a Storage SCP must not claim: the rest (storage, private, unknown) is accepted.
+_NOT_STORAGE_PREFIXES = ("1.2.840.10008.5.1.4.1.2.", "1.2.840.10008.5.1.4.31", "1.2.840.10008.3.")
 
 
 @dataclass(frozen=True)
@@ -59,9 +72,26 @@ class _Conn:
     """Mutable state of one inbound association (guarded by the receiver's lock)."""
 
     __slots__ = (
-        "accepted", "bytes", "called", "calling", "ended", "ended_t", "first_store_t",
-        "last_store_t", "number", "originator", "peer", "peer_port", "rejected", "store_failures",
-        "stores", "t",
+        "accepted",
+        "bytes",
+        "called",
+        "calling",
+        "contexts",
+        "ended",
+        "ended_t",
+        "first_store_t",
+        "last_store_t",
+        "max_pdu",
+        "number",
+        "originator",
+        "peer",
+        "peer_port",
+        "rejected",
+        "roles",
+        "statuses",
+        "store_failures",
+        "stores",
+        "t",
     )  # fmt: skip
 
     def __init__(self, number: int, peer: str, peer_port: int, t: float) -> None:
@@ -76,6 +106,10 @@ class _Conn:
         self.ended_t: float | None = None
         self.rejected: tuple[str, ...] = ()
         self.originator: str | None = None
+        self.contexts: tuple[ContextRecord, ...] = ()
+        self.max_pdu: int | None = None
+        self.statuses: list[int] = []
+        self.roles: dict[str, tuple[bool | None, bool | None]] = {}
 
     def freeze(self) -> InboundAssociation:
         return InboundAssociation(
@@ -95,6 +129,9 @@ class _Conn:
             ended_t=_r(self.ended_t),
             rejected_sop_classes=self.rejected,
             move_originator_aet=self.originator,
+            contexts=self.contexts,
+            max_pdu=self.max_pdu,
+            store_statuses=tuple(self.statuses),
         )
 
 
@@ -102,8 +139,9 @@ class Receiver:
     """A pynetdicom Storage SCP on `port`, all IPv4 interfaces, that records and discards.
 
     It accepts any called AE title (a wrong one is a finding, not a reason to lose the images)
-    and, per association, exactly the storage SOP classes and transfer syntaxes the peer
-    proposes that pynetdicom can serve (PS3.8 9.3.2.2, presentation context negotiation).
+    and, per association, every storage SOP class and every transfer syntax the peer proposes,
+    compressed, private and unknown ones included (PS3.8 9.3.2.2): a diagnostic receiver must
+    never be why images fail. Nothing is decoded; --save writes the bytes as received.
     """
 
     def __init__(
@@ -142,9 +180,12 @@ class Receiver:
 
     def start(self) -> None:
         """Listen now; PortBusyError when the port is taken or not ours to bind."""
-        from pynetdicom import AE, evt
+        from pynetdicom import AE, _config, evt
         from pynetdicom.presentation import build_context
 
+        # A C-STORE of a private or unknown SOP class goes to the Storage service, not to
+        # "no service class implemented" (pynetdicom's documented switch for such SCPs).
+        _config.UNRESTRICTED_STORAGE_SERVICE = True
         ae = AE(ae_title=self.aet)
         ae.acse_timeout = self._acse_timeout
         ae.dimse_timeout = self._acse_timeout
@@ -291,7 +332,8 @@ class Receiver:
         self.timeline.add(EventKind.CONNECTION, peer=f"{peer}:{peer_port}", association=number, t=t)
 
     def _on_requested(self, event: Any) -> None:
-        """A-ASSOCIATE-RQ: note the AE titles; support what the peer proposes for storage."""
+        """A-ASSOCIATE-RQ: note the AE titles, the maximum PDU and the role proposals; support
+        every storage-like abstract syntax with every transfer syntax proposed for it."""
         from pynetdicom.presentation import build_context
 
         assoc = event.assoc
@@ -302,32 +344,57 @@ class Receiver:
         for cx in getattr(prim, "presentation_context_definition_list", None) or []:
             ts = proposed.setdefault(str(cx.abstract_syntax), [])
             ts.extend(str(t) for t in cx.transfer_syntax if str(t) not in ts)
-        storage = _storage_uids()
-        keep = [u for u in proposed if u in storage or u == VERIFICATION_SOP_CLASS]
+        keep = [u for u in proposed if _storage_like(u)]
         refused = tuple(u for u in proposed if u not in keep)
+        roles: dict[str, tuple[bool | None, bool | None]] = {}
         with contextlib.suppress(Exception):
-            assoc.acceptor.supported_contexts = [build_context(u, proposed[u]) for u in keep] or [
-                build_context(VERIFICATION_SOP_CLASS)
-            ]
+            for item in getattr(prim, "user_information", None) or []:
+                if type(item).__name__ == "SCP_SCU_RoleSelectionNegotiation":
+                    roles[str(item.sop_class_uid)] = (item.scu_role, item.scp_role)
+        max_pdu = None
+        with contextlib.suppress(Exception):
+            max_pdu = int(prim.maximum_length_received)
+        with contextlib.suppress(Exception):
+            assoc.acceptor.supported_contexts = [
+                build_context(u, [t for t in proposed[u] if UID_RE.match(t)] or proposed[u])
+                for u in keep
+            ] or [build_context(VERIFICATION_SOP_CLASS)]
         with self._lock:
             c = self._conn(event)
             if c is not None:
                 c.called, c.calling, c.rejected = called, calling, refused[:16]
+                c.max_pdu, c.roles = max_pdu, roles
             number = c.number if c else None
             peer = c.peer if c else None
             self._last_activity = self.timeline.now()
         detail: dict[str, Any] = {"called_aet": called, "calling_aet": calling}
+        if max_pdu is not None:
+            detail["max_pdu"] = max_pdu
+        detail["proposed"] = [{"sop_class": u, "transfer_syntaxes": proposed[u][:8]}
+                              for u in list(proposed)[:8]]  # fmt: skip
         if refused:
             detail["unsupported_sop_classes"] = list(refused[:16])
         self.timeline.add(EventKind.ASSOCIATE_RQ, peer=peer, association=number, detail=detail)
 
     def _on_accepted(self, event: Any) -> None:
+        """A-ASSOCIATE-AC sent: record each proposed context with our answer (PS3.8 9.3.3.2)."""
+        contexts = _context_records(event.assoc)
         with self._lock:
             c = self._conn(event)
             if c is not None:
                 c.accepted = True
+                c.contexts = tuple(
+                    dataclasses.replace(r, scu_role=c.roles.get(r.abstract_syntax, (None,))[0],
+                                        scp_role=c.roles.get(r.abstract_syntax, (None, None))[1])
+                    for r in contexts
+                )  # fmt: skip
             number = c.number if c else None
-        self.timeline.add(EventKind.ACCEPTED, association=number)
+        accepted = sum(r.result == "accepted" for r in contexts)
+        detail: dict[str, Any] = {"accepted": accepted, "rejected": len(contexts) - accepted}
+        refused = [f"{r.abstract_syntax}: {r.result}" for r in contexts if r.result != "accepted"]
+        if refused:
+            detail["refused"] = refused[:8]
+        self.timeline.add(EventKind.ACCEPTED, association=number, detail=detail)
 
     def _on_rejected(self, event: Any) -> None:
         with self._lock:
@@ -368,6 +435,8 @@ class Receiver:
                 c.bytes += size
                 c.first_store_t = t if c.first_store_t is None else c.first_store_t
                 c.last_store_t = t
+                if status not in c.statuses and len(c.statuses) < MAX_STATUSES:
+                    c.statuses.append(status)
                 if c.originator is None:
                     c.originator = _aet(getattr(req, "MoveOriginatorApplicationEntityTitle", None))
                 nth = c.stores + c.store_failures
@@ -424,10 +493,35 @@ class Receiver:
         raise FileExistsError(errno.EEXIST, f"too many files named {stem}*.dcm")
 
 
-def _storage_uids() -> frozenset[str]:
-    from pynetdicom import AllStoragePresentationContexts
+def _storage_like(uid: str) -> bool:
+    """Everything a PACS may send in a C-STORE: every storage class, private and unknown ones
+    included; only Q/R, worklist and the like are left out (a move never proposes them)."""
+    return uid == VERIFICATION_SOP_CLASS or not uid.startswith(_NOT_STORAGE_PREFIXES)
 
-    return frozenset(str(cx.abstract_syntax) for cx in AllStoragePresentationContexts)
+
+def _context_records(assoc: Any) -> tuple[ContextRecord, ...]:
+    """Accepted and rejected contexts of an established association, by context ID."""
+    out: list[ContextRecord] = []
+    proposed: dict[int, tuple[str, ...]] = {}
+    with contextlib.suppress(Exception):
+        prim = assoc.requestor.primitive
+        for cx in prim.presentation_context_definition_list or []:
+            proposed[int(cx.context_id)] = tuple(str(t) for t in cx.transfer_syntax)
+    for cx in [*getattr(assoc, "accepted_contexts", []), *getattr(assoc, "rejected_contexts", [])]:
+        with contextlib.suppress(Exception):
+            result = int(cx.result) if cx.result is not None else 2
+            ts = cx.transfer_syntax
+            out.append(
+                ContextRecord(
+                    context_id=int(cx.context_id),
+                    abstract_syntax=str(cx.abstract_syntax),
+                    transfer_syntaxes=proposed.get(int(cx.context_id), tuple(str(t) for t in ts)),
+                    result=CONTEXT_RESULT.get(result, str(result)),
+                    accepted_transfer_syntax=str(ts[0]) if result == 0 and ts else None,
+                )
+            )
+    out.sort(key=lambda r: r.context_id)
+    return tuple(out[:MAX_CONTEXTS])
 
 
 def _address(event: Any) -> tuple[str, int]:
@@ -459,3 +553,138 @@ def _dataset_size(req: Any) -> int:
 
 def _r(t: float | None) -> float | None:
     return None if t is None else round(t, 4)
+
+
+# --- running mode: the user's receiver holds the port, we only watch -----------------------
+
+OBSERVE_EVERY_S = 0.02  # psutil's table sampled this often: a short association lasts ~50 ms
+MAX_OBSERVED = 64  # inbound connections described one by one
+
+
+class Observer:
+    """Watches inbound TCP connections to `port` while the user's own receiver takes them.
+
+    Nothing is sent to that receiver: psutil's connection table (the kernel's, like `ss -tnp`)
+    is sampled every OBSERVE_EVERY_S in a thread started with concurrent.start; each new
+    established connection whose local port is `port` is one inbound association, with the
+    peer address and the PID and program that own it. Where the table or the owners are hidden
+    (no permission), `note` says so: zero connections is then "not visible", not "none came".
+    """
+
+    def __init__(
+        self, port: int, timeline: Timeline, owner: tuple[int | None, str | None] = (None, None)
+    ) -> None:
+        # `owner`: the listening socket's PID and program, for a connection seen already
+        # closing (TIME_WAIT has no process: the kernel keeps it after close()).
+        self.port, self.timeline, self.owner = port, timeline, owner
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seen: dict[tuple[str, int], InboundAssociation] = {}
+        self._count = 0
+        self.note: str | None = None
+        self._call: Any = None
+        self.samples = 0
+
+    def start(self) -> None:
+        from reverseprobe import concurrent
+
+        self._sample()  # connections already open are not the PACS's: remember them first
+        with self._lock:
+            self._preexisting = set(self._seen)
+            self._seen.clear()
+            self._count = 0
+        self._call = concurrent.start(self._loop, name=f"observe-{self.port}")
+        self.timeline.add(EventKind.LISTENING, port=self.port, detail={"mode": "observing"})
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._call is not None:
+            self._call.wait(1.0)
+            self._call = None
+        self._sample()  # one last look: a connection of the last 30 ms
+
+    def __enter__(self) -> Observer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(OBSERVE_EVERY_S):
+            self._sample()
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            conns = psutil.net_connections(kind="tcp")
+        except (psutil.AccessDenied, PermissionError, OSError) as exc:
+            with self._lock:
+                self.note = f"the connection table is not readable here ({type(exc).__name__})"
+            return
+        t = self.timeline.now()
+        new: list[InboundAssociation] = []
+        hidden_owner = False
+        with self._lock:
+            self.samples += 1
+            for c in conns:
+                if not c.laddr or not c.raddr or c.status == psutil.CONN_LISTEN:
+                    continue
+                if c.laddr.port == self.port:
+                    key = (str(c.raddr.ip), int(c.raddr.port))
+                elif c.raddr.port == self.port and c.status == psutil.CONN_TIME_WAIT:
+                    # A sender on this host that already closed: its side outlives the
+                    # association by the TIME_WAIT period, ours is gone (RFC 9293 3.6.1).
+                    key = (str(c.laddr.ip), int(c.laddr.port))
+                else:
+                    continue
+                if key in self._seen or key in getattr(self, "_preexisting", set()):
+                    continue
+                self._count += 1
+                if len(self._seen) >= MAX_OBSERVED:
+                    continue
+                pid, name = c.pid, _process_name(c.pid)
+                if pid is None:
+                    pid, name = self.owner
+                hidden_owner |= pid is None
+                a = InboundAssociation(
+                    number=self._count,
+                    peer=key[0].removeprefix("::ffff:"),
+                    peer_port=key[1],
+                    connected_t=round(t, 4),
+                    pid=pid,
+                    process=name,
+                )
+                self._seen[key] = a
+                new.append(a)
+            if hidden_owner and self.note is None:
+                self.note = "the owning process of a connection is hidden (no permission)"
+        for a in new:
+            self.timeline.add(
+                EventKind.CONNECTION,
+                peer=f"{a.peer}:{a.peer_port}",
+                association=a.number,
+                t=a.connected_t,
+                detail={"pid": a.pid, "process": a.process},
+            )
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._count
+
+    def associations(self) -> tuple[InboundAssociation, ...]:
+        with self._lock:
+            return tuple(sorted(self._seen.values(), key=lambda a: a.number))
+
+
+def _process_name(pid: int | None) -> str | None:
+    if pid is None:
+        return None
+    import psutil
+
+    try:
+        return str(psutil.Process(pid).name())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None

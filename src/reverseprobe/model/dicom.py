@@ -226,6 +226,22 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True)
+class ContextRecord:
+    """One presentation context a peer proposed, and our answer (PS3.8 9.3.2.2, 9.3.3.2).
+
+    `result`: accepted | user-rejection | no-reason | abstract-syntax-not-supported |
+    transfer-syntaxes-not-supported (the A-ASSOCIATE-AC result/reason field)."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...]
+    result: str
+    accepted_transfer_syntax: str | None = None
+    scu_role: bool | None = None  # SCP/SCU Role Selection (PS3.7 D.3.3.4); None: not proposed
+    scp_role: bool | None = None
+
+
+@dataclass(frozen=True)
 class InboundAssociation:
     """One inbound connection and what came over it."""
 
@@ -245,6 +261,11 @@ class InboundAssociation:
     ended_t: float | None = None
     rejected_sop_classes: tuple[str, ...] = ()
     move_originator_aet: str | None = None
+    contexts: tuple[ContextRecord, ...] = ()  # every proposed context and our answer
+    max_pdu: int | None = None  # the peer's Maximum Length Received (PS3.8 D.1); 0: unlimited
+    store_statuses: tuple[int, ...] = ()  # distinct C-STORE statuses we answered, in order
+    pid: int | None = None  # running mode: the process that owns the receiving socket
+    process: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,6 +333,9 @@ class MoveResult(ProbeResult):
     final_t: float | None = None
     timeline: tuple[TimelineEvent, ...] = ()
     timeline_dropped: int = 0
+    receiver_mode: str = "own"  # own: our Storage SCP; running: the user's, observed
+    observer_note: str | None = None  # running mode: why connections may be missing
+    stall_s: float | None = None  # seconds without a C-MOVE response when the move stalled
 
 
 @dataclass(frozen=True, kw_only=True)
