@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lab
 
-PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers"]  # each imports only above
+PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers", "containers"]  # each imports only above
 LAB_DIR = Path(lab.__file__).parent
 
 
