@@ -154,9 +154,18 @@ def _forward_parser(sub: Any) -> None:
     fw.add_argument(
         "--lease",
         type=_t(c.parse_lease),
-        default=0,
+        default=None,
         metavar="SECONDS",
-        help="mapping lifetime; 0 = permanent (default)",
+        help=f"mapping lifetime; 0 = permanent (default {c.DEFAULT_LEASE}, "
+        f"{c.DEFAULT_KEEP_LEASE} with --keep, which renews it)",
+    )
+    fw.add_argument(
+        "--from",
+        dest="from_host",
+        type=_t(c.parse_from),
+        metavar="ADDRESS",
+        help="admit connections only from this address, the PACS's public one (UPnP "
+        "NewRemoteHost; not NAT-PMP/PCP; a router that cannot is reported, not ignored)",
     )
     fw.add_argument("--description", help="mapping description (default names reverseprobe)")
     _aet(fw, "this SCU's AE title (for the PACS entry)")
