@@ -40,7 +40,12 @@ def test_upnp_create_verify_rerun_list_remove():
         assert held.description == "reverseprobe MYSCU DICOM port 11112"
         assert f"dport 11112 dnat ip to {net.pc_ip}:11112" in router_nat_rules(net)
 
-        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", env=env)  # idempotent
+        # again: the finite default lease (3600 s) has counted down, so it is renewed in place
+        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", env=env)
+        assert rc == 0 and doc["probes"]["mapping"]["action"] == "renewed"
+        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", "--lease", "0", env=env)
+        assert rc == 0 and doc["probes"]["mapping"]["lease_requested"] == 0
+        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", "--lease", "0", env=env)  # idempotent
         assert rc == 0 and doc["probes"]["mapping"]["action"] == "unchanged"
         assert [h.external_port for h in upnpc_list(net)] == [11112]
 
@@ -180,7 +185,7 @@ def test_keep_renews_and_ctrl_c_removes_what_it_made():
         assert upnpc_held(net, 12345) is None
 
         # A mapping that was there before --keep is left as it was found on Ctrl-C.
-        rc, _, _ = forward_json(net.pc, "--port", "12346", env=env)
+        rc, _, _ = forward_json(net.pc, "--port", "12346", "--lease", "0", env=env)
         assert rc == 0
         p = net.pc.python_popen(
             ["-m", "reverseprobe", "forward", "--keep", "--lease", "4", "--port", "12346"],

@@ -53,6 +53,9 @@ def _common(p: argparse.ArgumentParser, timeout: float, what: str | None = None)
         help=f"{what or 'global deadline for the whole command'} (default {timeout:g})",
     )
     p.add_argument("--debug", action="store_true", help="show library logs and tracebacks")
+    p.add_argument(
+        "--verbose", action="store_true", help="add the per-probe timing table to the report"
+    )
 
 
 def _port(p: argparse.ArgumentParser, help_: str) -> None:
@@ -462,7 +465,8 @@ def _render(report: Any, cfg: c.Config, args: argparse.Namespace, env: Environme
     if args.json:
         env.stdout.write(render_json(report))
     else:
-        env.stdout.write(render_text(report, color=env.color))
+        verbose = bool(getattr(args, "verbose", False))
+        env.stdout.write(render_text(report, color=env.color, verbose=verbose))
     env.stdout.flush()
 
 
