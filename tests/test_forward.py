@@ -49,6 +49,11 @@ def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, st
         (["forward", "--lease", "-1"], "'-1'"),
         (["forward", "--list", "--remove"], "not allowed"),
         (["forward", "--upnp", "--natpmp"], "not allowed"),
+        (["forward", "--from", "203.0.113.0/24"], "one source address"),
+        (["forward", "--from", "2001:db8::1"], "IPv4 only"),
+        (["forward", "--from", "pacs.example"], "'pacs.example'"),
+        (["forward", "--natpmp", "--from", "203.0.113.7"], "cannot restrict the source"),
+        (["forward", "--list", "--from", "203.0.113.7"], "only goes with adding"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, needle):
@@ -67,13 +72,38 @@ def test_config_defaults_and_environment():
     assert (cfg.mode, cfg.action, cfg.lease, cfg.reflector) == (
         "upnp",
         "add",
-        0,
+        3600,
         "http://r.example:8470",
     )
     req = make_request(cfg)
     assert req.external_port == 11112 and req.description == "reverseprobe MYSCU DICOM port 11112"
     kept = forward_config(build_parser().parse_args(["forward", "--keep"]), {})
     assert kept.lease == 600  # --keep holds a lease, never a permanent mapping
+    permanent = forward_config(build_parser().parse_args(["forward", "--lease", "0"]), {})
+    assert permanent.lease == 0
+    one = forward_config(build_parser().parse_args(["forward", "--from", "203.0.113.7/32"]), {})
+    assert one.remote_host == "203.0.113.7" and make_request(one).remote_host == "203.0.113.7"
+    assert cfg.remote_host is None and make_request(cfg).remote_host == ""
+
+
+def test_the_announcement_says_what_where_from_where_and_how_long():
+    def said(req, **kw):
+        args = dict(via="UPnP IGD", gateway=GW, lan=LAN, keep=False, action="add") | kw
+        return advice.announcement(req, **args)["text"]
+
+    text = said(REQ)
+    for part in (f"router at {GW}", "TCP port 11112", "from any address", f"{LAN}:11112",
+                 "for 3600 s", "--keep", "--lease 0"):  # fmt: skip
+        assert part in text, part
+    assert "only from 203.0.113.7" in said(replace(REQ, remote_host="203.0.113.7"))
+    assert "permanently" in said(replace(REQ, lease=0))
+    assert "until Ctrl-C" in said(replace(REQ, lease=600), keep=True)
+    assert said(replace(REQ, dry_run=True)).startswith("dry run, nothing changes: would ask")
+    assert "remove the mapping of TCP port 11112" in said(REQ, action="remove")
+    doc = advice.announcement(REQ, via="UPnP IGD", gateway=None, lan=None, keep=False,
+                              action="add")  # fmt: skip
+    assert doc["router"] is None and "the default gateway" in doc["text"]
+    assert (doc["lease_s"], doc["remote_host"]) == (3600, None)
 
 
 # --- pure findings -------------------------------------------------------------------------
@@ -383,3 +413,52 @@ def test_an_existing_longer_mapping_is_never_shortened():
     fake.table[11112] = (LAN, 11112, "rp", True, 100)
     m = upnp_ops.add(fake_igd(fake), REQ)
     assert m.action is Action.RENEWED and fake.adds[-1][3] == 3600
+
+
+class FakeIgdWithSource(FakeIgdUpnp):
+    """A router that keeps NewRemoteHost (honours=True) or drops it (miniupnpd without
+    UPNP_STRICT maps for any source and says nothing)."""
+
+    def __init__(self, honours: bool, **kw):
+        super().__init__(**kw)
+        self.honours = honours
+        self.sources: dict[int, str] = {}
+        self.deleted: list[int] = []
+
+    def addportmapping(self, eport, proto, iaddr, iport, desc, rhost, lease):
+        super().addportmapping(eport, proto, iaddr, iport, desc, rhost, lease)
+        self.sources[eport] = rhost if self.honours else ""
+        return True
+
+    def deleteportmapping(self, eport, proto, rhost=""):
+        self.deleted.append(eport)
+        return super().deleteportmapping(eport, proto, rhost)
+
+    def getgenericportmapping(self, i):
+        rows = sorted(self.table.items())
+        if i >= len(rows):
+            return None
+        eport, (iaddr, iport, desc, enabled, lease) = rows[i]
+        return (eport, "TCP", (iaddr, iport), desc, enabled, self.sources.get(eport, ""), lease)
+
+
+def test_from_is_read_back_and_a_router_that_ignores_it_is_undone():
+    req = replace(REQ, remote_host="203.0.113.7")
+    good = FakeIgdWithSource(honours=True)
+    m = upnp_ops.add(fake_igd(good), req)
+    assert m.status is Status.OK and m.remote_host == "203.0.113.7" and good.deleted == []
+
+    bad = FakeIgdWithSource(honours=False)
+    m = upnp_ops.add(fake_igd(bad), req)
+    assert m.status is Status.FAIL and m.remote_host == "" and bad.deleted == [11112]
+    assert 11112 not in bad.table and "admits any source" in (m.reason or "")
+    (f,) = advice.findings(CTX, ROUTER, m, listing=False)
+    assert f.code == "UPNP_MAPPING_MISSING" and f.severity is Severity.FAIL
+    assert "203.0.113.7" in f.summary
+
+
+def test_from_replaces_our_own_mapping_that_admits_any_source():
+    fake = FakeIgdWithSource(honours=True, table={11112: (LAN, 11112, "rp", True, 0)})
+    m = upnp_ops.add(fake_igd(fake), replace(REQ, remote_host="203.0.113.7"))
+    assert m.status is Status.OK and m.action is Action.RENEWED
+    assert fake.deleted == [11112] and fake.sources[11112] == "203.0.113.7"

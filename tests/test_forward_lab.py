@@ -40,7 +40,12 @@ def test_upnp_create_verify_rerun_list_remove():
         assert held.description == "reverseprobe MYSCU DICOM port 11112"
         assert f"dport 11112 dnat ip to {net.pc_ip}:11112" in router_nat_rules(net)
 
-        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", env=env)  # idempotent
+        # again: the finite default lease (3600 s) has counted down, so it is renewed in place
+        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", env=env)
+        assert rc == 0 and doc["probes"]["mapping"]["action"] == "renewed"
+        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", "--lease", "0", env=env)
+        assert rc == 0 and doc["probes"]["mapping"]["lease_requested"] == 0
+        rc, doc, _ = forward_json(net.pc, "--aet", "MYSCU", "--lease", "0", env=env)  # idempotent
         assert rc == 0 and doc["probes"]["mapping"]["action"] == "unchanged"
         assert [h.external_port for h in upnpc_list(net)] == [11112]
 
@@ -180,7 +185,7 @@ def test_keep_renews_and_ctrl_c_removes_what_it_made():
         assert upnpc_held(net, 12345) is None
 
         # A mapping that was there before --keep is left as it was found on Ctrl-C.
-        rc, _, _ = forward_json(net.pc, "--port", "12346", env=env)
+        rc, _, _ = forward_json(net.pc, "--port", "12346", "--lease", "0", env=env)
         assert rc == 0
         p = net.pc.python_popen(
             ["-m", "reverseprobe", "forward", "--keep", "--lease", "4", "--port", "12346"],
@@ -210,3 +215,35 @@ def test_verify_through_a_real_reflector():
         assert rc == 0, (doc, err, refl.log())
         assert {"UPNP_MAPPING_OK", "INBOUND_OK"} <= codes(doc)
         assert doc["probes"]["inbound"]["nonce_seen"] is True
+
+
+def test_forward_announces_before_acting_and_from_is_honoured_or_undone():
+    """The line on stderr and the report's `announcement` say what, where, from where and for
+    how long; --from is either held by the router (read back) or the mapping is removed."""
+    with Lab() as lab:
+        net = home_net(lab)
+        env = _env(lab)
+        rc, doc, err = forward_json(net.pc, "--aet", "MYSCU", "--dry-run", env=env)
+        assert rc == 0, err
+        said = doc["announcement"]
+        assert said["text"] in err and said["dry_run"] is True
+        assert (said["lease_s"], said["remote_host"], said["internal_client"]) == (
+            3600,
+            None,
+            net.pc_ip,
+        )
+        assert "from any address" in said["text"] and "for 3600 s" in said["text"]
+
+        rc, doc, err = forward_json(net.pc, "--aet", "MYSCU", "--from", "203.0.113.7", env=env)
+        assert (
+            "only from 203.0.113.7" in err
+            and "only from 203.0.113.7" in doc["announcement"]["text"]
+        )
+        m = doc["probes"]["mapping"]
+        held = upnpc_list(net)
+        if rc == 0:  # the router keeps NewRemoteHost
+            assert m["remote_host"] == "203.0.113.7" and [h.external_port for h in held] == [11112]
+        else:  # it cannot (726) or ignored it: nothing open to any source is left behind
+            assert rc == 1 and codes(doc) == {"UPNP_MAPPING_MISSING"}
+            assert held == [], held
+        print("miniupnpd --from:", rc, m.get("remote_host"), m.get("reason"))

@@ -122,3 +122,30 @@ def test_ids_are_unique_even_for_look_alike_pacs_names() -> None:
     )
     ids = [a["id"] for _, a in tags(render_html(dataclasses.replace(r, runs=runs))) if a.get("id")]
     assert len(ids) == len(set(ids))
+
+
+def test_text_and_html_give_each_target_the_same_word_and_codes_link_to_the_appendix() -> None:
+    from reverseprobe.render.checklist_text import render_checklist_text
+    from reverseprobe.render.summary import target_severity
+
+    result = sample_result()
+    html = render_html(result)
+    text = render_checklist_text(result, color=False, width=200)
+    summary = text.split("Summary", 1)[1]
+    for run in result.runs:
+        sev = target_severity(run.findings, run.result.status, strict=result.strict)
+        word = sev.value if sev else "none"
+        tag = f"[{sev.value.upper()}]" if sev else "[ ? ]"
+        name = "this PC" if run.pacs is None else run.target
+        assert f"{tag} {name}" in summary
+        section = html.split('<section class="target"', 1)[1]
+        assert f'class="badge {word}"' in section
+    hrefs = {
+        a["href"] for t, a in tags(html) if t == "a" and (a.get("href") or "").startswith("#code-")
+    }
+    ids = {a["id"] for t, a in tags(html) if a.get("id")}
+    assert hrefs and hrefs <= {f"#{i}" for i in ids}
+    assert {f.code for f in result.findings} == {
+        h[len("#code-") :].upper().replace("-", "_") for h in hrefs
+    }
+    assert "This workstation" in html and "Calling AE title the PACS sees" in html

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import lab
 
-PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers", "containers"]  # each imports only above
+# each part imports only the parts before it
+PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers", "containers"]
 LAB_DIR = Path(lab.__file__).parent
 
 

@@ -110,3 +110,34 @@ def test_a_proven_connection_marks_the_hops_it_crossed() -> None:
     # a problem found on a crossed hop still shows
     mixed = {h.hop.value: h.severity for h in hop_states([make("INBOUND_OK", "x"), PRIV])}
     assert mixed["internet"] is Severity.WARN
+
+
+def test_timing_table_only_with_verbose() -> None:
+    rep = report(MULTI, PRIV, OK)
+    plain = render_text(rep, color=False, width=120)
+    loud = render_text(rep, color=False, width=120, verbose=True)
+    assert " s)" not in plain.split("Probes", 1)[-1].split("Verdict")[0]  # no timings
+    assert "Probes not measured" in plain and "router skipped" in plain
+    assert "listeners ok" not in plain
+    assert (
+        "Probes\n" in loud
+        and "listeners ok (0.10 s)" in loud
+        and "router skipped: --no-upnp" in loud
+    )
+
+
+def test_80_columns_wrapped_lines_indented_and_the_path_on_its_own_lines() -> None:
+    long = make(
+        "LISTENER_MULTIPLE",
+        "Two programs listen on the port and the one that answers may not be yours: " * 3,
+        "Stop one of them; then run reverseprobe check again to see which one answers. " * 2,
+    )
+    out = render_text(report(long, PRIV, OK), color=False, width=80)
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    start = next(i for i, line in enumerate(lines) if "LISTENER_MULTIPLE" in line)
+    assert lines[start + 1].startswith("      ") and not lines[start + 1].startswith("      fix:")
+    fix = next(i for i, line in enumerate(lines) if line.startswith("      fix:"))
+    assert lines[fix + 1].startswith(" " * 11)
+    narrow = render_text(report(OK), color=False, width=40)
+    assert "  -> " in narrow and all(len(x) <= 40 for x in narrow.splitlines() if "->" in x)

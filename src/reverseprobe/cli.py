@@ -53,6 +53,9 @@ def _common(p: argparse.ArgumentParser, timeout: float, what: str | None = None)
         help=f"{what or 'global deadline for the whole command'} (default {timeout:g})",
     )
     p.add_argument("--debug", action="store_true", help="show library logs and tracebacks")
+    p.add_argument(
+        "--verbose", action="store_true", help="add the per-probe timing table to the report"
+    )
 
 
 def _port(p: argparse.ArgumentParser, help_: str) -> None:
@@ -160,9 +163,18 @@ def _forward_parser(sub: Any) -> None:
     fw.add_argument(
         "--lease",
         type=_t(c.parse_lease),
-        default=0,
+        default=None,
         metavar="SECONDS",
-        help="mapping lifetime; 0 = permanent (default)",
+        help=f"mapping lifetime; 0 = permanent (default {c.DEFAULT_LEASE}, "
+        f"{c.DEFAULT_KEEP_LEASE} with --keep, which renews it)",
+    )
+    fw.add_argument(
+        "--from",
+        dest="from_host",
+        type=_t(c.parse_from),
+        metavar="ADDRESS",
+        help="admit connections only from this address, the PACS's public one (UPnP "
+        "NewRemoteHost; not NAT-PMP/PCP; a router that cannot is reported, not ignored)",
     )
     fw.add_argument("--description", help="mapping description (default names reverseprobe)")
     _aet(fw, "this SCU's AE title (for the PACS entry)")
@@ -466,7 +478,8 @@ def _render(report: Any, cfg: c.Config, args: argparse.Namespace, env: Environme
     if args.json:
         env.stdout.write(render_json(report))
     else:
-        env.stdout.write(render_text(report, color=env.color))
+        verbose = bool(getattr(args, "verbose", False))
+        env.stdout.write(render_text(report, color=env.color, verbose=verbose))
     env.stdout.flush()
 
 

@@ -36,6 +36,7 @@ DEFAULT_GRACE = 5.0
 DEFAULT_REFLECTOR_TIMEOUT = 8.0
 DEFAULT_CHECKLIST_TIMEOUT = 600.0
 DEFAULT_KEEP_LEASE = 600  # forward --keep without --lease: short, so a killed run leaves little
+DEFAULT_LEASE = 3600  # forward without --lease: an hour, so a forgotten mapping closes itself
 MAX_DESCRIPTION = 64
 MIN_MOVE_TIME_S = 1.0  # what move-test keeps for echo, find and the C-MOVE besides the grace
 
@@ -268,6 +269,24 @@ def parse_lease(value: str) -> int:
     return n
 
 
+def parse_from(value: str) -> str:
+    """`forward --from`: the one IPv4 source address the mapping admits. UPnP IGD's
+    AddPortMapping filters on one NewRemoteHost (IGD WANIPConnection:2 2.4.16), no prefix."""
+    try:
+        net = ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError:
+        raise BadInput(f"invalid --from {value!r}: not an IPv4 address or CIDR") from None
+    if net.version != 4:
+        raise BadInput(f"invalid --from {value!r}: the router maps IPv4 only")
+    if net.num_addresses != 1:
+        raise BadInput(
+            f"invalid --from {value!r}: a router restricts a mapping to one source address "
+            "(UPnP NewRemoteHost), not a range; give the PACS's address, e.g. "
+            f"{net.network_address}/32"
+        )
+    return str(net.network_address)
+
+
 def parse_positive(value: str, *, what: str = "value") -> float:
     v = parse_decimal(value, what=what)
     if not 0 < v < float("inf"):
@@ -345,7 +364,7 @@ class ForwardConfig:
     mode: ForwardMode = ForwardMode.UPNP
     port: int = DEFAULT_PORT
     external_port: int | None = None
-    lease: int = 0
+    lease: int = DEFAULT_LEASE
     description: str | None = None
     aet: str | None = None
     action: ForwardAction = ForwardAction.ADD
@@ -356,6 +375,7 @@ class ForwardConfig:
     reflector: str | None = None
     ip_services: tuple[str, ...] | None = None
     timeout: float = DEFAULT_FORWARD_TIMEOUT
+    remote_host: str | None = None  # --from: the one source the mapping admits (UPnP only)
 
 
 @dataclass(frozen=True)
@@ -484,10 +504,19 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
             "invalid --keep: it only goes with adding a mapping (not --list, --remove or --dry-run)"
         )
     lease = args.lease
-    if args.keep and lease == 0:
-        lease = DEFAULT_KEEP_LEASE
+    if lease is None:
+        lease = DEFAULT_KEEP_LEASE if args.keep else DEFAULT_LEASE
+    remote_host = getattr(args, "from_host", None)
+    mode = ForwardMode(args.mode or ForwardMode.UPNP.value)
+    if remote_host is not None and mode is ForwardMode.NATPMP:
+        raise BadInput(
+            f"invalid --from {remote_host}: NAT-PMP and PCP MAP cannot restrict the source "
+            "(RFC 6887: MAP has no remote-peer filter, only PEER has); use --upnp"
+        )
+    if remote_host is not None and (action is not ForwardAction.ADD):
+        raise BadInput(f"invalid --from {remote_host}: it only goes with adding a mapping")
     return ForwardConfig(
-        mode=ForwardMode(args.mode or ForwardMode.UPNP.value),
+        mode=mode,
         port=args.port,
         external_port=args.external_port,
         lease=lease,
@@ -501,6 +530,7 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
         reflector=reflector_url(args.reflector, environ),
         ip_services=ip_service_urls(args.ip_services, environ),
         timeout=args.timeout,
+        remote_host=remote_host,
     )
 
 

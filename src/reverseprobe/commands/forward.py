@@ -50,6 +50,7 @@ def make_request(cfg: c.ForwardConfig) -> Request:
         description=cfg.description or default_description(cfg),
         force=cfg.force,
         dry_run=cfg.dry_run,
+        remote_host=cfg.remote_host or "",
     )
 
 
@@ -82,6 +83,10 @@ def one_pass(
         tried = router.tried
     if gateway is None:
         return _no_router(req, (*tried, "pcp/natpmp: no default gateway to ask"))
+    if req.remote_host and action == "add":
+        return _no_router(
+            req, (*tried, "pcp/natpmp: not asked: they cannot restrict the source (--from)")
+        )
     from reverseprobe.portmap import pmp_ops
 
     if action == "list":
@@ -157,6 +162,13 @@ def run(
         if on_update:
             on_update(name, None)
     gateway, lan = gateway_and_lan()
+    told = None
+    if cfg.action != "list":
+        via = {"upnp": "UPnP IGD", "natpmp": "PCP/NAT-PMP"}.get(cfg.mode, "UPnP, else PCP/NAT-PMP")
+        told = advice.announcement(
+            req, via=via, gateway=gateway, lan=lan, keep=cfg.keep, action=cfg.action.value
+        )
+        print(f"reverseprobe forward: {told['text']}", file=env.stderr, flush=True)
     t_pass = time.monotonic()
     router, mapping = one_pass(cfg, req, gateway, deadline, store)
     spent = round(time.monotonic() - t_pass, 4)
@@ -194,6 +206,7 @@ def run(
         findings=findings,
         pacs_entry=advice.pacs_entry(ctx, router, mapping),
         elapsed_s=time.monotonic() - t0,
+        extra={"announcement": told} if told else {},
     )
     if cfg.keep and mapping.done and mapping.status is Status.OK:
         from reverseprobe.portmap.keeper import keep

@@ -15,7 +15,7 @@ from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, PacsEntry, Severity, Status
-from reverseprobe.model.forward import Action, MappingResult, PortmapRouterResult, Via
+from reverseprobe.model.forward import Action, MappingResult, PortmapRouterResult, Request, Via
 
 _NO_READBACK = (
     "NAT-PMP/PCP cannot read a mapping back: the router's answer is the proof; --verify "
@@ -34,6 +34,46 @@ class Context:
     lan: str | None
     keep: bool = False
     public_ip: str | None = None  # from --ip-service, when asked
+
+
+def announcement(
+    req: Request, *, via: str, gateway: str | None, lan: str | None, keep: bool, action: str
+) -> dict[str, Any]:
+    """What `forward` is about to ask of the router, said before it asks (stderr, and the
+    report's `announcement`): opening a port on someone's router is not done silently."""
+    router = gateway or "the default gateway"
+    to = f"{lan or 'this PC'}:{req.port}"
+    port = f"{req.protocol} port {req.external_port}"
+    source = f"only from {req.remote_host}" if req.remote_host else "from any address"
+    if req.lease == 0:
+        lasts = "permanently (until removed; IGDv2 routers keep it about 7 days)"
+    elif keep:
+        lasts = f"for {req.lease} s, renewed until Ctrl-C, which removes it"
+    else:
+        lasts = f"for {req.lease} s (renew with --keep; --lease 0 for permanent)"
+    if action == "remove":
+        text = f"will ask the router at {router} ({via}) to remove the mapping of {port}"
+    else:
+        text = (
+            f"will ask the router at {router} ({via}) to forward {port}, reachable {source}, "
+            f"to {to} {lasts}"
+        )
+    if req.dry_run:
+        text = "dry run, nothing changes: " + text.replace("will ask", "would ask")
+    return {
+        "action": action,
+        "dry_run": req.dry_run,
+        "router": gateway,
+        "via": via,
+        "protocol": req.protocol,
+        "external_port": req.external_port,
+        "internal_client": lan,
+        "internal_port": req.port,
+        "remote_host": req.remote_host or None,
+        "lease_s": req.lease,
+        "keep": keep,
+        "text": text,
+    }
 
 
 def manual_steps(ctx: Context, *, double_nat: bool = False) -> str:

@@ -57,6 +57,7 @@ class Request:
     force: bool = False
     dry_run: bool = False
     protocol: str = "TCP"
+    remote_host: str = ""  # --from: the one source admitted ("" = any; UPnP NewRemoteHost)
 
 
 DONE = (Action.ADDED, Action.UNCHANGED, Action.RENEWED, Action.REPLACED)
@@ -93,6 +94,7 @@ class MappingResult(ProbeResult):
     lease_granted: int | None = None  # what the router holds now (seconds left; 0 permanent)
     assigned_external_port: int | None = None  # what the router holds (may differ: NAT-PMP)
     verified: bool | None = None  # read back from the router and matching
+    remote_host: str | None = None  # the source the router admits: "" any, None not read
     before: PortMapping | None = None  # what the router held for the port before we acted
     held_by: str | None = None  # "address:port" of the other host that holds the port
     error_code: int | None = None  # UPnP error code or PCP/NAT-PMP result code

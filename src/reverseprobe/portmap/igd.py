@@ -171,8 +171,10 @@ class Igd:
         description: str,
         lease: int = 0,
         protocol: str = "TCP",
+        remote_host: str = "",
     ) -> None:
-        """AddPortMapping for any remote host. Raises UpnpError (606, 718, 725, 728, ...)."""
+        """AddPortMapping, for any remote host unless `remote_host` names one (NewRemoteHost).
+        Raises UpnpError (606, 718, 725, 726, 728, ...)."""
         proto = _proto(protocol)
         eport, iport = _port(external_port), _port(internal_port)
         if not 0 <= lease <= 2**32 - 1:
@@ -180,7 +182,7 @@ class Igd:
         self._call(
             "AddPortMapping",
             lambda u: u.addportmapping(
-                eport, proto, internal_client, iport, description, "", lease
+                eport, proto, internal_client, iport, description, remote_host, lease
             ),
         )
 

@@ -110,7 +110,13 @@ def add(igd: Igd, req: Request) -> MappingResult:
     except UpnpError as exc:
         return _failed(req, lan, exc)
     action = Action.ADDED
-    if before is not None and _ours(before, lan, req.port) and before.enabled:
+    held_source = _source_of(igd, req) if before is not None and req.remote_host else None
+    if (
+        before is not None
+        and _ours(before, lan, req.port)
+        and before.enabled
+        and (held_source is None or held_source == req.remote_host)
+    ):
         # In place, and lasting at least as long as asked (permanent is 0; miniupnpd shows it
         # as a 604800 s countdown): nothing to do, and a longer lease is never shortened.
         if req.lease == 0 or before.lease == 0 or before.lease >= req.lease:
@@ -148,19 +154,29 @@ def add(igd: Igd, req: Request) -> MappingResult:
             note=note,
             held_by=_held(before) if action is Action.REPLACED and before else None,
         )
-    if action is Action.REPLACED:
+    if action is Action.REPLACED or (action is Action.RENEWED and held_source is not None):
         try:
             igd.delete_mapping(req.external_port, req.protocol)
         except UpnpError as exc:
             return _failed(req, lan, exc, before=before, held_by=_held(before) if before else None)
     lease, note = req.lease, None
     try:
-        igd.add_mapping(req.external_port, lan, req.port, req.description, lease, req.protocol)
+        igd.add_mapping(
+            req.external_port, lan, req.port, req.description, lease, req.protocol, req.remote_host
+        )
     except UpnpError as exc:
         if exc.code == _PERMANENT_RETRY and lease > 0:
             lease, note = 0, "the router accepts only permanent mappings: added as permanent"
             try:
-                igd.add_mapping(req.external_port, lan, req.port, req.description, 0, req.protocol)
+                igd.add_mapping(
+                    req.external_port,
+                    lan,
+                    req.port,
+                    req.description,
+                    0,
+                    req.protocol,
+                    req.remote_host,
+                )
             except UpnpError as exc2:
                 return _failed(req, lan, exc2, before=before)
         else:
@@ -208,7 +224,7 @@ def _read_back(
             held_by=_held(after) if after is not None and not _ours(after, lan, req.port) else None,
             reason=f"the router accepted the mapping, but reading it back shows {seen}",
         )
-    return replace(
+    done = replace(
         base,
         status=Status.OK,
         action=action,
@@ -216,6 +232,48 @@ def _read_back(
         lease_granted=after.lease,
         assigned_external_port=after.external_port,
         note=note,
+    )
+    return _check_source(igd, req, done) if req.remote_host else done
+
+
+def _source_of(igd: Igd, req: Request) -> str | None:
+    """The NewRemoteHost the router holds for the port ("" any), from the generic table
+    (GetSpecificPortMappingEntry does not return it); None when it cannot be read."""
+    try:
+        table = igd.list_mappings()
+    except UpnpError:
+        return None
+    for m in table:
+        if m.external_port == req.external_port and m.protocol == req.protocol:
+            return m.remote_host
+    return None
+
+
+def _check_source(igd: Igd, req: Request, done: MappingResult) -> MappingResult:
+    """--from: a router built without remote-host support may accept NewRemoteHost and map
+    for any source (miniupnpd without UPNP_STRICT does): read it back, and undo a mapping
+    that admits more than asked, since the user asked for a restricted one."""
+    held = _source_of(igd, req)
+    if held == req.remote_host:
+        return replace(done, remote_host=held)
+    if held is None:
+        why = "the router's table could not be read to confirm the source restriction"
+    else:
+        why = "the router ignored the source restriction and admits any source"
+    undone = ""
+    if done.action is Action.ADDED:
+        try:
+            igd.delete_mapping(req.external_port, req.protocol)
+            undone = ": removed it again"
+        except UpnpError as exc:
+            undone = f"; removing it again failed ({exc.describe()})"
+    return replace(
+        done,
+        status=Status.FAIL,
+        action=Action.REFUSED,
+        verified=False,
+        remote_host=held,
+        reason=f"{why} (asked: only {req.remote_host}){undone}",
     )
 
 

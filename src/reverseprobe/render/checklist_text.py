@@ -9,7 +9,8 @@ import io
 from typing import TYPE_CHECKING
 
 from reverseprobe.diagnosis.path import run_hops
-from reverseprobe.model import Finding, Severity, Status, sort_findings
+from reverseprobe.model import Severity, Status, sort_findings
+from reverseprobe.render.summary import target_severity
 from reverseprobe.render.terminal import make_console, mark, verdict_line
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
     con.print("[bold underline]Summary[/bold underline]")
     for run in result.runs:
         name = "this PC" if run.pacs is None else run.target
-        con.print(f"  {mark(_worst(run.findings, run.result.status), color)} {escape(name)}")
+        sev = target_severity(run.findings, run.result.status, strict=result.strict)
+        con.print(f"  {mark(sev, color)} {escape(name)}")
     con.print()
     con.print(verdict_line(result.report(), color=color))
 
@@ -90,9 +92,3 @@ def _run_body(con: Console, run: TargetRun, color: bool) -> None:
             parts.append(escape(txt))
         con.print(f"  [dim]probes: {'; '.join(parts)}[/dim]")
     con.print()
-
-
-def _worst(findings: tuple[Finding, ...], status: Status) -> Severity | None:
-    if not findings:
-        return None if status is not Status.OK else Severity.PASS
-    return sort_findings(list(findings))[0].severity

@@ -20,8 +20,12 @@ from reverseprobe import __version__
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.diagnosis.path import run_hops
 from reverseprobe.diagnosis.story import verdict_note
-from reverseprobe.model import Finding, PacsEntry, Severity, sort_findings, verdict
+from reverseprobe.model import Finding, PacsEntry, Report, Severity, sort_findings
+from reverseprobe.model.check import InterfacesResult, PublicIpResult
+from reverseprobe.model.dicom import FindResult, MoveResult
 from reverseprobe.model.path import HopState
+from reverseprobe.render.summary import target_severity
+from reverseprobe.render.timeline import timeline_lines
 from reverseprobe.textsafe import printable
 
 if TYPE_CHECKING:
@@ -145,7 +149,7 @@ def _section_order(view: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _run_view(result: ChecklistResult, run: TargetRun, index: int) -> dict[str, Any]:
     findings = list(run.findings)
-    v = verdict(findings, strict=result.strict)
+    v = target_severity(findings, run.result.status, strict=result.strict)
     is_site = run.pacs is None
     title = "This PC" if is_site else f"PACS “{run.target}”"
     entry = result.entry(run)
@@ -154,7 +158,7 @@ def _run_view(result: ChecklistResult, run: TargetRun, index: int) -> dict[str, 
         "target": run.target,
         "command": run.command,
         "pacs": run.pacs,
-        "verdict": v.value,
+        "verdict": v.value if v else "none",
         "status": run.result.status.value,
         "reason": run.result.reason,
         "elapsed": f"{run.result.elapsed_s or 0.0:.1f}",
@@ -171,10 +175,101 @@ def _run_view(result: ChecklistResult, run: TargetRun, index: int) -> dict[str, 
         ),
         "entry": entry,
         "snippets": admin_snippets(entry),
+        "evidence": None if is_site else move_evidence(result, run),
         "id": "site"
         if is_site
         else f"pacs{index}-" + re.sub(r"[^a-z0-9]+", "-", run.target.lower()),
     }
+
+
+def workstation(result: ChecklistResult) -> dict[str, Any]:
+    """This PC as the PACS administrator asks about it: name, addresses, and the address and
+    calling AE title its associations arrive with (the public address behind NAT)."""
+    site = result.site_run.report
+    ifaces = site.probes.get("interfaces") if site else None
+    pub = site.probes.get("public_ip") if site else None
+    addresses: list[str] = []
+    lan = None
+    if isinstance(ifaces, InterfacesResult):
+        lan = ifaces.source_address
+        for i in ifaces.interfaces:
+            addresses += [f"{i.name} {a.address}" for a in i.addresses]
+    public = pub.address if isinstance(pub, PublicIpResult) else None
+    seen = public or lan
+    how = (
+        "the public address the IP services saw (behind NAT the PACS sees this, not the LAN one)"
+        if public
+        else "this PC's source address toward the default route (public address not measured)"
+        if lan
+        else "not measured"
+    )
+    return {
+        "hostname": result.hostname or "(unknown)",
+        "addresses": addresses,
+        "calling_aet": result.site.aet,
+        "seen_address": seen or "(not measured)",
+        "seen_how": how,
+    }
+
+
+def move_evidence(result: ChecklistResult, run: TargetRun) -> dict[str, Any]:
+    """What move-test did with this PACS: the study it used and the C-MOVE timeline with the
+    DIMSE statuses (PS3.4 C.4.2.1.5), as the administrator would read them in the PACS log."""
+    rep: Report | None = run.report
+    find = rep.probes.get("find") if rep else None
+    move = rep.probes.get("move") if rep else None
+    study = None
+    if isinstance(move, MoveResult) and move.study_uid:
+        study = move.study_uid
+    elif isinstance(find, FindResult):
+        study = find.study_uid or find.requested_study
+    instances = find.instances if isinstance(find, FindResult) else None
+    final = None
+    if isinstance(move, MoveResult) and move.final_code is not None:
+        final = f"0x{move.final_code:04X}" + (
+            f" {move.final_meaning}" if move.final_meaning else ""
+        )
+    return {
+        "study": study or (run.pacs.study if run.pacs and run.pacs.study else None),
+        "instances": instances,
+        "final": final,
+        "counts": (
+            {
+                "completed": move.completed,
+                "failed": move.failed,
+                "warning": move.warning,
+                "remaining": move.remaining,
+            }
+            if isinstance(move, MoveResult)
+            else None
+        ),
+        "timeline": timeline_lines(rep) if rep else [],
+    }
+
+
+def appendix(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """One entry per code present, from the catalogue (docs/findings.md has the long form):
+    every code in the report links here, so the report explains itself offline."""
+    out = []
+    for code in sorted({f.code for f in findings}):
+        c = CATALOGUE.get(code)
+        out.append(
+            {
+                "code": code,
+                "anchor": "code-" + code.lower().replace("_", "-"),
+                "severity": c.severity.value if c else "",
+                "section": c.section.value if c else "Other",
+                "meaning": c.meaning if c else "",
+                "fixes": list(
+                    dict.fromkeys(
+                        f.fix
+                        for f in findings
+                        if f.code == code and f.fix and f.severity is not Severity.PASS
+                    )
+                ),
+            }
+        )
+    return out
 
 
 _BACKTICKS = re.compile(r"`([^`\n]+)`")
@@ -236,4 +331,6 @@ def render_html(result: ChecklistResult) -> str:
         version=__version__,
         site_picture=None if pacs_views else site_view["path"],
         verdict_note=verdict_note(all_findings),
+        workstation=workstation(result),
+        appendix=appendix(all_findings),
     )

@@ -32,10 +32,19 @@ _STATUS_STYLE = {
 }
 
 
-def render_text(report: Report, *, color: bool, width: int | None = None, title: str = "") -> str:
-    """The whole report as a string (rich markup resolved, or plain text)."""
+def render_text(
+    report: Report,
+    *,
+    color: bool,
+    width: int | None = None,
+    title: str = "",
+    verbose: bool = False,
+) -> str:
+    """The whole report as a string (rich markup resolved, or plain text); the per-probe
+    timing table only with `verbose` (--verbose)."""
     buf = io.StringIO()
-    _render(make_console(buf, color=color, width=width), report, color=color, title=title)
+    console = make_console(buf, color=color, width=width)
+    _render(console, report, color=color, title=title, verbose=verbose)
     return buf.getvalue()
 
 
@@ -46,7 +55,7 @@ def make_console(buf: io.StringIO, *, color: bool, width: int | None = None) -> 
     if width is None:
         import shutil
 
-        width = shutil.get_terminal_size((100, 24)).columns
+        width = shutil.get_terminal_size((80, 24)).columns
     return Console(
         file=buf,
         force_terminal=color,
@@ -55,7 +64,7 @@ def make_console(buf: io.StringIO, *, color: bool, width: int | None = None) -> 
         highlight=False,
         emoji=False,
         width=width,
-        soft_wrap=not color,  # plain text: one line per item, let the pager wrap
+        soft_wrap=False,  # wrap at the width (80 in a plain pipe), continuation indented
     )
 
 
@@ -76,7 +85,7 @@ def mark(sev: Severity | None, color: bool) -> str:
     return f"[{_TAG[sev]}]"
 
 
-def _render(console: object, report: Report, *, color: bool, title: str) -> None:
+def _render(console: object, report: Report, *, color: bool, title: str, verbose: bool) -> None:
     from rich.console import Console
 
     assert isinstance(console, Console)
@@ -96,12 +105,12 @@ def _render(console: object, report: Report, *, color: bool, title: str) -> None
     ):
         p(f"[bold underline]{escape(section)}[/bold underline]")
         for f in by_section[section]:
-            p(f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
+            hanging(console, f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  ", f.summary, 6)
             if f.fix and f.severity in (Severity.FAIL, Severity.WARN, Severity.INFO):
-                p(f"      [dim]fix:[/dim] {escape(f.fix)}")
+                hanging(console, "      [dim]fix:[/dim] ", f.fix, 11)
         p()
     _render_path(console, report, color)
-    _render_probes(console, report, color)
+    _render_probes(console, report, color, verbose=verbose)
     if report.command == "move-test":
         from reverseprobe.render.timeline import timeline_lines
 
@@ -130,27 +139,65 @@ def _render_path(console: object, report: Report, color: bool) -> None:
     states = hop_states(report.findings)
     parts = [f"{mark(h.severity, color)} {escape(h.label)}" for h in states]
     console.print("[bold underline]Path of the C-MOVE connection[/bold underline]")
-    console.print("  " + "  ->  ".join(parts))
+    print_path(console, parts)
     console.print("  [dim]? = not measured[/dim]" if color else "  ([ ? ] = not measured)")
     console.print()
 
 
-def _render_probes(console: object, report: Report, color: bool) -> None:
+def hanging(console: object, head: str, text: str, indent: int) -> None:
+    """`head` (markup) then `text` (from peers: escaped), wrapped at the console's width with
+    the continuation lines indented by `indent` columns, so a report holds at 80 columns."""
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.text import Text
+
+    assert isinstance(console, Console)
+    line = Text.from_markup(head + escape(text))
+    lines = line.wrap(console, max(20, console.width - indent))
+    if len(lines) <= 1:
+        console.print(line)
+        return
+    console.print(lines[0])
+    rest = Text("\n").join(list(lines)[1:])
+    console.print(Padding(rest, (0, 0, 0, indent)))
+
+
+def print_path(console: object, parts: list[str]) -> None:
+    """The hops on one line when they fit, else one hop a line (arrows leading)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    assert isinstance(console, Console)
+    one = "  " + "  ->  ".join(parts)
+    if Text.from_markup(one).cell_len <= console.width:
+        console.print(one)
+        return
+    for i, part in enumerate(parts):
+        console.print(("  " if i == 0 else "  -> ") + part)
+
+
+def _render_probes(console: object, report: Report, color: bool, *, verbose: bool) -> None:
+    """Every probe with its time with --verbose; else only those not measured, with why
+    (a probe cut short is never silently a pass)."""
     from rich.console import Console
 
     assert isinstance(console, Console)
     items = []
     for name, pr in report.probes.items():
         st = pr.status
+        if not verbose and st is Status.OK:
+            continue
         txt = f"{name} {st.value}"
-        if pr.elapsed_s is not None:
+        if verbose and pr.elapsed_s is not None:
             txt += f" ({pr.elapsed_s:.2f} s)"
         if st is not Status.OK and pr.reason:
             txt += f": {pr.reason}"
         items.append(
             f"[{_STATUS_STYLE[st]}]{escape(txt)}[/{_STATUS_STYLE[st]}]" if color else escape(txt)
         )
-    console.print("[bold underline]Probes[/bold underline]")
+    if not items:
+        return
+    console.print("[bold underline]Probes[/bold underline]" + ("" if verbose else " not measured"))
     for it in items:
         console.print(f"  {it}")
     console.print()
