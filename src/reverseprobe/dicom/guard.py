@@ -340,31 +340,11 @@ def guarded_ae(ae_title: str, limits: Limits) -> Any:
             guard.assoc = assoc
             sock.socket = guard  # pynetdicom reads and writes through the guard from now on
             self.guards.append(guard)
-            assoc._abort_blocking = _abort_unless_unconnected(assoc, sock)
             return sock
 
     ae = GuardedAE(ae_title=ae_title)
     ae.guards = []
     return ae
-
-
-def _abort_unless_unconnected(assoc: Any, sock: Any) -> Callable[..., None]:
-    """pynetdicom aborts a requested association whose TCP connect failed (refused,
-    unreachable), then sleeps a fixed 0.1 s "to ensure everything shuts down"
-    (Association._abort_blocking): a tenth of a second on every refused dial-back, with
-    nothing to send (no connection, so no A-ABORT, PS3.8 9.2 Sta4) and nothing to close.
-    There, only stop the state machine's thread; any other abort is pynetdicom's own.
-    Set on `_abort_blocking`: pynetdicom rebinds `abort` to it around every event handler."""
-    abort = assoc._abort_blocking
-
-    def guarded_abort(block: bool = True) -> None:
-        if block and sock._ready.is_set() and not sock._is_connected and not assoc._sent_abort:
-            assoc._sent_abort = True
-            assoc.kill()  # returns once the DUL thread has stopped
-            return
-        abort(block)
-
-    return guarded_abort
 
 
 def guard_of(ae: Any) -> Guard | None:
