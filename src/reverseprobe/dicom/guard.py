@@ -38,6 +38,9 @@ MAX_COMMAND_SET = 64 << 10  # a command set is a few dozen elements (PS3.7 9.3, 
 DEFAULT_MAX_MESSAGE = 1 << 30
 ABORT_NOT_SPECIFIED = 0x00  # PS3.8 Table 9-26 reason/diag
 ABORT_INVALID_PARAMETER = 0x06
+# socketserver.shutdown() waits for serve_forever's select() to time out: the default 0.5 s
+# made every stop of a temporary SCP cost ~0.45 s (measured); 20 wake-ups a second cost nothing.
+SERVE_POLL_S = 0.05
 
 
 class CutKind:
@@ -461,7 +464,10 @@ def start_guarded_server(
         request_handler=GuardedHandler,
     )
     thread = threading.Thread(
-        target=server.serve_forever, name=f"GuardedServer@{address[1]}", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": SERVE_POLL_S},
+        name=f"GuardedServer@{address[1]}",
+        daemon=True,
     )
     thread.start()
     ae._servers.append(server)
