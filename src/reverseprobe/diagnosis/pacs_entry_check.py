@@ -75,7 +75,7 @@ def entry_rules(
                 **detail,
             )
         )
-    elif not unsure:
+    elif not unsure and not hairpin_rules(given, t):  # a hairpin entry is not "OK"
         out.append(
             make(
                 "PACS_ENTRY_OK",
