@@ -178,3 +178,38 @@ def test_key_line_inline_and_dotted_keys() -> None:
     assert key_line(text, doc, ("pacs", 1)) == 3  # inline array: the line of `pacs`
     with pytest.raises(BadInput, match=r"x\.toml:3: key \"port\" in \[\[pacs\]\] #2"):
         parse_site(text, Path("x.toml"))
+
+
+ENTRY_SITE = """\
+[site]
+aet = "MYSCU"
+
+[[pacs]]
+name = "archive"
+host = "192.168.2.50"
+port = 104
+aet = "ARCHIVE"
+entry = "{entry}"
+"""
+
+
+def test_pacs_entry_key(tmp_path: Path) -> None:
+    s = load(tmp_path, ENTRY_SITE.format(entry="MYSCU@192.168.2.10:11112"))
+    e = s.pacs[0].entry
+    assert e is not None and (e.aet, e.host, e.port) == ("MYSCU", "192.168.2.10", 11112)
+    assert load(tmp_path, GOOD).pacs[0].entry is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("192.168.2.10:11112", "AET@HOST:PORT"),
+        ("MYSCU@192.168.2.10:70000", "70000"),
+        ("MYSCU@192.168.2.10", "192.168.2.10"),
+        ("WAY_TOO_LONG_AE_TITLE_X@192.168.2.10:11112", "AE title"),
+    ],
+)
+def test_bad_pacs_entry_names_file_line_and_value(tmp_path: Path, entry: str, said: str) -> None:
+    msg = error(tmp_path, ENTRY_SITE.format(entry=entry))
+    assert msg.startswith(f"{tmp_path / 'site.toml'}:9:"), msg
+    assert said in msg

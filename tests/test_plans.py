@@ -97,3 +97,32 @@ def test_checklist_plan_fits(tmp_path: Path, timeout: float, n_pacs: int) -> Non
     plan = checklist.plan(cfg, timeout)
     assert plan.names == ("check", *(f"p{i}" for i in range(n_pacs)))
     _fits(plan, timeout)
+
+
+def test_check_plan_gives_the_nat_layer_probes_their_needs() -> None:
+    """Issue 13: at check's default timeout the path probe gets its lookup and hop budget and
+    the virtual probe its nft read; without a target the path probe needs nothing."""
+    from reverseprobe.probes import path, virtual
+
+    cfg = c.CheckConfig(reflector="http://192.0.2.1:8080/r")
+    needs = check.needs_s(cfg)
+    assert needs["path"] >= path.RESOLVE_S + path.BUDGET_S
+    assert needs["virtual"] >= virtual.NFT_BUDGET_S
+    plan = check.plan(cfg, c.DEFAULT_CHECK_TIMEOUT)
+    for name in ("path", "virtual"):
+        assert plan.budget(name) >= needs[name], name
+    assert "path" not in check.needs_s(c.CheckConfig(public_ip=False))
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_short_timeout_path_probe_is_cut_short_not_passed(timeout: float) -> None:
+    """A path probe given less than it needs that found no hop is reported cut short (a
+    timeout with the reason), never taken as measured."""
+    from reverseprobe.model import Status
+    from reverseprobe.model.virtual import PathResult
+
+    cfg = c.CheckConfig(reflector="http://192.0.2.1:8080/r", timeout=timeout)
+    plan = check.plan(cfg, timeout)
+    r = PathResult(status=Status.TIMEOUT, reason="no hop answered (ICMP filtered)")
+    cuts = check.cut_short(cfg, plan, {"path": r})
+    assert ("path" in cuts) is (plan.budget("path") < check.needs_s(cfg)["path"])

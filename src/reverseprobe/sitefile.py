@@ -43,7 +43,7 @@ _SITE_KEYS = (
     "require_listener",
     "check_timeout",
 )
-_PACS_KEYS = ("name", "host", "port", "aet", "study", "try_cget", "grace", "timeout")
+_PACS_KEYS = ("name", "host", "port", "aet", "study", "try_cget", "grace", "timeout", "entry")
 _SENTINEL = "reverseprobe_sentinel_key_0x5f"
 _SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _T = TypeVar("_T")
@@ -63,6 +63,9 @@ class PacsSpec:
     try_cget: bool = False
     grace: float = 5.0
     timeout: float | None = None  # None: a fair share of what is left of the deadline
+    # issue 13: the entry this PACS's administrator made for us (AET@HOST:PORT), checked
+    # against the measured one in the checklist's move-test run
+    entry: c.PacsEntryGiven | None = None
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,15 @@ class _Validator:
             try_cget=_default(self.boolean(t, w, "try_cget"), False),
             grace=_default(self.seconds(t, w, "grace"), 5.0),
             timeout=self.seconds(t, w, "timeout"),
+            entry=self._entry(t, w),
         )
+
+    def _entry(self, t: Mapping[str, Any], w: Path_) -> c.PacsEntryGiven | None:
+        """`entry = "AET@HOST:PORT"`, validated like check's --pacs-entry."""
+        raw = self.string(t, w, "entry")
+        if raw is None:
+            return None
+        return self.value((*w, "entry"), lambda: c.parse_pacs_entry(raw, what="entry"))
 
 
 def _default(value: _T | None, default: _T) -> _T:

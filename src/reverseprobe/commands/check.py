@@ -141,6 +141,18 @@ def needs_s(cfg: CheckConfig) -> dict[str, float]:
         out["router"] = first + ROUTER_RESERVE_S + MARGIN_S
     if cfg.reflector:
         out["inbound"] = INBOUND_DIAL_S + inbound.SLACK_S + inbound.STOP_RESERVE_S + MARGIN_S
+    out.update(nat_layer_needs_s(cfg))
+    return out
+
+
+def nat_layer_needs_s(cfg: CheckConfig) -> dict[str, float]:
+    """Issue 13: the path probe needs its name lookup and its hop budget (probes/path.py; it
+    runs only with a reflector or IP service to trace to), the virtual probe its `nft` read."""
+    from reverseprobe.probes import path, virtual
+
+    out = {"virtual": virtual.NFT_BUDGET_S + MARGIN_S}
+    if path.target_host(cfg) is not None:
+        out["path"] = path.RESOLVE_S + path.BUDGET_S + MARGIN_S
     return out
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from reverseprobe import config as c
 from reverseprobe.concurrent import Call, start
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.model import Report, Status
+from reverseprobe.model import Finding, Report, Status
 from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
 from reverseprobe.runner import Deadline
 from reverseprobe.sitefile import SITE_TARGET, PacsSpec, Site
@@ -182,6 +182,7 @@ def _run(
         run = _broken(target, command, spec, status=Status.ERROR, why=why, elapsed=elapsed)
     else:
         findings = tuple(dataclasses.replace(f, target=target) for f in report.findings)
+        findings += tuple(_entry_findings(spec, report, target))
         result = RunResult(
             status=Status.OK,
             elapsed_s=round(report.elapsed_s, 3),
@@ -195,6 +196,32 @@ def _run(
     if progress:
         progress(target, run.result.status)
     return run
+
+
+def _entry_findings(spec: PacsSpec | None, report: Report, target: str) -> list[Finding]:
+    """Issue 13: the PACS's `entry` from the site file against its move-test run; a public
+    entry for a PACS inside the site is checked for hairpin NAT on the spot."""
+    if spec is None or spec.entry is None or report.command != "move-test":
+        return []
+    from reverseprobe.diagnosis.pacs_entry_check import move_rules
+
+    addresses = report.extra.get("addresses") or {}
+    aet = report.pacs_entry.aet if report.pacs_entry else ""
+    out = move_rules(spec.entry, report.pacs_entry, addresses, aet=aet, target=target)
+    if any(f.code == "NAT_HAIRPIN" for f in out):
+        from reverseprobe.probes.hairpin import probe_hairpin
+
+        ans = probe_hairpin(spec.entry.host, spec.entry.port)
+        out = move_rules(
+            spec.entry, report.pacs_entry, addresses, aet=aet, hairpin=ans.hairpins, target=target
+        )
+        out = [
+            dataclasses.replace(f, detail={**f.detail, "hairpin_how": ans.how})
+            if f.code == "NAT_HAIRPIN"
+            else f
+            for f in out
+        ]
+    return out
 
 
 def _broken(

@@ -75,7 +75,7 @@ def entry_rules(
                 **detail,
             )
         )
-    elif not unsure:
+    elif not unsure and not hairpin_rules(given, t):  # a hairpin entry is not "OK"
         out.append(
             make(
                 "PACS_ENTRY_OK",
@@ -215,4 +215,38 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
         public=v.address,
         behind_nat=v.behind_nat,
         virtual_address=virtual,
+    )
+
+
+def move_rules(
+    given: PacsEntryGiven | None,
+    entry: PacsEntry | None,
+    addresses: Mapping[str, Any],
+    *,
+    aet: str,
+    hairpin: bool | None = None,
+    target: str | None = None,
+) -> list[Finding]:
+    """The checklist's per-PACS `entry` against that PACS's move-test run: the PACS's address
+    is known there (`addresses`, move-test's AddressView as a dict), so a PACS inside the site
+    must get the LAN address, and the public one is NAT_HAIRPIN."""
+    if given is None or entry is None:
+        return []
+    from reverseprobe.model.move import AddressView, behind_nat, pacs_outside
+
+    fields = {k: addresses.get(k) for k in AddressView.__dataclass_fields__}
+    view = AddressView(**fields)
+    lan = view.toward_pacs or view.lan
+    return entry_rules(
+        given,
+        EntryTruth(
+            entry=entry,
+            aet=aet,
+            lan=lan,
+            public=view.public,
+            behind_nat=behind_nat(view),
+            pacs_outside=pacs_outside(view.pacs_ip) if view.pacs_ip else None,
+            hairpin=hairpin,
+        ),
+        target=target,
     )

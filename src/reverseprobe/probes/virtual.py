@@ -141,10 +141,12 @@ def assess(m: Markers, address: str | None, gateway: str | None) -> VirtualResul
         verdict = "virtual-nat" if kind is not None else "could-not-tell"
     elif route is not None and route.nat:
         verdict = "could-not-tell"  # e.g. Docker's subnet inside a VirtualBox guest
+    elif kinds - {"docker", "podman", "direct"} == {"kubernetes"}:
+        # a pod: its own private route is the pod network, reached from outside the cluster
+        # only through a Service (NodePort) or hostPort
+        verdict = "virtual-nat"
     elif route is not None and not route.nat:
         verdict = "could-not-tell"  # a marker, but the route is no known NAT: host networking?
-    elif kinds == {"kubernetes"}:
-        verdict = "virtual-nat"  # a pod: reached only through a Service (NodePort) or hostPort
     else:
         verdict = "could-not-tell"
     return VirtualResult(
@@ -185,6 +187,22 @@ def _nft_ruleset(budget: float) -> str:
     return res.stdout[:1_000_000] if res.returncode == 0 else ""
 
 
+def docker_proxy_target(argv: list[str]) -> tuple[str, str]:
+    """(container address, container port) from docker-proxy's argv (pure): it is started as
+    `docker-proxy -proto tcp -host-ip H -host-port P -container-ip C -container-port Q`;
+    "?" / "" where a flag is missing or has no value."""
+
+    def flag(name: str) -> str | None:
+        for i, a in enumerate(argv):
+            if a in (name, "-" + name) and i + 1 < len(argv):
+                return argv[i + 1]
+            if a.startswith((name + "=", "-" + name + "=")):
+                return a.split("=", 1)[1]
+        return None
+
+    return flag("-container-ip") or "?", flag("-container-port") or ""
+
+
 def _docker_proxy(port: int) -> list[Evidence]:
     """docker-proxy owning the port names the container in its argv (-container-ip)."""
     try:
@@ -197,9 +215,7 @@ def _docker_proxy(port: int) -> list[Evidence]:
             p = psutil.Process(c.pid)
             if "docker-proxy" not in p.name():
                 continue
-            argv = p.cmdline()
-            ip = argv[argv.index("-container-ip") + 1] if "-container-ip" in argv else "?"
-            cport = argv[argv.index("-container-port") + 1] if "-container-port" in argv else ""
+            ip, cport = docker_proxy_target(p.cmdline())
             found.append(Evidence("process", "container-proxy", f"docker-proxy -> {ip}:{cport}"))
         return found
     except Exception:  # noqa: BLE001 - not visible without rights: no evidence
