@@ -29,7 +29,7 @@ _VIA = {Method.PCP: Via.PCP, Method.NATPMP: Via.NATPMP}
 
 
 def _client(gateway: str) -> str | None:
-    from reverseprobe.probes.interfaces import route_source
+    from reverseprobe.routes import route_source
 
     return route_source(gateway, socket.AF_INET)
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 from reverseprobe.addresses import classify
 from reverseprobe.model import Status
 from reverseprobe.model.check import Interface as Interface
 from reverseprobe.model.check import InterfaceAddress as InterfaceAddress
 from reverseprobe.model.check import InterfacesResult as InterfacesResult
+from reverseprobe.routes import ROUTE_PROBE_V4 as _ROUTE_PROBE_V4
+from reverseprobe.routes import ROUTE_PROBE_V6 as _ROUTE_PROBE_V6
+from reverseprobe.routes import default_gateway as default_gateway
+from reverseprobe.routes import route_source as route_source
 from reverseprobe.runner import Deadline
-
-# Destinations for a UDP connect(), which only asks the kernel for the route and source
-# address: no packet is sent (RFC 5737 / RFC 3849 documentation addresses).
-_ROUTE_PROBE_V4 = "203.0.113.1"
-_ROUTE_PROBE_V6 = "2001:db8::1"
 
 # Linux ARPHRD_* link types of tunnels (include/uapi/linux/if_arp.h).
 _TUNNEL_ARPHRD = {
@@ -92,33 +90,6 @@ def probe_interfaces(deadline: Deadline) -> InterfacesResult:
         source_address_v6=src6,
         route_via_tunnel=tunnel_if,
     )
-
-
-def default_gateway() -> tuple[str | None, str | None]:
-    """(gateway address, interface) of the IPv4 default route, from netifaces-plus."""
-    try:
-        import netifaces
-
-        gws: Any = netifaces.gateways()
-        entry = gws.get("default", {}).get(netifaces.AF_INET)
-        if entry:
-            return str(entry[0]), str(entry[1])
-    except Exception:  # noqa: BLE001 - a platform netifaces cannot read: not checked
-        return None, None
-    return None, None
-
-
-def route_source(dest: str, family: int) -> str | None:
-    """The source address the kernel picks toward `dest` (a UDP connect sends nothing)."""
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        s.connect((dest, 9))
-        addr = str(s.getsockname()[0])
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return None if addr in ("0.0.0.0", "::") else addr.split("%", 1)[0]
 
 
 def tunnel_kind(name: str, sysfs: Path = Path("/sys/class/net")) -> str | None:

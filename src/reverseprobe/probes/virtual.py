@@ -225,7 +225,8 @@ def _docker_proxy(port: int) -> list[Evidence]:
 def probe_virtual(
     port: int, deadline: Deadline, *, root: Path, environ: Mapping[str, str]
 ) -> VirtualResult:
-    from reverseprobe.probes.interfaces import _ROUTE_PROBE_V4, default_gateway, route_source
+    from reverseprobe.routes import ROUTE_PROBE_V4 as _ROUTE_PROBE_V4
+    from reverseprobe.routes import default_gateway, route_source
 
     gw, _if = default_gateway()
     src = route_source(_ROUTE_PROBE_V4, socket.AF_INET)
