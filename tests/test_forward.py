@@ -12,11 +12,12 @@ from dataclasses import replace
 import pytest
 
 from reverseprobe.cli import main
+from reverseprobe.commands import forward_keep as keeper
 from reverseprobe.config import ForwardConfig
 from reverseprobe.diagnosis import forward as advice
 from reverseprobe.environment import Environment
 from reverseprobe.model import PacsEntry, Report, Severity, Status
-from reverseprobe.portmap import keeper, upnp_ops
+from reverseprobe.portmap import upnp_ops
 from reverseprobe.portmap.igd import Igd, PortMapping
 from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult, Via
 from reverseprobe.portmap.state import NonceStore, key, state_dir

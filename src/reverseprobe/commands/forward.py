@@ -3,7 +3,7 @@
 argv -> ForwardConfig -> one pass (find the router, read what it holds, act, read back) ->
 Report with the `router` and `mapping` probes, findings with fixes (manual steps where nothing
 could be done) and, after success, the PACS entry. `--keep` then renews the mapping until
-Ctrl-C and removes it on the way out if this run created it (portmap.keeper).
+Ctrl-C and removes it on the way out if this run created it (commands/forward_keep.py).
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def run(
         extra={"announcement": told} if told else {},
     )
     if cfg.keep and mapping.done and mapping.status is Status.OK:
-        from reverseprobe.portmap.keeper import keep
+        from reverseprobe.commands.forward_keep import keep
 
         return keep(cfg, req, gateway, report, env=env, store=store, one_pass=one_pass)
     return report

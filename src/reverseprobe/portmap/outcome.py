@@ -13,6 +13,6 @@ from reverseprobe.model.forward import PortmapRouterResult as PortmapRouterResul
 from reverseprobe.model.forward import Request as Request
 from reverseprobe.model.forward import Via as Via
 
-# The name before the move to model/forward.py (portmap/keeper.py, commands/forward.py use it);
+# The name before the move to model/forward.py (commands/forward.py and forward_keep.py use it);
 # check's router probe result is model.check.RouterResult, a different class.
 RouterResult = PortmapRouterResult

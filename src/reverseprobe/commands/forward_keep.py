@@ -19,9 +19,11 @@ from dataclasses import replace
 from typing import Any
 
 from reverseprobe.config import ForwardConfig
+from reverseprobe.diagnosis import forward as advice
 from reverseprobe.environment import Environment
 from reverseprobe.model import Report, Status
-from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult
+from reverseprobe.model.forward import Action, MappingResult, Request
+from reverseprobe.model.forward import PortmapRouterResult as RouterResult
 from reverseprobe.portmap.state import NonceStore
 from reverseprobe.runner import Deadline
 
@@ -155,8 +157,6 @@ def _remove(
 
 
 def _failed_report(report: Report, router: RouterResult, m: MappingResult) -> Report:
-    from reverseprobe.diagnosis import forward as advice
-
     entry = report.pacs_entry
     ctx = advice.Context(
         aet=entry.aet if entry else None,
