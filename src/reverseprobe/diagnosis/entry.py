@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from reverseprobe.addresses import is_publicly_routable
 from reverseprobe.config import CheckConfig
 from reverseprobe.model import PacsEntry, ProbeResult
+
+if TYPE_CHECKING:
+    from reverseprobe.diagnosis.network import PublicView
 
 DYNAMIC = (
     " A dynamic public address changes when the line reconnects and breaks this entry: "
@@ -95,12 +99,60 @@ def _same_lan(f: EntryFacts) -> str:
     return f" For a PACS on the same LAN: {f.lan}." if f.lan and f.pacs_outside is None else ""
 
 
+PREFERS_IPV6 = (
+    "A PACS given a host name with both an A and an AAAA record usually tries IPv6 first "
+    "(RFC 6724 address selection, RFC 8305 Happy Eyeballs): either give it one address "
+    "literal, or make both ways in work."
+)
+
+
+def with_other_family(
+    entry: PacsEntry, main_family: str | None, other: tuple[str, str] | None, port: int
+) -> PacsEntry:
+    """`entry` plus the other family's address, saying which one the PACS will use."""
+    if other is None or entry.host is None or main_family is None:
+        return entry
+    fam, host = other
+    if fam == main_family or host == entry.host:
+        return entry
+    label = {"ipv4": "IPv4", "ipv6": "IPv6"}
+    note = (
+        f"Over {label.get(fam, fam)}: {host} port {port}"
+        + (
+            " (no NAT on IPv6: the router's IPv6 firewall must allow inbound TCP "
+            f"{port}, no forwarding is needed)."
+            if fam == "ipv6"
+            else "."
+        )
+        + " "
+        + PREFERS_IPV6
+    )
+    main = (
+        f"{entry.note} Also reachable over {label.get(fam, fam)} at {host} (see "
+        f"alternatives); an address literal {entry.host} makes the PACS use "
+        f"{label.get(main_family, main_family)}."
+    )
+    return PacsEntry(
+        aet=entry.aet,
+        host=entry.host,
+        port=entry.port,
+        note=main,
+        alternatives=(*entry.alternatives, (fam, host, note)),
+    )
+
+
 def check_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntry:
     """`check`'s entry, from what its probes say about the public address."""
     from reverseprobe.diagnosis.network import public_view
 
     v = public_view(probes)
     virtual = _virtual_nat(probes)  # issue 13: the address inside a container/VM is no entry
+    others = [f for f in v.families if f.family != v.family and f.address]
+    other = (others[0].family, others[0].address) if others and others[0].address else None
+    return with_other_family(_check_entry(v, cfg, virtual), v.family, other, cfg.port)
+
+
+def _check_entry(v: PublicView, cfg: CheckConfig, virtual: str) -> PacsEntry:
     return pacs_entry(
         EntryFacts(
             aet=cfg.aet or "",

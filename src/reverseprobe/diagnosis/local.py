@@ -18,6 +18,7 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
     lst = probes.get("listeners")
     if isinstance(lst, ListenersResult) and lst.status is Status.OK:
         out.extend(listener_rules(lst, cfg))
+        out.extend(family_rules(lst, probes, cfg))
     out.extend(port_rules(cfg.port))
     ifs = probes.get("interfaces")
     if isinstance(ifs, InterfacesResult) and ifs.status is Status.OK:
@@ -102,6 +103,109 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
             )
         )
     return out
+
+
+def dial_back_family(probes: Mapping[str, ProbeResult]) -> str | None:
+    """The family the reflector's dial-back came over: the family of the address it saw
+    (it dials that address back), None when no dial-back was asked for."""
+    from reverseprobe.diagnosis.network import family_of
+
+    observed = getattr(probes.get("inbound"), "observed_ip", None)
+    return family_of(observed) if isinstance(observed, str) else None
+
+
+def takes_families(lst: ListenersResult) -> tuple[set[str], bool]:
+    """The families the non-loopback listeners accept, and whether an IPv6 wildcard's
+    IPV6_V6ONLY could not be told (another process's socket, no system default read)."""
+    fams: set[str] = set()
+    unknown = False
+    for s in lst.sockets:
+        if s.loopback:
+            continue
+        fams.add(s.family)
+        if s.family == "ipv6" and s.address == "::":
+            v6only = s.v6only if s.v6only is not None else lst.bindv6only
+            if v6only is None:
+                unknown = True
+            elif not v6only:
+                fams.add("ipv4")  # dual-stack: IPv4 peers arrive as ::ffff:a.b.c.d
+        elif s.family == "ipv6" and s.address.lower().startswith("::ffff:"):
+            fams.add("ipv4")
+    return fams, unknown
+
+
+def _has_global_v6(probes: Mapping[str, ProbeResult]) -> bool:
+    from reverseprobe.addresses import AddressClass
+
+    ifs = probes.get("interfaces")
+    if not isinstance(ifs, InterfacesResult) or ifs.status is not Status.OK:
+        return False
+    return any(
+        a.family == "ipv6" and a.klass is AddressClass.GLOBAL_V6
+        for i in ifs.interfaces
+        for a in i.addresses
+    )
+
+
+def family_rules(
+    lst: ListenersResult, probes: Mapping[str, ProbeResult], cfg: CheckConfig
+) -> list[Finding]:
+    """LISTENER_IPV4_ONLY / LISTENER_IPV6_ONLY: a receiver that takes one family only is
+    refused over the other (RFC 3493 5.3 for [::] with IPV6_V6ONLY); it fails where the
+    dial-back was measured over the missing family."""
+    port = cfg.port
+    fams, unknown = takes_families(lst)
+    if not fams:
+        return []
+    way_in = dial_back_family(probes)
+    socks = [s for s in lst.sockets if not s.loopback]
+    listing = "; ".join(_who(s) for s in socks)
+    socket_list = [
+        {"address": s.address, "family": s.family, "pid": s.pid, "v6only": s.v6only} for s in socks
+    ]
+    if fams == {"ipv4"} and (way_in == "ipv6" or _has_global_v6(probes)):
+        measured = way_in == "ipv6"
+        return [
+            make(
+                "LISTENER_IPV4_ONLY",
+                f"The receiver listens on IPv4 only ({listing}): a PACS that dials this PC "
+                "over IPv6 is refused"
+                + (
+                    ", and the reflector's dial-back came over IPv6."
+                    if measured
+                    else " (this PC has a global IPv6 address)."
+                ),
+                f"Make the receiver listen on :: as well (dual-stack; dcmtk `storescp +6`), "
+                f"or give the PACS this PC's IPv4 address literal (not a host name with an "
+                f"AAAA record): most clients try IPv6 first (RFC 6724, RFC 8305). Port {port}.",
+                severity=Severity.FAIL if measured else None,
+                sockets=socket_list,
+                dial_back_family=way_in,
+            )
+        ]
+    if fams == {"ipv6"} and not unknown:
+        measured = way_in == "ipv4"
+        told = (
+            "IPV6_V6ONLY on"
+            if any(s.v6only for s in socks)
+            else "IPV6_V6ONLY from the system default net.ipv6.bindv6only=1"
+            if lst.bindv6only and any(s.address == "::" for s in socks)
+            else "an IPv6 address"
+        )
+        return [
+            make(
+                "LISTENER_IPV6_ONLY",
+                f"The receiver listens on IPv6 only ({listing}; {told}): a PACS that dials "
+                "this PC's IPv4 address is refused"
+                + (", and the reflector's dial-back came over IPv4." if measured else "."),
+                f"Make the receiver listen on IPv4 too (0.0.0.0 beside ::, or IPV6_V6ONLY "
+                f"off), or give the PACS this PC's IPv6 address. Port {port}.",
+                severity=Severity.FAIL if measured else None,
+                sockets=socket_list,
+                dial_back_family=way_in,
+            )
+        ]
+    return []  # dual-stack, or an IPv6 wildcard whose IPV6_V6ONLY could not be told
 
 
 def _answered(e: EchoResult) -> bool:

@@ -6,13 +6,19 @@ The public address is voted from the public-IP services and the reflector's obse
 public one only without a second NAT, so it is compared, and used alone only when nothing else
 answered. Double NAT (cause 9): the router's external address is empty, private, shared
 (RFC 6598 100.64/10, carrier-grade NAT) or not the public address.
+
+Addresses are compared per family (issue 15): a dual-stack line has a NATed IPv4 address and a
+routed global IPv6 one (no NAT66, RFC 7157), so an IPv4 answer never contradicts an IPv6 one,
+and the router's (IPv4) external address is compared with the IPv4 public address only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
@@ -22,6 +28,47 @@ from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.model.check import InterfacesResult, PublicIpResult, RouterResult
 from reverseprobe.model.firewall import FirewallResult, Verdict
+
+
+def family_of(address: str) -> str | None:
+    """ "ipv4" or "ipv6" (an IPv4-mapped IPv6 address is IPv4), None when not an address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return "ipv6"
+    return "ipv4"
+
+
+def _plain(address: str) -> str:
+    """An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4 peer) as IPv4."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return address
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    """The public address of one address family: NAT is an IPv4 matter, IPv6 is routed."""
+
+    family: str  # ipv4 | ipv6
+    address: str | None
+    answers: tuple[tuple[str, str], ...]
+    consistent: bool | None
+    local: bool | None  # the address is on this PC (the usual IPv6 case: no NAT66)
+
+
+def _vote(answers: Sequence[tuple[str, str]]) -> str | None:
+    if not answers:
+        return None
+    counts = Counter(a for _s, a in answers)
+    best = max(counts.values())
+    return next(a for _s, a in answers if counts[a] == best)
 
 
 @dataclass(frozen=True)
@@ -38,6 +85,11 @@ class PublicView:
     double_nat: str | None  # why the router's external address shows a second NAT
     router_external: str | None  # UPnP (or NAT-PMP) external address; "" = none
     gateway: str | None
+    family: str | None = None  # the family of `address` (IPv4 where both are known)
+    families: tuple[FamilyView, ...] = ()  # every family some source named an address of
+
+    def of(self, family: str) -> FamilyView | None:
+        return next((f for f in self.families if f.family == family), None)
 
 
 def _reflector_inside(probes: Mapping[str, ProbeResult]) -> bool:
@@ -63,20 +115,26 @@ def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
         observed = None  # an inside reflector saw a LAN address: no public-address source
     if isinstance(observed, str) and classify(observed) is not AddressClass.INVALID:
         answers.append(("reflector", observed))
+    answers = [(s, _plain(a)) for s, a in answers]
     checked = (pub is not None and pub.status is not Status.SKIPPED) or observed is not None
     router = rt if isinstance(rt, RouterResult) and _ok(rt) else None
     ext = _router_external(router)
-    address: str | None = None
-    if answers:
-        counts = Counter(a for _s, a in answers)
-        best = max(counts.values())
-        address = next(a for _s, a in answers if counts[a] == best)
-    elif ext and classify(ext) is AddressClass.PUBLIC:
-        address = ext
+    by_family: dict[str, list[tuple[str, str]]] = {}
+    for s_, a in answers:
+        by_family.setdefault(family_of(a) or "ipv4", []).append((s_, a))
+    from_outside = bool(answers)
+    if not answers and ext and classify(ext) is AddressClass.PUBLIC:
         answers.append(("router", ext))
+        by_family["ipv4"] = [("router", ext)]
         checked = True
-    distinct = {a for _s, a in answers}
-    consistent = (len(distinct) == 1) if len(answers) >= 2 else None
+    # The main family is IPv4 where known: the router's NAT, the forwarding and most PACS
+    # entries are IPv4; the IPv6 address is offered beside it (PacsEntry.alternatives).
+    family = "ipv4" if "ipv4" in by_family else ("ipv6" if "ipv6" in by_family else None)
+    address = _vote(by_family[family]) if family else None
+    per_family_consistent = [
+        len({a for _s, a in fa}) == 1 for fa in by_family.values() if len(fa) >= 2
+    ]
+    consistent = all(per_family_consistent) if per_family_consistent else None
     lan = ifs.lan_address if isinstance(ifs, InterfacesResult) and _ok(ifs) else None
     local_addrs = (
         {a.address for i in ifs.interfaces for a in i.addresses}
@@ -90,10 +148,21 @@ def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
         behind = not local
     elif lan is not None and is_behind_nat_address(lan):
         behind = True
-    outside = address if answers and answers[0][0] != "router" else None
+    # the router's external address is IPv4: compare it with the IPv4 public address only
+    outside = _vote(by_family.get("ipv4", ())) if from_outside else None
     double = double_nat(ext, public=outside) if router is not None else None
     if double:
         behind = True
+    families = tuple(
+        FamilyView(
+            family=fam,
+            address=_vote(fa),
+            answers=tuple(fa),
+            consistent=(len({a for _s, a in fa}) == 1) if len(fa) >= 2 else None,
+            local=(_vote(fa) in local_addrs) if local_addrs else None,
+        )
+        for fam, fa in sorted(by_family.items())
+    )
     return PublicView(
         address=address,
         answers=tuple(answers),
@@ -105,6 +174,8 @@ def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
         double_nat=double,
         router_external=ext,
         gateway=router.gateway if router else None,
+        family=family,
+        families=families,
     )
 
 
@@ -159,7 +230,9 @@ def public_rules(probes: Mapping[str, ProbeResult], view: PublicView) -> list[Fi
             )
         ]
     if view.consistent is False:
-        listing = ", ".join(f"{s} says {a}" for s, a in view.answers)
+        # per family: an IPv4 and an IPv6 answer of a dual-stack line do not disagree
+        bad = [a for f in view.families if f.consistent is False for a in f.answers]
+        listing = ", ".join(f"{s} says {a}" for s, a in bad or view.answers)
         return [
             make(
                 "PUBLIC_IP_INCONSISTENT",
@@ -168,7 +241,7 @@ def public_rules(probes: Mapping[str, ProbeResult], view: PublicView) -> list[Fi
                 "and a PACS can dial only one. Find the line the PACS's connection will arrive "
                 "on (turn off the VPN/proxy for the test, or ask your network administrator), "
                 f"and give the PACS that address; {view.address} got the most votes.",
-                answers=[{"source": s, "address": a} for s, a in view.answers],
+                answers=[{"source": s, "address": a} for s, a in bad or view.answers],
             )
         ]
     return []
@@ -182,8 +255,26 @@ def _dynamic_note(public: str) -> str:
     )
 
 
+def ipv6_way_in(view: PublicView, port: int) -> str:
+    """What IPv6 adds beside a NATed IPv4 address: no NAT, so only the firewalls decide."""
+    v6 = view.of("ipv6")
+    if view.family != "ipv4" or v6 is None or v6.address is None:
+        return ""
+    own = "this PC's own global address" if v6.local else "the IPv6 address outside sources see"
+    return (
+        f" Over IPv6 the PACS can dial {v6.address} ({own}): IPv6 has no NAT, so no port "
+        f"forwarding is needed there, only the router's IPv6 firewall (and this PC's) must "
+        f"allow inbound TCP {port}."
+    )
+
+
 def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
     port, lan, public = cfg.port, view.lan_address, view.address
+    v6 = view.of("ipv6")
+    v6_detail: dict[str, Any] = (
+        {"ipv6_address": v6.address} if v6 is not None and v6.address else {}
+    )
+    v6_note = ipv6_way_in(view, port)
     lan_s = lan or "this PC's LAN address"
     gw = f"http://{view.gateway}/" if view.gateway else "the router's admin page"
     if view.double_nat:
@@ -191,7 +282,7 @@ def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
             make(
                 "NAT_DOUBLE",
                 f"Double NAT: {view.double_nat}. Forwarding TCP {port} on your own router "
-                "cannot make this PC reachable on its own.",
+                "cannot make this PC reachable over IPv4 on its own." + v6_note,
                 "Ask the ISP for a public IPv4 address (or put the ISP's modem/router in "
                 "bridge mode so your router gets it), then forward TCP "
                 f"{port} to {lan_s}:{port}. Otherwise the outer NAT must forward the port too, "
@@ -199,6 +290,7 @@ def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
                 router_external=view.router_external,
                 public_address=public,
                 lan_address=lan,
+                **v6_detail,
             )
         ]
     if view.local:
@@ -217,12 +309,13 @@ def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
                 "NAT_DETECTED",
                 f"Behind NAT: this PC is {lan_s}, the internet sees {public}. A PACS outside "
                 f"this network must dial {public}, and the router must forward TCP {port} "
-                f"to {lan_s}.",
+                f"to {lan_s}." + v6_note,
                 f"Give the PACS administrator {public} port {port} (not {lan_s}), and forward "
                 f"TCP {port} on the router to {lan_s}:{port}: `reverseprobe forward --upnp "
                 f"--port {port}`, or by hand in {gw}. {_dynamic_note(public)}",
                 public_address=public,
                 lan_address=lan,
+                **v6_detail,
             )
         ]
     if view.behind_nat:

@@ -68,6 +68,8 @@ def resolve(
     out = _not_measured(out, probes, cut_short or {})
     out = _inside_reflector(out, probes)
     out = _listener_is_the_cause(out, cfg)
+    out = _listener_family_is_the_cause(out)
+    out = _ipv6_timeout(out, probes, cfg)
     out = _consequences(out)
     out = _no_stale_advice(out, cfg)
     out = _one_forwarding_fix(out, cfg)
@@ -175,6 +177,63 @@ def _listener_is_the_cause(out: list[Finding], cfg: CheckConfig) -> list[Finding
                 f"still refused then, {f.fix[0].lower()}{f.fix[1:]}"
                 if f.fix
                 else "",
+            )
+        res.append(f)
+    return res
+
+
+def _listener_family_is_the_cause(out: list[Finding]) -> list[Finding]:
+    """A dial-back refused over the family the listener lacks is the listener's doing
+    (issue 15: an IPv4-only storescp, the dial-back over IPv6)."""
+    cause = next(
+        (
+            f
+            for f in out
+            if f.code in ("LISTENER_IPV4_ONLY", "LISTENER_IPV6_ONLY")
+            and f.severity is Severity.FAIL
+        ),
+        None,
+    )
+    if cause is None:
+        return out
+    fam = "IPv6" if cause.code == "LISTENER_IPV4_ONLY" else "IPv4"
+    return [
+        _caused(
+            f,
+            cause.code,
+            f"The dial-back came over {fam} and the receiver does not listen on {fam} "
+            f"({cause.code}): this PC refused it.",
+        )
+        if f.code == "INBOUND_REFUSED" and f.severity is Severity.FAIL
+        else f
+        for f in out
+    ]
+
+
+def _ipv6_timeout(
+    out: list[Finding], probes: Mapping[str, ProbeResult], cfg: CheckConfig
+) -> list[Finding]:
+    """IPv6 has no NAT (no NAT66 on a routed prefix): a dial-back over IPv6 that times out
+    was dropped by a firewall, most often the router's IPv6 forward policy (home routers drop
+    unsolicited inbound IPv6, RFC 6092 REC-11), else this PC's ip6/inet rules."""
+    from reverseprobe.diagnosis.local import dial_back_family
+
+    if dial_back_family(probes) != "ipv6":
+        return out
+    port = cfg.port
+    res = []
+    for orig in out:
+        f = orig
+        if f.code == "INBOUND_TIMEOUT" and not f.detail.get("caused_by"):
+            f = dataclasses.replace(
+                f,
+                summary=f"{f.summary} The dial-back came over IPv6, where no NAT is in the "
+                "way: a firewall dropped it, most often the router's IPv6 forward policy "
+                "(home routers drop unsolicited inbound IPv6).",
+                fix=f"Allow inbound TCP {port} to this PC's IPv6 address in the router's IPv6 "
+                f"firewall (a pinhole, not a port forwarding), and in this PC's IPv6 rules "
+                f"(nft ip6/inet, ip6tables); or give the PACS the IPv4 address. {f.fix}".strip(),
+                detail={**f.detail, "dial_back_family": "ipv6", "likely": "router-ipv6-policy"},
             )
         res.append(f)
     return res

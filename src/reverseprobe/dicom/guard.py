@@ -397,6 +397,13 @@ def start_guarded_server(
             self._total = 0
             super().__init__(*args, **kwargs)
 
+        def server_bind(self) -> None:
+            # [::] takes IPv4 too (RFC 3493 5.3) whatever net.ipv6.bindv6only says (issue 15)
+            sock = self.socket
+            if sock is not None and self.address_family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
         def verify_request(self, request: Any, client_address: Any) -> bool:
             host = str(client_address[0])
             with self._glock:

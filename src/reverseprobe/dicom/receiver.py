@@ -21,6 +21,7 @@ from typing import Any
 
 from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
+from reverseprobe.dicom.scp import dual_stack_host, unmapped
 from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model.dicom import ContextRecord, DicomStatus
 from reverseprobe.model.dicom import InboundAssociation as InboundAssociation
@@ -150,12 +151,12 @@ class Receiver:
         port: int,
         timeline: Timeline,
         *,
-        host: str = "0.0.0.0",
+        host: str | None = None,
         save_dir: Path | None = None,
         acse_timeout: float = 10.0,
         network_timeout: float = 60.0,
     ) -> None:
-        self.aet, self.port, self.host = aet, port, host
+        self.aet, self.port, self.host = aet, port, host or dual_stack_host()  # issue 15
         self.timeline = timeline
         self.save_dir = save_dir
         self._acse_timeout = acse_timeout
@@ -527,7 +528,7 @@ def _context_records(assoc: Any) -> tuple[ContextRecord, ...]:
 def _address(event: Any) -> tuple[str, int]:
     addr = getattr(event, "address", None)
     try:
-        return str(addr[0]), int(addr[1])  # type: ignore[index]
+        return unmapped(str(addr[0])), int(addr[1])  # type: ignore[index]
     except (TypeError, IndexError, ValueError):
         return "?", 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -76,11 +77,11 @@ class VerificationScp:
         self,
         port: int,
         *,
-        host: str = "0.0.0.0",
+        host: str | None = None,
         ae_title: str = DEFAULT_AE_TITLE,
         acse_timeout: float = ACSE_TIMEOUT_S,
     ) -> None:
-        self.host = host
+        self.host = host or dual_stack_host()  # None: [::], IPv4 and IPv6 on one socket
         self.requested_port = port
         self.ae_title = ae_title
         self.acse_timeout = acse_timeout
@@ -237,10 +238,29 @@ class VerificationScp:
             self._cond.notify_all()
 
 
+def dual_stack_host() -> str:
+    """ "::" where this host has IPv6 (one socket takes both families: guard.py clears
+    IPV6_V6ONLY, RFC 3493 5.3), else "0.0.0.0"."""
+    if not socket.has_ipv6:
+        return "0.0.0.0"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(("::", 0))
+    except OSError:
+        return "0.0.0.0"  # IPv6 disabled (ipv6.disable=1) or not built in
+    return "::"
+
+
+def unmapped(address: str) -> str:
+    """A dual-stack socket sees an IPv4 peer as ::ffff:a.b.c.d: report it as a.b.c.d."""
+    return address[7:] if address.lower().startswith("::ffff:") and "." in address else address
+
+
 def _peer(event: Any) -> tuple[str, int]:
     try:
         req = event.assoc.requestor
-        return str(req.address), int(req.port)
+        return unmapped(str(req.address)), int(req.port)
     except (AttributeError, TypeError, ValueError):
         return "?", 0
 

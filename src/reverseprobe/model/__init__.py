@@ -79,9 +79,18 @@ class PacsEntry:
     host: str | None
     port: int
     note: str = ""
+    # The other address family's entry where both work (issue 15): (family, host, note).
+    alternatives: tuple[tuple[str, str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"aet": self.aet, "host": self.host, "port": self.port, "note": self.note}
+        d: dict[str, Any] = {"aet": self.aet, "host": self.host, "port": self.port}
+        d["note"] = self.note
+        if self.alternatives:
+            d["alternatives"] = [
+                {"family": f, "host": h, "port": self.port, "note": n}
+                for f, h, n in self.alternatives
+            ]
+        return d
 
 
 @dataclass(frozen=True)

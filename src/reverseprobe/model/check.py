@@ -18,6 +18,9 @@ class ListeningSocket:
     family: str  # ipv4 | ipv6
     pid: int | None
     process: str | None  # None: not visible without elevated rights
+    # IPV6_V6ONLY of an IPv6 socket (RFC 3493 5.3): True takes IPv6 only, False IPv4 too
+    # (IPv4-mapped); None: IPv4 socket, or another process's socket we cannot read.
+    v6only: bool | None = None
 
     @property
     def wildcard(self) -> bool:
@@ -34,6 +37,9 @@ class ListenersResult(ProbeResult):
     sockets: tuple[ListeningSocket, ...] = ()
     echoes: tuple[EchoResult, ...] = ()
     pids_visible: bool = True
+    # /proc/sys/net/ipv6/bindv6only: the IPV6_V6ONLY a socket gets unless it sets its own
+    # (Linux; None elsewhere or unreadable)
+    bindv6only: bool | None = None
 
 
 def overlapping(sockets: tuple[ListeningSocket, ...] | list[ListeningSocket]) -> bool:

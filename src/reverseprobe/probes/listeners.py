@@ -36,8 +36,43 @@ def probe_listeners(
     budget = deadline.share(ECHO_BUDGET_S)
     echoes = _echo_all(targets, port, called_aet, calling_aet, budget)
     return ListenersResult(
-        status=Status.OK, port=port, sockets=tuple(sockets), echoes=echoes, pids_visible=visible
+        status=Status.OK,
+        port=port,
+        sockets=tuple(sockets),
+        echoes=echoes,
+        pids_visible=visible,
+        bindv6only=bindv6only_default(),
     )
+
+
+def bindv6only_default() -> bool | None:
+    """The IPV6_V6ONLY an IPv6 socket gets unless it sets its own (Linux sysctl); None
+    where there is no such file: the family of another process's [::] socket is then
+    not told."""
+    try:
+        with open("/proc/sys/net/ipv6/bindv6only", encoding="ascii") as f:
+            return f.read().strip() == "1"
+    except (OSError, ValueError):
+        return None
+
+
+def own_v6only(fd: int | None, pid: int | None) -> bool | None:
+    """IPV6_V6ONLY of a socket of this process, read from a duplicate of its fd; None for
+    another process's socket (its options are not readable from here)."""
+    import os
+
+    if fd is None or fd < 0 or pid != os.getpid():
+        return None
+    try:
+        dup = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    try:
+        return bool(dup.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+    except OSError:
+        return None
+    finally:
+        dup.close()  # closes the duplicate only; the listener keeps its own fd
 
 
 def _import_pynetdicom() -> None:
@@ -87,6 +122,7 @@ def listening_sockets(port: int) -> tuple[list[ListeningSocket], bool]:
                 family="ipv6" if c.family == socket.AF_INET6 else "ipv4",
                 pid=c.pid,
                 process=name,
+                v6only=own_v6only(c.fd, c.pid) if c.family == socket.AF_INET6 else None,
             )
         )
     out.sort(key=lambda s: (s.pid or 0, s.family, s.address))
