@@ -184,9 +184,31 @@ def _forward_parser(sub: Any) -> None:
         f"made); lease {c.DEFAULT_KEEP_LEASE} s unless --lease",
     )
     fw.add_argument("--verify", action="store_true", help="echo-back probe after mapping")
+    _firewall_options(fw)
     _reflector(fw, "echo-back service for --verify")
     _ip_service(fw, no_public_ip=False)
     _common(fw, c.DEFAULT_FORWARD_TIMEOUT)
+
+
+def _firewall_options(fw: argparse.ArgumentParser) -> None:
+    """forward's host-firewall options (issue 14)."""
+    fw.add_argument(
+        "--firewall",
+        action="store_true",
+        help="also open the port in this PC's firewall (alone: only there; with --upnp, "
+        "--natpmp or --auto: router and PC); --remove takes out only what reverseprobe added",
+    )
+    fw.add_argument(
+        "--from",
+        dest="source",
+        metavar="CIDR",
+        help="with --firewall: allow only this source (the PACS's address or network)",
+    )
+    fw.add_argument(
+        "--permanent",
+        action="store_true",
+        help="with --firewall on firewalld: the permanent configuration too (default: runtime)",
+    )
 
 
 def _move_test_parser(sub: Any) -> None:

@@ -350,6 +350,12 @@ class ForwardConfig:
     reflector: str | None = None
     ip_services: tuple[str, ...] | None = None
     timeout: float = DEFAULT_FORWARD_TIMEOUT
+    # --firewall (issue 14): this PC's own firewall too; alone (no --upnp/--natpmp/--auto)
+    # it touches only the PC. source: --from CIDR; permanent: firewalld's permanent config.
+    firewall: bool = False
+    firewall_only: bool = False
+    source: str | None = None
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -447,7 +453,7 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
     lease = args.lease
     if args.keep and lease == 0:
         lease = DEFAULT_KEEP_LEASE
-    return ForwardConfig(
+    cfg = ForwardConfig(
         mode=ForwardMode(args.mode or ForwardMode.UPNP.value),
         port=args.port,
         external_port=args.external_port,
@@ -462,6 +468,32 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
         reflector=reflector_url(args.reflector, environ),
         ip_services=ip_service_urls(args.ip_services, environ),
         timeout=args.timeout,
+    )
+    return with_firewall_options(cfg, args)
+
+
+def with_firewall_options(cfg: ForwardConfig, args: argparse.Namespace) -> ForwardConfig:
+    """forward's --firewall, --from, --permanent (issue 14); bad combinations exit 2."""
+    fw = bool(getattr(args, "firewall", False))
+    source = getattr(args, "source", None)
+    permanent = bool(getattr(args, "permanent", False))
+    if not fw:
+        if source is not None:
+            raise BadInput(f"invalid --from {source}: it only goes with --firewall")
+        if permanent:
+            raise BadInput("invalid --permanent: it only goes with --firewall")
+        return cfg
+    if cfg.action is ForwardAction.LIST:
+        raise BadInput("invalid --firewall: it goes with opening or --remove, not --list")
+    only = args.mode is None
+    if only and args.keep:
+        raise BadInput("invalid --keep: with --firewall alone there is no router mapping to keep")
+    return dataclasses.replace(
+        cfg,
+        firewall=True,
+        firewall_only=only,
+        source=None if source is None else str(parse_cidr(source, what="--from CIDR")),
+        permanent=permanent,
     )
 
 
