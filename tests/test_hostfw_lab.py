@@ -9,12 +9,14 @@ leaves `nft list ruleset` byte for byte as it was.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab import HomeNet, Lab, home_net, requires_lab
+from lab import HomeNet, Lab, home_net, requires_lab, requires_tools
 from netcheck_lab import PORT, connect, start_storescp
 from test_json_schema import assert_valid
 
@@ -136,3 +138,39 @@ def test_without_root_exits_1_with_the_elevated_command(
     assert len(lines) == 1 and "Traceback" not in res.stderr
     assert "`sudo reverseprobe forward --firewall --port 11112 --from 10.0.0.0/8`" in lines[0]
     assert ruleset(n) == before
+
+
+@requires_tools("ufw", "iptables")
+def test_ufw_from_a_per_namespace_configuration(net: tuple[HomeNet, dict[str, str]]) -> None:
+    """ufw's configuration comes from /etc/netns/<pc>/ufw: `ip netns exec` binds it over
+    /etc/ufw for every command in the PC's namespace (ip-netns(8)), so the host's ufw and its
+    settings are never touched. ufw manages the rules: `forward --firewall` uses `ufw allow`,
+    and --remove deletes our numbered rules, leaving ufw's rules and files as before."""
+    n, env = net
+    n.pc.run(["nft", "flush", "ruleset"])  # ufw alone decides here
+    shutil.copytree("/etc/ufw", Path("/etc/netns") / n.pc.name / "ufw")
+    n.pc.run(["sh", "-c", "ufw --force enable >/dev/null && ufw allow 22/tcp >/dev/null"])
+
+    def state() -> tuple[str, str, str]:
+        return (
+            n.pc.run(["ufw", "status", "verbose"]).stdout,
+            n.pc.run(["iptables", "-S"]).stdout,
+            n.pc.run(["cat", "/etc/ufw/user.rules", "/etc/ufw/user6.rules"]).stdout,
+        )
+
+    before = state()
+    assert "deny (incoming)" in before[0]
+    assert connect(n.router, n.pc_ip) == "timeout"
+    rc, doc, err = forward(n, env)
+    assert rc == 0, err
+    hf = doc["probes"]["host_firewall"]
+    assert hf["backend"] == "ufw" and hf["changed"], hf
+    assert hf["commands"] == [
+        f"ufw allow proto tcp from any to any port {PORT} comment 'reverseprobe DICOM {PORT}'"
+    ]
+    assert connect(n.router, n.pc_ip) == "open"
+    rc, doc, err = forward(n, env, "--remove")
+    assert rc == 0, err
+    assert doc["probes"]["host_firewall"]["backend"] == "ufw"
+    assert state() == before
+    assert connect(n.router, n.pc_ip) == "timeout"
