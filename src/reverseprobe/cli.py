@@ -348,6 +348,48 @@ def _checklist_parser(sub: Any) -> None:
     _common(cl, c.DEFAULT_CHECKLIST_TIMEOUT)
 
 
+def _watch_parser(sub: Any) -> None:
+    wp = _command(
+        sub,
+        "watch",
+        "re-check every --interval and report what changed",
+        "Run check's probes again and again (on Linux also when an address or route\n"
+        "changes) and say what changed: the public address (the PACS entry to give), the\n"
+        "router's mapping, the listener, the dial-back.",
+        "reverseprobe watch --port 11112 --aet MYSCU --interval 300 --metrics 9464",
+    )
+    _port(wp, "the DICOM receive port")
+    _aet(wp, "this SCU's AE title (for the PACS entry)")
+    _reflector(wp, "echo-back service (the dial-back each round)")
+    _ip_service(wp)
+    wp.add_argument("--no-upnp", action="store_true", help="do not ask the router (UPnP/NAT-PMP)")
+    wp.add_argument(
+        "--interval",
+        type=_t(c.parse_positive, what="--interval"),
+        default=c.DEFAULT_WATCH_INTERVAL,
+        metavar="SECONDS",
+        help=f"seconds between rounds (default {c.DEFAULT_WATCH_INTERVAL:g})",
+    )
+    wp.add_argument(
+        "--count",
+        type=_t(c.parse_count, what="--count"),
+        default=0,
+        metavar="N",
+        help="stop after N rounds (default: until stopped)",
+    )
+    wp.add_argument(
+        "--exit-on-change",
+        action="store_true",
+        help="exit 1 at the first change (for a supervisor or a timer)",
+    )
+    wp.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics on /metrics (host defaults to 127.0.0.1)",
+    )
+    _common(wp, c.DEFAULT_CHECK_TIMEOUT, "each round's check")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -362,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         _move_test_parser,
         _reflector_parser,
         _checklist_parser,
+        _watch_parser,
     ):
         add(sub)
     return parser
@@ -429,6 +472,10 @@ def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
         serve(cfg, env=env)  # until SIGINT/SIGTERM; CommandFailed when it cannot listen
         return ExitStatus.OK
+    if isinstance(cfg, c.WatchConfig):
+        from reverseprobe.commands.watch import watch
+
+        return watch(cfg, env)  # rounds of check, each under its own deadline
     module = importlib.import_module(_COMMANDS[args.command])
     started = process_age() if args.whole_process else 0.0
     deadline = Deadline.for_command(cfg.timeout, already=started)

@@ -404,6 +404,56 @@ class ChecklistConfig:
     json_out: bool = False
 
 
+DEFAULT_WATCH_INTERVAL = 300.0  # watch: between rounds
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """`watch` (issue 14): check's probes every `interval` s; `count` rounds (0: until
+    stopped); `metrics_port` 0: no Prometheus endpoint."""
+
+    port: int = DEFAULT_PORT
+    aet: str | None = None
+    reflector: str | None = None
+    ip_services: tuple[str, ...] | None = None
+    upnp: bool = True
+    public_ip: bool = True
+    interval: float = DEFAULT_WATCH_INTERVAL
+    count: int = 0
+    exit_on_change: bool = False
+    json: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    timeout: float = DEFAULT_CHECK_TIMEOUT  # each round's check
+
+
+def watch_config(args: argparse.Namespace, environ: Mapping[str, str]) -> WatchConfig:
+    host, mport = "127.0.0.1", 0
+    if args.metrics is not None:
+        value = str(args.metrics)
+        if value.isdigit():
+            mport = parse_port(value, what="--metrics port")
+        else:
+            host, mport = parse_host_port(value, what="--metrics HOST:PORT")
+    if args.interval < 1:
+        raise BadInput(f"invalid --interval {args.interval:g}: at least 1 second")
+    return WatchConfig(
+        port=args.port,
+        aet=args.aet,
+        reflector=reflector_url(args.reflector, environ),
+        ip_services=ip_service_urls(args.ip_services, environ),
+        upnp=not args.no_upnp,
+        public_ip=not args.no_public_ip,
+        interval=args.interval,
+        count=args.count,
+        exit_on_change=args.exit_on_change,
+        json=args.json,
+        metrics_host=host,
+        metrics_port=mport,
+        timeout=args.timeout,
+    )
+
+
 FILE_NAMES = {
     ReportFormat.TEXT: "report.txt",
     ReportFormat.JSON: "report.json",
@@ -414,7 +464,9 @@ FILE_NAMES = {
 
 # --- argparse + environment -> Config, for every command ---------------------------------------
 
-Config = CheckConfig | ForwardConfig | MoveTestConfig | ReflectorConfig | ChecklistConfig
+Config = (
+    CheckConfig | ForwardConfig | MoveTestConfig | ReflectorConfig | ChecklistConfig | WatchConfig
+)
 
 
 def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
@@ -425,6 +477,7 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
         "move-test": move_test_config,
         "reflector": reflector_config,
         "checklist": checklist_config,
+        "watch": watch_config,
     }
     return builders[args.command](args, environ)
 
