@@ -178,3 +178,19 @@ def test_key_line_inline_and_dotted_keys() -> None:
     assert key_line(text, doc, ("pacs", 1)) == 3  # inline array: the line of `pacs`
     with pytest.raises(BadInput, match=r"x\.toml:3: key \"port\" in \[\[pacs\]\] #2"):
         parse_site(text, Path("x.toml"))
+
+
+def test_receive_port_per_pacs(tmp_path: Path) -> None:
+    """Each PACS may send to its own receive port on this PC (issue 14); the site's is the
+    default, and move-test listens on the PACS's own."""
+    from reverseprobe.commands.checklist_run import move_config_for
+
+    text = GOOD.replace('aet = "ARCHIVE"', 'aet = "ARCHIVE"\nreceive_port = 11113', 1)
+    assert text != GOOD
+    s = load(tmp_path, text)
+    assert s.pacs[0].receive_port == 11113 and s.pacs[1].receive_port is None
+    assert move_config_for(s, s.pacs[0], 30).port == 11113
+    assert move_config_for(s, s.pacs[1], 30).port == s.port
+    bad = GOOD.replace('aet = "ARCHIVE"', 'aet = "ARCHIVE"\nreceive_port = 70000', 1)
+    with pytest.raises(BadInput, match="receive_port"):
+        load(tmp_path, bad)

@@ -43,7 +43,17 @@ _SITE_KEYS = (
     "require_listener",
     "check_timeout",
 )
-_PACS_KEYS = ("name", "host", "port", "aet", "study", "try_cget", "grace", "timeout")
+_PACS_KEYS = (
+    "name",
+    "host",
+    "port",
+    "aet",
+    "study",
+    "try_cget",
+    "grace",
+    "timeout",
+    "receive_port",  # issue 14: where this PC receives that PACS's C-MOVE ([site] port if unset)
+)
 _SENTINEL = "reverseprobe_sentinel_key_0x5f"
 _SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _T = TypeVar("_T")
@@ -63,6 +73,7 @@ class PacsSpec:
     try_cget: bool = False
     grace: float = 5.0
     timeout: float | None = None  # None: a fair share of what is left of the deadline
+    receive_port: int | None = None  # None: the site's port
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,10 @@ class _Validator:
         study = self.string(t, w, "study")
         if study is not None:
             self.value((*w, "study"), lambda: c.parse_study_uid(study))
+        recv_raw = self.integer(t, w, "receive_port")
+        receive_port = None
+        if recv_raw is not None:
+            receive_port = self.value((*w, "receive_port"), lambda: c.parse_port(recv_raw))
         return PacsSpec(
             name=name,
             host=host,
@@ -284,6 +299,7 @@ class _Validator:
             try_cget=_default(self.boolean(t, w, "try_cget"), False),
             grace=_default(self.seconds(t, w, "grace"), 5.0),
             timeout=self.seconds(t, w, "timeout"),
+            receive_port=receive_port,
         )
 
 
