@@ -174,3 +174,42 @@ def test_ufw_from_a_per_namespace_configuration(net: tuple[HomeNet, dict[str, st
     assert doc["probes"]["host_firewall"]["backend"] == "ufw"
     assert state() == before
     assert connect(n.router, n.pc_ip) == "timeout"
+
+
+def test_router_and_pc_in_one_run_proved_by_the_dial_back() -> None:
+    """`forward --upnp --firewall --verify`: miniupnpd maps the port, the PC's policy-drop
+    chain gets its accept, and the reflector on the internet side reaches the PC. The mapping
+    alone is not enough (the dial-back times out in the PC's firewall); --remove undoes both."""
+    with Lab() as lab:
+        net = home_net(lab)
+        net.pc.nft(DEBIAN_DROP)
+        env = {"REVERSEPROBE_STATE_DIR": str(lab.tmp / "state")}
+        refl = net.inet.python_popen(
+            ["-m", "reverseprobe", "reflector", "--listen", "0.0.0.0:8470"], name="reflector"
+        )
+        net.inet.wait_tcp_listen(8470, proc=refl)
+        url = f"http://{net.inet_ip}:8470"
+        before = ruleset(net)
+
+        def fwd(*args: str) -> tuple[int, dict[str, Any], str]:
+            argv = ["-m", "reverseprobe", "forward", "--upnp", "--port", str(PORT), "--json"]
+            res = net.pc.python([*argv, "--timeout", "20", *args], check=False, timeout=60, env=env)
+            doc = json.loads(res.stdout)
+            assert_valid(doc, "forward")
+            return res.returncode, doc, res.stderr
+
+        rc, doc, err = fwd("--verify", "--reflector", url)
+        codes = {f["code"] for f in doc["findings"]}
+        assert rc == 1 and "UPNP_MAPPING_OK" in codes and "INBOUND_TIMEOUT" in codes, (codes, err)
+
+        rc, doc, err = fwd("--firewall", "--verify", "--reflector", url)
+        codes = {f["code"] for f in doc["findings"]}
+        assert rc == 0, (codes, err, refl.log())
+        assert {"UPNP_MAPPING_OK", "INBOUND_OK"} <= codes
+        assert doc["probes"]["host_firewall"]["changed"]
+        assert doc["probes"]["inbound"]["nonce_seen"] is True
+
+        rc, doc, err = fwd("--firewall", "--remove")
+        assert rc == 0, err
+        assert doc["probes"]["mapping"]["action"] == "removed"
+        assert ruleset(net) == before
