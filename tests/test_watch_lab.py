@@ -15,6 +15,7 @@ import pytest
 
 from lab import Lab, home_net, http_get, requires_lab, start_ip_service
 from netcheck_lab import PORT, start_storescp
+from portmap_lab import Held, upnpc_held
 
 pytestmark = [pytest.mark.lab, requires_lab]
 
@@ -62,3 +63,28 @@ def test_watch_sees_a_new_public_address_and_serves_metrics() -> None:
         assert change["pacs_entry"] == f"MYSCU @ {NEW_WAN}:{PORT}"
         assert "stale" in change["message"] and "dynamic-DNS" in change["message"]
         assert "Traceback" not in watch.log()
+
+
+def test_watch_renews_a_leased_mapping_of_ours_and_leaves_others() -> None:
+    """miniupnpd holds a short-leased mapping described as reverseprobe's to this PC, and one
+    of somebody else's on another port: watch renews ours (as forward --keep does), and never
+    touches the other."""
+    with Lab() as lab:
+        net = home_net(lab)
+        for port, desc in ((PORT, "reverseprobe MYSCU DICOM port 11112"), (4242, "game")):
+            res = net.upnpc(["-e", desc, "-a", net.pc_ip, str(port), str(port), "TCP", "20"])
+            assert res.returncode == 0 and "is redirected to" in res.stdout, res.stdout
+        assert (upnpc_held(net, PORT) or Held(0, "", "", 0, "", 10**6)).lease <= 20
+        env = {"REVERSEPROBE_STATE_DIR": str(lab.tmp / "state")}
+        res = net.pc.python(
+            ["-m", "reverseprobe", "watch", "--port", str(PORT), "--aet", "MYSCU",
+             "--no-public-ip", "--interval", "1", "--count", "1", "--json", "--timeout", "8"],
+            check=False, timeout=90, env=env,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        events = [json.loads(x) for x in res.stdout.splitlines()]
+        renewed = [e for e in events if e["event"] == "renewed"]
+        assert len(renewed) == 1 and "renewed" in renewed[0]["message"], events
+        ours, other = upnpc_held(net, PORT), upnpc_held(net, 4242)
+        assert ours is not None and ours.lease > 100  # renewed with a 600 s lease
+        assert other is not None and other.lease <= 20 and other.description == "game"

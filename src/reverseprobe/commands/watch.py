@@ -4,9 +4,11 @@ Every --interval (on Linux also soon after an address or route changes, seen on 
 socket, rtnetlink(7)) it runs `check`'s probes and compares what matters for the PACS's
 connection with the last round: the public address (the PACS entry goes stale: the new entry
 to give), the router's mapping (gone, or taken by another host), the listener (gone or
-replaced) and the dial-back. Output: one human line per change, or JSON lines with --json;
---exit-on-change (exit 1) for supervisors; --count bounds the rounds; --metrics serves
-Prometheus metrics (prometheus_client) so a hospital's monitoring watches every workstation.
+replaced) and the dial-back. A leased mapping of ours (to this PC, described as
+reverseprobe's) that would lapse before the next round is renewed, as forward --keep does.
+Output: one human line per change, or JSON lines with --json; --exit-on-change (exit 1) for
+supervisors; --count bounds the rounds; --metrics serves Prometheus metrics
+(prometheus_client) so a hospital's monitoring watches every workstation.
 """
 
 from __future__ import annotations
@@ -249,6 +251,54 @@ class Metrics:
         self.server.server_close()
 
 
+# --- renewing what we own (as forward --keep does) -------------------------------------------
+
+RENEW_MIN_LEASE = 600  # forward --keep's default lease
+RENEW_BUDGET_S = 10.0
+
+
+def owned_mapping_to_renew(report: Report, cfg: c.WatchConfig) -> tuple[str, int, str] | None:
+    """(gateway, external port, description) of a leased mapping of ours that would lapse
+    before the next round: to this PC, for our port, described as reverseprobe's."""
+    router = report.probes.get("router")
+    if not cfg.upnp or not isinstance(router, RouterResult) or router.status is not Status.OK:
+        return None
+    m = router.mapping
+    if m is None or not m.lease or not router.gateway:
+        return None
+    if m.internal_client != router.lan_address or m.internal_port != cfg.port:
+        return None
+    if not m.description.startswith("reverseprobe"):
+        return None  # somebody else's mapping: never touched
+    if m.lease > 2 * cfg.interval + 30:
+        return None  # lasts until after the next round
+    return router.gateway, m.external_port, m.description
+
+
+def renew(
+    cfg: c.WatchConfig, gateway: str, external_port: int, description: str, env: Environment
+) -> str:
+    """Renew through forward's safe pass (it re-adds only a mapping that is still ours)."""
+    from reverseprobe.commands import forward
+    from reverseprobe.portmap.state import NonceStore, state_dir
+
+    fcfg = c.ForwardConfig(
+        mode=c.ForwardMode.UPNP,
+        port=cfg.port,
+        external_port=external_port,
+        lease=max(RENEW_MIN_LEASE, int(3 * cfg.interval)),
+        description=description,
+        aet=cfg.aet,
+        timeout=RENEW_BUDGET_S,
+    )
+    req = forward.make_request(fcfg)
+    store = NonceStore(state_dir(env.environ))
+    _router, m = forward.one_pass(fcfg, req, gateway, Deadline.after(RENEW_BUDGET_S), store)
+    if m.status is Status.OK:
+        return f"renewed the router's mapping for TCP {external_port} (lease {fcfg.lease} s)"
+    return f"could not renew the router's mapping for TCP {external_port}: {m.reason}"
+
+
 # --- the loop ----------------------------------------------------------------------------------
 
 
@@ -279,7 +329,9 @@ def check_config(cfg: c.WatchConfig) -> c.CheckConfig:
 
 
 def rounds(
-    cfg: c.WatchConfig, check: Callable[[c.CheckConfig], Report] | None = None
+    cfg: c.WatchConfig,
+    check: Callable[[c.CheckConfig], Report] | None = None,
+    on_report: Callable[[Report], None] | None = None,
 ) -> Iterator[tuple[Snapshot, list[Change], str]]:
     """One (snapshot, changes, why) per round: why is "start", "interval" or "network"."""
     from reverseprobe.commands.check import run as run_check
@@ -293,7 +345,10 @@ def rounds(
         n = 0
         while cfg.count == 0 or n < cfg.count:
             n += 1
-            snap = snapshot(check(ccfg))
+            report = check(ccfg)
+            if on_report is not None:
+                on_report(report)
+            snap = snapshot(report)
             found = changes(prev, snap, cfg) if prev is not None else []
             prev = _merge(prev, snap)
             yield snap, found, why
@@ -331,7 +386,14 @@ def watch(cfg: c.WatchConfig, env: Environment) -> ExitStatus:
                 },
                 f"metrics on http://{cfg.metrics_host}:{cfg.metrics_port}/metrics",
             )
-        for snap, found, why in rounds(cfg):
+
+        def renew_if_due(report: Report) -> None:
+            due = owned_mapping_to_renew(report, cfg)
+            if due is not None:
+                line = renew(cfg, *due, env)
+                _emit(env, cfg, {"time": _now(), "event": "renewed", "message": line}, line)
+
+        for snap, found, why in rounds(cfg, on_report=renew_if_due):
             if metrics is not None:
                 metrics.update(snap, cfg.port, found)
             _emit(
