@@ -213,3 +213,19 @@ def test_bad_pacs_entry_names_file_line_and_value(tmp_path: Path, entry: str, sa
     msg = error(tmp_path, ENTRY_SITE.format(entry=entry))
     assert msg.startswith(f"{tmp_path / 'site.toml'}:9:"), msg
     assert said in msg
+
+
+def test_receive_port_per_pacs(tmp_path: Path) -> None:
+    """Each PACS may send to its own receive port on this PC (issue 14); the site's is the
+    default, and move-test listens on the PACS's own."""
+    from reverseprobe.commands.checklist_run import move_config_for
+
+    text = GOOD.replace('aet = "ARCHIVE"', 'aet = "ARCHIVE"\nreceive_port = 11113', 1)
+    assert text != GOOD
+    s = load(tmp_path, text)
+    assert s.pacs[0].receive_port == 11113 and s.pacs[1].receive_port is None
+    assert move_config_for(s, s.pacs[0], 30).port == 11113
+    assert move_config_for(s, s.pacs[1], 30).port == s.port
+    bad = GOOD.replace('aet = "ARCHIVE"', 'aet = "ARCHIVE"\nreceive_port = 70000', 1)
+    with pytest.raises(BadInput, match="receive_port"):
+        load(tmp_path, bad)

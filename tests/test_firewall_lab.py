@@ -87,9 +87,10 @@ def test_nft_default_drop_policy(net: tuple[HomeNet, str]) -> None:
     n, url = net
     load(n, "drop", "tcp dport 22 accept")
     run = run_check(n.pc, [url])
-    f = run.finding("FIREWALL_MAY_BLOCK")
-    assert f["severity"] == "warn" and "default" in f["summary"]
-    assert "FIREWALL_BLOCKS" not in run.codes
+    # a complete reading: the chain's default drop decides (issue 14: a fail, not a warning)
+    f = run.finding("FIREWALL_BLOCKS")
+    assert f["severity"] == "fail" and "default" in f["summary"]
+    assert "FIREWALL_MAY_BLOCK" not in run.codes
     assert connect(n.router, n.pc_ip) == "timeout"
     fix_and_recheck(n, url, f["fix"])
 

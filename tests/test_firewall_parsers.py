@@ -352,6 +352,8 @@ def test_macos_per_application() -> None:
     assert blocked.verdict is V.BLOCKED
     other = macos.evaluate(text, Inbound(11112, None, "/opt/bin/dcmrecv"))
     assert other.verdict is V.DEFAULT_DROP and "signed" in other.note
+    # which program is allowed, and that it is not the listener's
+    assert "none of them the listener" in other.note and "/Applications/Horos.app" in other.note
     assert macos.evaluate(text, Inbound(11112)).verdict is V.DEFAULT_DROP
 
 
@@ -461,3 +463,15 @@ def test_truncated_and_huge_inputs() -> None:
         "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport\nCOMMIT\n", Inbound(1)
     )
     assert r.verdict is V.UNKNOWN
+
+
+def test_netsh_names_the_program_another_rule_allows() -> None:
+    """Windows Firewall allows programs: a rule for the port that names another program than
+    the listener does not let the listener's connections in, and the note says whose it is."""
+    r = netsh.evaluate(
+        sample("netsh_currentprofile_private.txt"),
+        sample("netsh_rules_in_verbose.txt"),
+        Inbound(11112, None, STORESCP),
+    )
+    assert r.verdict is V.DEFAULT_DROP
+    assert "another program than the listener" in r.note and "horos.exe" in r.note.lower()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -272,10 +272,29 @@ def test_firewall_blocks_names_the_rule_and_the_command() -> None:
     assert "nft insert rule inet filter input tcp dport 11112 accept" in f.fix
 
 
-def test_firewall_may_block_default_drop_and_conditional() -> None:
+def test_firewall_complete_default_drop_blocks() -> None:
+    """A complete reading whose verdict is the default (ufw's deny (incoming), a chain's policy
+    drop) is a fail: nothing else could let the connection in."""
     d = Reading("ufw", True, Verdict.DEFAULT_DROP, note="default incoming policy: deny")
     f = next(iter(run(firewall=fw(Verdict.DEFAULT_DROP, d, ("ufw",)))))
-    assert f.code == "FIREWALL_MAY_BLOCK" and "sudo ufw allow 11112/tcp" in f.fix
+    assert f.code == "FIREWALL_BLOCKS" and f.severity is Severity.FAIL
+    assert "sudo ufw allow 11112/tcp" in f.fix and "forward --firewall" in f.fix
+    n = Reading("nftables", True, Verdict.DEFAULT_DROP, None, "inet filter input")
+    partial = replace(fw(Verdict.DEFAULT_DROP, n), unread=("ufw: permission denied",))
+    assert next(iter(run(firewall=partial))).code == "FIREWALL_BLOCKS"  # the kernel's own drop
+
+
+def test_firewall_may_block_partial_default_drop_and_conditional() -> None:
+    d = Reading("ufw", True, Verdict.DEFAULT_DROP, note="default incoming policy: deny")
+    partial = replace(fw(Verdict.DEFAULT_DROP, d, ("ufw",)), unread=("nftables: not permitted",))
+    f = next(iter(run(firewall=partial)))
+    assert f.code == "FIREWALL_MAY_BLOCK" and "nftables: not permitted" in f.summary
+    m = Reading("macos", True, Verdict.DEFAULT_DROP, where="application firewall")
+    assert next(
+        iter(run(firewall=replace(fw(Verdict.DEFAULT_DROP, m), platform="darwin")))
+    ).code == (
+        "FIREWALL_MAY_BLOCK"
+    )  # the listener's program is not known: per-program rules cannot be matched
     c = Reading("iptables", True, Verdict.CONDITIONAL, where="filter INPUT",
                 note="TCP 11112 is accepted only when: -s 10.0.0.0/8")  # fmt: skip
     f = next(iter(run(firewall=fw(Verdict.CONDITIONAL, c))))

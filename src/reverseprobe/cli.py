@@ -168,14 +168,6 @@ def _forward_parser(sub: Any) -> None:
         help=f"mapping lifetime; 0 = permanent (default {c.DEFAULT_LEASE}, "
         f"{c.DEFAULT_KEEP_LEASE} with --keep, which renews it)",
     )
-    fw.add_argument(
-        "--from",
-        dest="from_host",
-        type=_t(c.parse_from),
-        metavar="ADDRESS",
-        help="admit connections only from this address, the PACS's public one (UPnP "
-        "NewRemoteHost; not NAT-PMP/PCP; a router that cannot is reported, not ignored)",
-    )
     fw.add_argument("--description", help="mapping description (default names reverseprobe)")
     _aet(fw, "this SCU's AE title (for the PACS entry)")
     act = fw.add_mutually_exclusive_group()
@@ -202,9 +194,33 @@ def _forward_parser(sub: Any) -> None:
         f"made); lease {c.DEFAULT_KEEP_LEASE} s unless --lease",
     )
     fw.add_argument("--verify", action="store_true", help="echo-back probe after mapping")
+    _firewall_options(fw)
     _reflector(fw, "echo-back service for --verify")
     _ip_service(fw, no_public_ip=False)
     _common(fw, c.DEFAULT_FORWARD_TIMEOUT)
+
+
+def _firewall_options(fw: argparse.ArgumentParser) -> None:
+    """forward's host-firewall options (issue 14)."""
+    fw.add_argument(
+        "--firewall",
+        action="store_true",
+        help="also open the port in this PC's firewall (alone: only there; with --upnp, "
+        "--natpmp or --auto: router and PC); --remove takes out only what reverseprobe added",
+    )
+    fw.add_argument(
+        "--from",
+        dest="source",
+        metavar="ADDRESS|CIDR",
+        help="admit connections only from this source, the PACS's address: on the router one "
+        "IPv4 address (UPnP NewRemoteHost; not NAT-PMP/PCP; a router that cannot is reported, "
+        "not ignored); in this PC's firewall (--firewall) an address or network",
+    )
+    fw.add_argument(
+        "--permanent",
+        action="store_true",
+        help="with --firewall on firewalld: the permanent configuration too (default: runtime)",
+    )
 
 
 def _move_test_parser(sub: Any) -> None:
@@ -351,6 +367,48 @@ def _checklist_parser(sub: Any) -> None:
     _common(cl, c.DEFAULT_CHECKLIST_TIMEOUT)
 
 
+def _watch_parser(sub: Any) -> None:
+    wp = _command(
+        sub,
+        "watch",
+        "re-check every --interval and report what changed",
+        "Run check's probes again and again (on Linux also when an address or route\n"
+        "changes) and say what changed: the public address (the PACS entry to give), the\n"
+        "router's mapping, the listener, the dial-back.",
+        "reverseprobe watch --port 11112 --aet MYSCU --interval 300 --metrics 9464",
+    )
+    _port(wp, "the DICOM receive port")
+    _aet(wp, "this SCU's AE title (for the PACS entry)")
+    _reflector(wp, "echo-back service (the dial-back each round)")
+    _ip_service(wp)
+    wp.add_argument("--no-upnp", action="store_true", help="do not ask the router (UPnP/NAT-PMP)")
+    wp.add_argument(
+        "--interval",
+        type=_t(c.parse_positive, what="--interval"),
+        default=c.DEFAULT_WATCH_INTERVAL,
+        metavar="SECONDS",
+        help=f"seconds between rounds (default {c.DEFAULT_WATCH_INTERVAL:g})",
+    )
+    wp.add_argument(
+        "--count",
+        type=_t(c.parse_count, what="--count"),
+        default=0,
+        metavar="N",
+        help="stop after N rounds (default: until stopped)",
+    )
+    wp.add_argument(
+        "--exit-on-change",
+        action="store_true",
+        help="exit 1 at the first change (for a supervisor or a timer)",
+    )
+    wp.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics on /metrics (host defaults to 127.0.0.1)",
+    )
+    _common(wp, c.DEFAULT_CHECK_TIMEOUT, "each round's check")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -365,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         _move_test_parser,
         _reflector_parser,
         _checklist_parser,
+        _watch_parser,
     ):
         add(sub)
     return parser
@@ -432,6 +491,10 @@ def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
         serve(cfg, env=env)  # until SIGINT/SIGTERM; CommandFailed when it cannot listen
         return ExitStatus.OK
+    if isinstance(cfg, c.WatchConfig):
+        from reverseprobe.commands.watch import watch
+
+        return watch(cfg, env)  # rounds of check, each under its own deadline
     module = importlib.import_module(_COMMANDS[args.command])
     started = process_age() if args.whole_process else 0.0
     deadline = Deadline.for_command(cfg.timeout, already=started)

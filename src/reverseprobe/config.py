@@ -376,6 +376,12 @@ class ForwardConfig:
     ip_services: tuple[str, ...] | None = None
     timeout: float = DEFAULT_FORWARD_TIMEOUT
     remote_host: str | None = None  # --from: the one source the mapping admits (UPnP only)
+    # --firewall (issue 14): this PC's own firewall too; alone (no --upnp/--natpmp/--auto)
+    # it touches only the PC. source: --from CIDR; permanent: firewalld's permanent config.
+    firewall: bool = False
+    firewall_only: bool = False
+    source: str | None = None
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -428,6 +434,56 @@ class ChecklistConfig:
     json_out: bool = False
 
 
+DEFAULT_WATCH_INTERVAL = 300.0  # watch: between rounds
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """`watch` (issue 14): check's probes every `interval` s; `count` rounds (0: until
+    stopped); `metrics_port` 0: no Prometheus endpoint."""
+
+    port: int = DEFAULT_PORT
+    aet: str | None = None
+    reflector: str | None = None
+    ip_services: tuple[str, ...] | None = None
+    upnp: bool = True
+    public_ip: bool = True
+    interval: float = DEFAULT_WATCH_INTERVAL
+    count: int = 0
+    exit_on_change: bool = False
+    json: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    timeout: float = DEFAULT_CHECK_TIMEOUT  # each round's check
+
+
+def watch_config(args: argparse.Namespace, environ: Mapping[str, str]) -> WatchConfig:
+    host, mport = "127.0.0.1", 0
+    if args.metrics is not None:
+        value = str(args.metrics)
+        if value.isdigit():
+            mport = parse_port(value, what="--metrics port")
+        else:
+            host, mport = parse_host_port(value, what="--metrics HOST:PORT")
+    if args.interval < 1:
+        raise BadInput(f"invalid --interval {args.interval:g}: at least 1 second")
+    return WatchConfig(
+        port=args.port,
+        aet=args.aet,
+        reflector=reflector_url(args.reflector, environ),
+        ip_services=ip_service_urls(args.ip_services, environ),
+        upnp=not args.no_upnp,
+        public_ip=not args.no_public_ip,
+        interval=args.interval,
+        count=args.count,
+        exit_on_change=args.exit_on_change,
+        json=args.json,
+        metrics_host=host,
+        metrics_port=mport,
+        timeout=args.timeout,
+    )
+
+
 FILE_NAMES = {
     ReportFormat.TEXT: "report.txt",
     ReportFormat.JSON: "report.json",
@@ -438,7 +494,9 @@ FILE_NAMES = {
 
 # --- argparse + environment -> Config, for every command ---------------------------------------
 
-Config = CheckConfig | ForwardConfig | MoveTestConfig | ReflectorConfig | ChecklistConfig
+Config = (
+    CheckConfig | ForwardConfig | MoveTestConfig | ReflectorConfig | ChecklistConfig | WatchConfig
+)
 
 
 def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
@@ -449,6 +507,7 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
         "move-test": move_test_config,
         "reflector": reflector_config,
         "checklist": checklist_config,
+        "watch": watch_config,
     }
     return builders[args.command](args, environ)
 
@@ -506,8 +565,10 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
     lease = args.lease
     if lease is None:
         lease = DEFAULT_KEEP_LEASE if args.keep else DEFAULT_LEASE
-    remote_host = getattr(args, "from_host", None)
     mode = ForwardMode(args.mode or ForwardMode.UPNP.value)
+    source = getattr(args, "source", None)
+    router_part = args.mode is not None or not getattr(args, "firewall", False)
+    remote_host = parse_from(source) if source is not None and router_part else None
     if remote_host is not None and mode is ForwardMode.NATPMP:
         raise BadInput(
             f"invalid --from {remote_host}: NAT-PMP and PCP MAP cannot restrict the source "
@@ -515,7 +576,7 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
         )
     if remote_host is not None and (action is not ForwardAction.ADD):
         raise BadInput(f"invalid --from {remote_host}: it only goes with adding a mapping")
-    return ForwardConfig(
+    cfg = ForwardConfig(
         mode=mode,
         port=args.port,
         external_port=args.external_port,
@@ -531,6 +592,30 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
         ip_services=ip_service_urls(args.ip_services, environ),
         timeout=args.timeout,
         remote_host=remote_host,
+    )
+    return with_firewall_options(cfg, args)
+
+
+def with_firewall_options(cfg: ForwardConfig, args: argparse.Namespace) -> ForwardConfig:
+    """forward's --firewall, --from, --permanent (issue 14); bad combinations exit 2."""
+    fw = bool(getattr(args, "firewall", False))
+    source = getattr(args, "source", None)
+    permanent = bool(getattr(args, "permanent", False))
+    if not fw:
+        if permanent:
+            raise BadInput("invalid --permanent: it only goes with --firewall")
+        return cfg
+    if cfg.action is ForwardAction.LIST:
+        raise BadInput("invalid --firewall: it goes with opening or --remove, not --list")
+    only = args.mode is None
+    if only and args.keep:
+        raise BadInput("invalid --keep: with --firewall alone there is no router mapping to keep")
+    return dataclasses.replace(
+        cfg,
+        firewall=True,
+        firewall_only=only,
+        source=None if source is None else str(parse_cidr(source, what="--from CIDR")),
+        permanent=permanent,
     )
 
 

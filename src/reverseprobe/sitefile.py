@@ -43,7 +43,18 @@ _SITE_KEYS = (
     "require_listener",
     "check_timeout",
 )
-_PACS_KEYS = ("name", "host", "port", "aet", "study", "try_cget", "grace", "timeout", "entry")
+_PACS_KEYS = (
+    "name",
+    "host",
+    "port",
+    "aet",
+    "study",
+    "try_cget",
+    "grace",
+    "timeout",
+    "entry",  # issue 13: the entry the PACS already has for us
+    "receive_port",  # issue 14: where this PC receives that PACS's C-MOVE ([site] port if unset)
+)
 _SENTINEL = "reverseprobe_sentinel_key_0x5f"
 _SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _T = TypeVar("_T")
@@ -66,6 +77,7 @@ class PacsSpec:
     # issue 13: the entry this PACS's administrator made for us (AET@HOST:PORT), checked
     # against the measured one in the checklist's move-test run
     entry: c.PacsEntryGiven | None = None
+    receive_port: int | None = None  # None: the site's port
 
 
 @dataclass(frozen=True)
@@ -278,6 +290,10 @@ class _Validator:
         study = self.string(t, w, "study")
         if study is not None:
             self.value((*w, "study"), lambda: c.parse_study_uid(study))
+        recv_raw = self.integer(t, w, "receive_port")
+        receive_port = None
+        if recv_raw is not None:
+            receive_port = self.value((*w, "receive_port"), lambda: c.parse_port(recv_raw))
         return PacsSpec(
             name=name,
             host=host,
@@ -288,6 +304,7 @@ class _Validator:
             grace=_default(self.seconds(t, w, "grace"), 5.0),
             timeout=self.seconds(t, w, "timeout"),
             entry=self._entry(t, w),
+            receive_port=receive_port,
         )
 
     def _entry(self, t: Mapping[str, Any], w: Path_) -> c.PacsEntryGiven | None:

@@ -80,7 +80,8 @@ def run_site(
         run = _run(spec.name, "move-test", spec, budget=share, progress=progress, fn=fn)
         runs.append(run)
         if run.result.status is Status.TIMEOUT:
-            blocked = f"the move-test of {spec.name!r} still held port {site.port} when it was due"
+            held = spec.receive_port or site.port
+            blocked = f"the move-test of {spec.name!r} still held port {held} when it was due"
     elapsed = time.monotonic() - t0
     host = socket.gethostname()
     return ChecklistResult(
@@ -111,7 +112,7 @@ def move_config_for(
         pacs_port=spec.port,
         pacs_aet=spec.aet,
         aet=site.aet,
-        port=site.port,
+        port=spec.receive_port or site.port,  # a receive port per PACS (issue 14)
         study=spec.study,
         try_cget=spec.try_cget,
         grace=min(spec.grace, max(0.5, timeout / 4)),

@@ -18,6 +18,7 @@ from reverseprobe.environment import Environment
 from reverseprobe.model import Finding, ProbeResult, Report, Status
 from reverseprobe.portmap.outcome import Action, MappingResult, Request, RouterResult
 from reverseprobe.portmap.state import NonceStore, state_dir
+from reverseprobe.probes.firewall import Runner
 from reverseprobe.runner import MARGIN_S, Deadline, Listener, Plan, Step
 
 UPNP_DISCOVER_S = 2.0
@@ -29,7 +30,11 @@ def plan(cfg: c.ForwardConfig, time_left: float) -> Plan:
     so PCP/NAT-PMP still get their turn), then the router's calls and the optional public-IP
     and --verify probes in what is left."""
     t = max(0.0, time_left - MARGIN_S)
+    if cfg.firewall_only:
+        return firewall_plan(t)
     steps: list[Step] = []
+    if cfg.firewall:
+        steps.append(Step("host_firewall", min(FIREWALL_S, t / 3)))
     if cfg.mode in (c.ForwardMode.UPNP, c.ForwardMode.AUTO):
         cap = t / 2 if cfg.mode is c.ForwardMode.AUTO else t
         steps.append(Step("discover", min(UPNP_DISCOVER_S, cap)))
@@ -156,6 +161,12 @@ def run(
     env = env or Environment()
     t0 = time.monotonic()
     deadline = deadline or Deadline.after(cfg.timeout)
+    if cfg.firewall_only:
+        return firewall_report(cfg, env, deadline, on_update=on_update)
+    fw_probes: dict[str, ProbeResult] = {}
+    fw_findings: list[Finding] = []
+    if cfg.firewall:
+        fw_probes, fw_findings = host_firewall(cfg, env, deadline, on_update=on_update)
     store = store or NonceStore(state_dir(env.environ))
     req = make_request(cfg)
     for name in ("router", "mapping"):
@@ -200,6 +211,8 @@ def run(
         if inbound is not None:
             probes["inbound"] = inbound
         findings.extend(more)
+    probes.update(fw_probes)
+    findings.extend(fw_findings)
     report = Report(
         command="forward",
         probes=probes,
@@ -255,6 +268,129 @@ def _verify(
     )
     result = probe_inbound(ccfg, deadline)
     return result, rules({"inbound": result}, ccfg)
+
+
+# --- --firewall: this PC's own firewall (issue 14) ---------------------------------------------
+
+FIREWALL_S = 6.0  # read the rules, change them, read them back
+
+
+def firewall_plan(t: float) -> Plan:
+    """--firewall alone: the PC's firewall only (read, change, read back), then --verify."""
+    return Plan((Step("host_firewall", t, takes_rest=True),), sequential=True, margin_s=MARGIN_S)
+
+
+def elevated_command(cfg: c.ForwardConfig) -> str:
+    """This run's options, as the command to give with root/administrator rights."""
+    parts = ["reverseprobe", "forward", "--firewall", "--port", str(cfg.port)]
+    if not cfg.firewall_only:
+        parts.insert(2, f"--{cfg.mode.value}")
+    if cfg.action is c.ForwardAction.REMOVE:
+        parts.append("--remove")
+    if cfg.source:
+        parts += ["--from", cfg.source]
+    if cfg.permanent:
+        parts.append("--permanent")
+    import sys
+
+    if sys.platform in ("win32", "cygwin"):
+        return " ".join(parts) + " (in an administrator prompt)"
+    return "sudo " + " ".join(parts)
+
+
+def host_firewall(
+    cfg: c.ForwardConfig,
+    env: Environment,
+    deadline: Deadline,
+    *,
+    on_update: Listener | None = None,
+    run_cmd: Runner | None = None,
+    elevated: bool | None = None,
+) -> tuple[dict[str, ProbeResult], list[Finding]]:
+    """Open (or --remove) TCP cfg.port in the firewall that decides; with a change, read the
+    firewall again so the findings say what it decides now. Without rights: exit 1 naming the
+    command to run elevated (CommandFailed)."""
+    from reverseprobe.diagnosis.network import firewall_rules
+    from reverseprobe.exitcodes import CommandFailed
+    from reverseprobe.hostfw import apply
+    from reverseprobe.probes import firewall as fwprobe
+
+    run = run_cmd or fwprobe.run_command
+    if on_update:
+        on_update("host_firewall", None)
+    if not cfg.dry_run and not (apply.is_elevated() if elevated is None else elevated):
+        raise CommandFailed(
+            f"changing this PC's firewall needs root/administrator rights: run "
+            f"`{elevated_command(cfg)}` (or add --dry-run to see the commands)"
+        )
+    t0 = time.monotonic()
+    where = state_dir(env.environ)
+    req = apply.Request(
+        port=cfg.port,
+        source=cfg.source,
+        permanent=cfg.permanent,
+        dry_run=cfg.dry_run,
+        timeout=max(1.0, min(fwprobe.COMMAND_BUDGET_S, deadline.remaining())),
+    )
+    probes: dict[str, ProbeResult] = {}
+    if cfg.action is c.ForwardAction.REMOVE:
+        result = apply.remove_port(req, run, where)
+    else:
+        before = fwprobe.probe_firewall(cfg.port, deadline, run=run)
+        program = before.program or fwprobe.listener_program(cfg.port)
+        result = apply.open_port(req, before, run, where, program)
+        probes["firewall"] = before
+    result = replace(result, elevate=None, elapsed_s=round(time.monotonic() - t0, 4))
+    findings: list[Finding] = []
+    if result.changed or result.status is Status.FAIL:
+        after = fwprobe.probe_firewall(cfg.port, deadline, run=run)
+        probes["firewall"] = after
+        if cfg.action is not c.ForwardAction.REMOVE:
+            findings = firewall_rules(after)
+    probes = {"host_firewall": result, **probes}
+    if on_update:
+        on_update("host_firewall", result.status)
+    if result.status is Status.FAIL and not findings:
+        raise CommandFailed(f"this PC's firewall: {result.reason}")
+    return probes, findings
+
+
+def firewall_report(
+    cfg: c.ForwardConfig,
+    env: Environment,
+    deadline: Deadline,
+    *,
+    on_update: Listener | None = None,
+) -> Report:
+    """--firewall alone: the PC's firewall (and --verify's dial-back), no router."""
+    t0 = time.monotonic()
+    probes, findings = host_firewall(cfg, env, deadline, on_update=on_update)
+    if cfg.verify and cfg.action is not c.ForwardAction.REMOVE:
+        inbound, more = _verify_direct(cfg, deadline)
+        if inbound is not None:
+            probes["inbound"] = inbound
+        findings.extend(more)
+    return Report(
+        command="forward",
+        probes=probes,
+        findings=findings,
+        pacs_entry=None,
+        elapsed_s=time.monotonic() - t0,
+    )
+
+
+def _verify_direct(
+    cfg: c.ForwardConfig, deadline: Deadline
+) -> tuple[ProbeResult | None, list[Finding]]:
+    """--verify with --firewall alone: the dial-back to the port as it is (no mapping made)."""
+    req = make_request(cfg)
+    done = MappingResult(
+        status=Status.OK,
+        action=Action.UNCHANGED,
+        external_port=cfg.port,
+        internal_port=cfg.port,
+    )
+    return _verify(cfg, req, done, deadline)
 
 
 run_forward = run  # the name the tests use

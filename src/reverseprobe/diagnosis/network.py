@@ -487,12 +487,15 @@ def firewall_rules(fw: FirewallResult) -> list[Finding]:
         ]
     if fw.verdict is Verdict.DEFAULT_DROP:
         note = f" ({r.note})" if r.note else ""
+        gaps = _partial(fw)
         return [
             make(
-                "FIREWALL_MAY_BLOCK",
+                "FIREWALL_BLOCKS" if not gaps else "FIREWALL_MAY_BLOCK",
                 f"The {name} firewall{where} is active and no rule allows inbound TCP {port}: "
-                f"its default refuses the connection{note}.",
-                f"Allow the port: {fix}.",
+                f"its default refuses the connection{note}."
+                + (f" Not everything could be read: {'; '.join(gaps)}." if gaps else ""),
+                f"Run `reverseprobe forward --firewall --port {port}` (--dry-run shows what it "
+                f"runs, --remove undoes it), or allow the port by hand: {fix}.",
                 source=r.source,
                 rule=r.rule,
                 where=r.where,
@@ -514,3 +517,20 @@ def firewall_rules(fw: FirewallResult) -> list[Finding]:
             )
         ]
     return []
+
+
+_RAW_FILTERS = ("nftables", "iptables", "iptables-legacy")
+
+
+def _partial(fw: FirewallResult) -> list[str]:
+    """What keeps a default-drop reading from being the whole answer: a raw netfilter chain's
+    drop is the kernel's own verdict (nothing else can let the packet through, nft(8)); a front
+    end's or the OS firewall's reading is complete only when nothing else was left unread.
+    macOS's pf cannot allow what the application firewall blocks, so its absence is no gap."""
+    r = fw.deciding
+    if r is None or r.source in _RAW_FILTERS:
+        return []
+    gaps = [u for u in fw.unread if not u.startswith("pf:")]
+    if r.source == "macos" and fw.program is None:
+        gaps.append("the listener's program is not known (the firewall decides per program)")
+    return gaps

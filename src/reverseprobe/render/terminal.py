@@ -190,7 +190,7 @@ def _render_probes(console: object, report: Report, color: bool, *, verbose: boo
         txt = f"{name} {st.value}"
         if verbose and pr.elapsed_s is not None:
             txt += f" ({pr.elapsed_s:.2f} s)"
-        if st is not Status.OK and pr.reason:
+        if pr.reason and (st is not Status.OK or name == "host_firewall"):  # what it ran
             txt += f": {pr.reason}"
         items.append(
             f"[{_STATUS_STYLE[st]}]{escape(txt)}[/{_STATUS_STYLE[st]}]" if color else escape(txt)

@@ -70,13 +70,15 @@ def evaluate(text: str, inbound: Inbound) -> Reading:
             where="application firewall",
         )
     prog = inbound.program
+    allowed_apps = [p for p, ok in st.apps.items() if ok]
+    listed = f"; allowed programs: {_some(allowed_apps)}" if allowed_apps else ""
     if prog is None:
         return Reading(
             "macos",
             True,
             Verdict.DEFAULT_DROP,
             where="application firewall",
-            note="no listener to look up: the firewall allows or blocks per application",
+            note="no listener to look up: the firewall allows or blocks per application" + listed,
         )
     for path, allowed in st.apps.items():
         if prog == path or prog.startswith(path.rstrip("/") + "/"):
@@ -97,6 +99,16 @@ def evaluate(text: str, inbound: Inbound) -> Reading:
         True,
         Verdict.DEFAULT_DROP,
         where="application firewall",
-        note=f"{prog} is not in the firewall's list: macOS asks the user the first time, "
-        f"and blocks it when nobody answers{signed}",
+        note=f"the listener {prog} is not in the firewall's list: macOS asks the user the "
+        f"first time, and blocks it when nobody answers{signed}"
+        + (
+            f"; allowed programs, none of them the listener: {_some(allowed_apps)}"
+            if allowed_apps
+            else ""
+        ),
     )
+
+
+def _some(items: list[str], n: int = 3) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more

@@ -125,7 +125,7 @@ def _rule_match(r: FwRule, inbound: Inbound, profiles: set[str]) -> tuple[bool |
         if inbound.program is None:
             conds.append(f"program {program}")
         elif ntpath.normcase(program) != ntpath.normcase(inbound.program):
-            return False, ""
+            return False, f"program {program}"  # the port's rule, for another program
     for key, label in (
         ("remoteip", "remote address"),
         ("localip", "local address"),
@@ -159,9 +159,12 @@ def evaluate(profiles_text: str, rules_text: str | None, inbound: Inbound) -> Re
     rules = parse_rules(rules_text)
     cond_allow, cond_block = [], []
     allow: FwRule | None = None
+    others: list[str] = []  # allow rules for the port that name another program
     for r in rules:
         m, cond = _rule_match(r, inbound, names)
         if m is False:
+            if cond and r.get("action").lower() in ("allow", "bypass"):
+                others.append(f"{r.name!r} ({cond})")
             continue
         action = r.get("action").lower()
         if action == "block":
@@ -191,7 +194,13 @@ def evaluate(profiles_text: str, rules_text: str | None, inbound: Inbound) -> Re
         True,
         Verdict.DEFAULT_DROP,
         where=where,
-        note="inbound policy BlockInbound and no allow rule for the port",
+        note="inbound policy BlockInbound and no allow rule for the port"
+        + (
+            f"; TCP {inbound.port} is allowed only for another program than the listener "
+            f"({inbound.program}): {_some(others)}"
+            if others
+            else ""
+        ),
     )
 
 
