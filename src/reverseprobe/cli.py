@@ -110,6 +110,15 @@ def _command(
     )
 
 
+def _tls_options(p: Any) -> None:
+    """DICOM over TLS (PS3.15 B.1), shared by the commands that associate (issue 15)."""
+    g = p.add_argument_group("DICOM TLS (PS3.15 B.1)")
+    g.add_argument("--tls", action="store_true", help="associate with TLS")
+    g.add_argument("--tls-ca", metavar="PEM", help="CA certificate(s) to verify the peer with")
+    g.add_argument("--tls-cert", metavar="PEM", help="our certificate (chain)")
+    g.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+
+
 def _check_parser(sub: Any) -> None:
     ck = _command(
         sub,
@@ -125,6 +134,7 @@ def _check_parser(sub: Any) -> None:
     _ip_service(ck)
     ck.add_argument("--no-upnp", action="store_true", help="do not ask the router (UPnP/NAT-PMP)")
     ck.add_argument("--expect-process", metavar="NAME", help="the program that must own the port")
+    _tls_options(ck)
     ck.add_argument(
         "--require-listener", action="store_true", help="nothing listening on the port is a failure"
     )

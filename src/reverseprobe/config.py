@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from reverseprobe.model.tls import TlsSettings
+
 if TYPE_CHECKING:
     from reverseprobe.sitefile import Site
 
@@ -352,6 +354,7 @@ class CheckConfig:
     # environment variables that are markers themselves (KUBERNETES_SERVICE_HOST).
     sysroot: str | None = None
     virtual_env: tuple[tuple[str, str], ...] = ()
+    tls: TlsSettings | None = None  # --tls: the C-ECHO to the listener over TLS (issue 15)
 
     @property
     def called_aet(self) -> str:
@@ -553,7 +556,28 @@ def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckC
         pacs_entry=getattr(args, "pacs_entry", None),
         sysroot=environ.get(ENV_SYSROOT) or None,
         virtual_env=_virtual_env(environ),
+        tls=tls_settings(args),
     )
+
+
+def tls_settings(args: argparse.Namespace) -> TlsSettings | None:
+    """--tls and its files; a file option without --tls, or an unreadable file, is bad input."""
+    files = {
+        "--tls-ca": getattr(args, "tls_ca", None),
+        "--tls-cert": getattr(args, "tls_cert", None),
+        "--tls-key": getattr(args, "tls_key", None),
+    }
+    if not getattr(args, "tls", False):
+        given = [k for k, v in files.items() if v]
+        if given:
+            raise BadInput(f"invalid {given[0]}: it needs --tls")
+        return None
+    for opt, path in files.items():
+        if path is not None and not os.access(path, os.R_OK):
+            raise BadInput(f"invalid {opt} {path!r}: not a readable file")
+    if files["--tls-key"] and not files["--tls-cert"]:
+        raise BadInput("invalid --tls-key: it needs --tls-cert")
+    return TlsSettings(ca=files["--tls-ca"], cert=files["--tls-cert"], key=files["--tls-key"])
 
 
 def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ForwardConfig:

@@ -70,7 +70,7 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
     from reverseprobe.probes.listeners import probe_listeners
 
     probes: dict[str, Probe] = {
-        "listeners": lambda d: probe_listeners(cfg.port, cfg.called_aet, d),
+        "listeners": lambda d: probe_listeners(cfg.port, cfg.called_aet, d, tls=cfg.tls),
         "interfaces": probe_interfaces,
     }
     for name, factory in _network_probes().items():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.model.check import InterfacesResult, ListenersResult, ListeningSocket, overlapping
 from reverseprobe.model.dicom import DicomResult, DicomStatus, EchoResult
+from reverseprobe.model.tls import TLS_DICOM_PORT, TlsProblem
 
 REGISTERED_DICOM_PORT = 11112  # IANA "dicom" (104 is "acr-nema", below 1024)
 
@@ -90,6 +92,7 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
                 )
             )
     out.extend(_echo_rules(lst.echoes, cfg))
+    out.extend(tls_rules(lst.echoes, cfg))
     if not any(f.severity is Severity.FAIL for f in out) and any(_answered(e) for e in lst.echoes):
         e = next(e for e in lst.echoes if _answered(e))
         out.append(
@@ -217,6 +220,8 @@ def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Findin
     out: list[Finding] = []
     for e in echoes:
         where = f"{e.host}:{e.port}"
+        if e.tls is not None and e.result is not DicomResult.ACCEPTED:
+            continue  # LISTENER_TLS says what it is (tls_rules)
         if e.result is DicomResult.ACCEPTED and not _answered(e):
             answer = (
                 e.detail or "no C-ECHO response"
@@ -283,6 +288,85 @@ def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Findin
                     result=e.result.value,
                 )
             )
+    return out
+
+
+_TLS_FIX = {
+    TlsProblem.EXPIRED: "Renew the receiver's certificate (it has expired) and restart it.",
+    TlsProblem.NOT_YET_VALID: "Check the receiver's and this PC's clocks, or reissue the "
+    "certificate: it is not valid yet.",
+    TlsProblem.WRONG_NAME: "Issue the receiver's certificate for the name or address the "
+    "PACS dials (subjectAltName), or dial the name the certificate carries.",
+    TlsProblem.UNKNOWN_CA: "Give the CA that signed the receiver's certificate with --tls-ca "
+    "(and install it at the PACS), or have the certificate signed by the CA the PACS trusts.",
+}
+
+
+def tls_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]:
+    """LISTENER_TLS: the listener answers a TLS ClientHello (PS3.15 B.1); it replaces
+    LISTENER_NOT_DICOM, and names a certificate problem when our --tls handshake failed."""
+    out: list[Finding] = []
+    for e in echoes:
+        t = e.tls
+        if t is None or not t.answered or e.result is DicomResult.ACCEPTED:
+            continue
+        where = f"{e.host}:{e.port}"
+        seen = {
+            "tls-alert": "answered our plain A-ASSOCIATE-RQ with a TLS alert",
+            "closed": "closed the connection at our plain A-ASSOCIATE-RQ",
+            "silence": "did not answer our plain A-ASSOCIATE-RQ",
+        }.get(t.seen or "", "")
+        cert = ", ".join(
+            f"{k} {v}"
+            for k, v in (("subject", t.subject), ("issuer", t.issuer), ("expires", t.not_after))
+            if v
+        )
+        facts: dict[str, Any] = {
+            "host": e.host,
+            "tls_version": t.version,
+            "subject": t.subject,
+            "issuer": t.issuer,
+            "not_after": t.not_after,
+            "problem": t.problem,
+            "seen": t.seen,
+        }
+        if t.certificate_problem:
+            out.append(
+                make(
+                    "LISTENER_TLS",
+                    f"The receiver on {where} speaks DICOM over TLS, but our TLS connection "
+                    f"failed: {t.problem} ({t.detail}).",
+                    _TLS_FIX.get(t.problem or "", "Check the receiver's certificate.")
+                    + " The PACS verifies it the same way.",
+                    severity=Severity.FAIL,
+                    **facts,
+                )
+            )
+            continue
+        if e.result is DicomResult.NOT_TESTED:  # a --tls handshake that failed otherwise
+            out.append(
+                make(
+                    "LISTENER_TLS",
+                    f"The receiver on {where} answered TLS, but the handshake failed: {t.detail}.",
+                    "Check the TLS versions and ciphers the receiver allows (TLS 1.2 or later, "
+                    "PS3.15 B.9) and whether it requires a client certificate (--tls-cert).",
+                    severity=Severity.FAIL,
+                    **facts,
+                )
+            )
+            continue
+        what = f" ({t.version}{'; ' + cert if cert else ''})" if t.version else ""
+        out.append(
+            make(
+                "LISTENER_TLS",
+                f"The receiver on {where} speaks DICOM over TLS{what}: it "
+                f"{seen or 'refused plain DICOM'} and answered a TLS ClientHello.",
+                f"The PACS must send to it with TLS (PS3.15 B.1; port {TLS_DICOM_PORT} by "
+                f"convention); check it with --tls --tls-ca CA.pem. A PACS that sends plain "
+                f"DICOM here fails (MOVE_TLS_MISMATCH).",
+                **facts,
+            )
+        )
     return out
 
 

@@ -30,6 +30,7 @@ from reverseprobe.model.dicom import (
     AssocState,
     DicomStatus,
     EchoProbeResult,
+    EventKind,
     FindResult,
     GetResult,
     MoveResult,
@@ -184,9 +185,57 @@ def _move_rules(
                 late=move.received_after_final,
             )
         )
+    mismatch = tls_mismatch_rules(move, cfg)
+    if mismatch:
+        out.extend(mismatch)
+        return out
     first = receiver_rules(move, cfg.aet, cfg.port)
     out.extend(first or [_delivery(move, ctx)])
     return out
+
+
+def tls_mismatch_rules(move: MoveResult, cfg: MoveTestConfig) -> list[Finding]:
+    """MOVE_TLS_MISMATCH: the receiver's guard saw a TLS ClientHello where a plain
+    A-ASSOCIATE-RQ was due, or the reverse (PS3.15 B.1); the timeline's cut-off events say so."""
+    cuts = [
+        ev
+        for ev in move.timeline
+        if ev.event is EventKind.CUT_OFF and ev.detail.get("why") == "tls"
+    ]
+    if not cuts:
+        return []
+    reason = str(cuts[0].detail.get("reason", ""))
+    plain_at_tls = "plain DICOM" in reason
+    peer = cuts[0].peer or "the PACS"
+    if plain_at_tls:
+        summary = (
+            f"The PACS ({peer}) opened its C-STORE sub-association with plain DICOM, but the "
+            f"receiver on port {cfg.port} expects TLS: {reason}."
+        )
+        fix = (
+            f"Either turn TLS on in the PACS's entry for {cfg.aet!r} (PS3.15 B.1, with the CA "
+            f"that signed the receiver's certificate), or run the receiver without TLS."
+        )
+    else:
+        summary = (
+            f"The PACS ({peer}) opened its C-STORE sub-association with TLS, but the receiver "
+            f"on port {cfg.port} speaks plain DICOM: {reason}."
+        )
+        fix = (
+            f"Either turn TLS off in the PACS's entry for {cfg.aet!r}, or run the receiver "
+            f"with TLS (move-test --tls --tls-cert CERT --tls-key KEY; port 2762 by "
+            f"convention) and give the PACS the CA that signed its certificate."
+        )
+    return [
+        make(
+            "MOVE_TLS_MISMATCH",
+            summary,
+            fix,
+            direction="plain-at-tls" if plain_at_tls else "tls-at-plain",
+            connections=len(cuts),
+            reason=reason,
+        )
+    ]
 
 
 def _port_busy(move: MoveResult, cfg: MoveTestConfig) -> Finding:

@@ -15,6 +15,13 @@ from typing import Any
 
 from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
+from reverseprobe.dicom.tls import (
+    PROBLEM_TEXT,
+    TlsFacts,
+    TlsSettings,
+    client_context,
+    facts_of_error,
+)
 from reverseprobe.model.dicom import DEFAULT_CALLING_AET as DEFAULT_CALLING_AET
 from reverseprobe.model.dicom import DicomResult as DicomResult
 from reverseprobe.model.dicom import EchoResult as EchoResult
@@ -52,11 +59,13 @@ def echo(
     timeout: float = 5.0,
     tcp_first: bool = True,
     connect_timeout: float = 3.0,
+    tls: TlsSettings | None = None,
 ) -> EchoResult:
     """Associate, C-ECHO, release; never raises for what the peer does, never exceeds `timeout`
     by more than pynetdicom's polling granularity. `tcp_first` classifies a failed connect
     (refused/timeout/unreachable) with a bare TCP connect first; that costs a listener one
-    empty connection, so callers that know something listens pass False."""
+    empty connection, so callers that know something listens pass False. `tls`: DICOM over
+    TLS (PS3.15 B.1), the certificate verified against --tls-ca; a failed handshake is named."""
     t0 = time.monotonic()
     deadline = t0 + timeout
 
@@ -80,7 +89,7 @@ def echo(
                 **base,
             )
     try:
-        return _associate(base, t0, deadline, left, connect_timeout)
+        return _associate(base, t0, deadline, left, connect_timeout, tls=tls)
     except Exception as exc:  # noqa: BLE001 - whatever the peer sent, a result, not a crash
         return EchoResult(
             tcp=TcpState.OPEN,
@@ -92,7 +101,13 @@ def echo(
 
 
 def _associate(
-    base: dict[str, Any], t0: float, deadline: float, left: Any, connect_timeout: float
+    base: dict[str, Any],
+    t0: float,
+    deadline: float,
+    left: Any,
+    connect_timeout: float,
+    *,
+    tls: TlsSettings | None = None,
 ) -> EchoResult:
     from pynetdicom import evt
 
@@ -109,11 +124,13 @@ def _associate(
     ae.acse_timeout = left()
     ae.dimse_timeout = left()
     ae.network_timeout = left()
+    tls_args = (client_context(tls), base["host"]) if tls is not None else None
     assoc = ae.associate(
         base["host"],
         base["port"],
         ae_title=base["called_aet"],
         evt_handlers=[(evt.EVT_FSM_TRANSITION, on_fsm)],
+        tls_args=tls_args,
     )
     acceptor = assoc.acceptor
     fp: dict[str, Any] = {
@@ -155,7 +172,23 @@ def _associate(
         )
     with lock:
         seen = tuple(events)
+    guard = guard_of(ae)
+    if tls is not None and guard is not None and guard.connect_error is not None:
+        failed = _tls_failed(base, t0, seen, guard.connect_error)
+        if failed is not None:
+            return failed
     cut = _cut(ae)
+    if cut is not None and cut.kind == CutKind.TLS:
+        # a TLS alert to our plain A-ASSOCIATE-RQ: a DICOM TLS listener, not "not DICOM"
+        return EchoResult(
+            tcp=tcp_state,
+            result=DicomResult.NOT_DICOM,
+            detail=cut_text(cut),
+            elapsed_ms=_ms(t0),
+            fsm_events=seen,
+            tls=TlsFacts(answered=True, seen="tls-alert"),
+            **base,
+        )
     if cut is not None:
         return EchoResult(
             tcp=tcp_state,
@@ -178,6 +211,32 @@ def _associate(
             **base,
         )
     return _classify_failure(base, t0, seen)
+
+
+def _tls_failed(
+    base: dict[str, Any], t0: float, seen: tuple[str, ...], exc: BaseException
+) -> EchoResult | None:
+    """Our TLS connect failed: the certificate (expired, wrong name, unknown CA, from
+    SSLCertVerificationError.verify_code) or the handshake; None when TCP itself failed."""
+    import ssl
+
+    if not isinstance(exc, ssl.SSLError):
+        return None
+    facts = facts_of_error(exc)
+    # a plain DICOM peer reads our ClientHello as garbage: it never answered as TLS
+    answered = isinstance(exc, ssl.SSLCertVerificationError) or not any(
+        m in str(exc) for m in ("WRONG_VERSION_NUMBER", "record layer failure")
+    )
+    facts = TlsFacts(**{**facts.__dict__, "answered": answered})
+    return EchoResult(
+        tcp=TcpState.OPEN,
+        result=DicomResult.NOT_TESTED,
+        detail=f"TLS: {PROBLEM_TEXT.get(facts.problem or '', 'TLS failed')}: {facts.detail}",
+        elapsed_ms=_ms(t0),
+        fsm_events=seen,
+        tls=facts,
+        **base,
+    )
 
 
 def _classify_failure(base: dict[str, Any], t0: float, seen: tuple[str, ...]) -> EchoResult:

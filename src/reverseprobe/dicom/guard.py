@@ -50,6 +50,7 @@ class CutKind:
     BUDGET = "budget"  # the association sent more bytes than it may
     STOPPED = "stopped"  # we stopped (Ctrl-C, end of the command)
     REFUSED = "refused"  # too many connections: not even accepted
+    TLS = "tls"  # TLS where plain DICOM was due, or plain DICOM where TLS was (PS3.15 B.1)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class Guard:
         self._message = {True: 0, False: 0}  # bytes of the command / data set being received
         self._command = bytearray()  # the command set being received (checked when complete)
         self._closed = False
+        self.first_bytes: bytes = b""  # what the peer sent first (TLS or DICOM, dicom/tls.py)
+        self.connect_error: BaseException | None = None  # e.g. ssl.SSLCertVerificationError
 
     # --- what pynetdicom calls ------------------------------------------------------------
 
@@ -142,6 +145,14 @@ class Guard:
             left = min(left, self.limits.deadline - time.monotonic())
         self._sock.settimeout(max(0.05, left))
         return self._sock.send(data, *flags)
+
+    def connect(self, address: Any) -> None:
+        """Keep why a connect (with TLS: the handshake) failed; pynetdicom only logs it."""
+        try:
+            self._sock.connect(address)
+        except BaseException as exc:
+            self.connect_error = exc
+            raise
 
     def settimeout(self, value: float | None) -> None:
         """pynetdicom sets None after connecting: keep a deadline whatever it asks."""
@@ -201,6 +212,8 @@ class Guard:
     # --- the PDU stream ---------------------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
+        if self.bytes_in == 0 and data:
+            self._first(data)
         self.bytes_in += len(data)
         if self.limits.max_bytes is not None and self.bytes_in > self.limits.max_bytes:
             self._refuse(
@@ -225,6 +238,22 @@ class Guard:
             view = view[take:]
             if self._body_left == 0:
                 self._end_pdu()
+
+    def _first(self, data: bytes) -> None:
+        """A TLS record where a PDU was due: name it (PS3.15 B.1) instead of "not DICOM"."""
+        from reverseprobe.dicom.tls import first_bytes_kind
+
+        self.first_bytes = bytes(data[:8])
+        kind = first_bytes_kind(data)
+        peer = f"{self.peer[0]}:{self.peer[1]}" if self.peer else "the peer"
+        if kind == "tls-hello":
+            self._refuse(CutKind.TLS, f"TLS ClientHello from {peer}", ABORT_NOT_SPECIFIED)
+        elif kind == "tls-alert":
+            self._refuse(
+                CutKind.TLS,
+                f"a TLS alert from {peer}: it expects DICOM over TLS",
+                ABORT_NOT_SPECIFIED,
+            )
 
     def _header(self) -> None:
         self._pdu_type, _, length = struct.unpack(">BBL", bytes(self._hdr))
@@ -336,8 +365,17 @@ def guarded_ae(ae_title: str, limits: Limits) -> Any:
 
         def _create_socket(self, assoc: Any, address: Any, tls_args: Any) -> Any:
             sock: Any = super()._create_socket(assoc, address, tls_args)
-            guard = Guard(sock.socket, limits, lambda: assoc.requestor.maximum_length)
+            raw = sock.socket
+            if tls_args:
+                # Wrap under the guard, not over it: pynetdicom's own wrap would take the
+                # raw socket out of it. connect() then does TCP and the handshake.
+                context, server_hostname = tls_args
+                raw = context.wrap_socket(raw, server_hostname=server_hostname)
+                sock.tls_args = None
+            guard = Guard(raw, limits, lambda: assoc.requestor.maximum_length)
             guard.assoc = assoc
+            if tls_args:
+                sock.__class__ = _tls_association_socket()
             sock.socket = guard  # pynetdicom reads and writes through the guard from now on
             self.guards.append(guard)
             return sock
@@ -345,6 +383,50 @@ def guarded_ae(ae_title: str, limits: Limits) -> Any:
     ae = GuardedAE(ae_title=ae_title)
     ae.guards = []
     return ae
+
+
+def _tls_association_socket() -> Any:
+    """pynetdicom asks select() whether data waits, and the SSLSocket's pending() only when
+    its socket is an SSLSocket (#528): through a Guard it must ask pending() too."""
+    from pynetdicom.transport import AssociationSocket
+
+    class TlsAssociationSocket(AssociationSocket):
+        @property
+        def ready(self) -> bool:
+            if super().ready:
+                return True
+            sock: Any = self.socket
+            try:
+                return sock is not None and bool(sock.pending())
+            except (OSError, ValueError, AttributeError):
+                return False
+
+    return TlsAssociationSocket
+
+
+def accept_tls(
+    request: socket.socket, ssl_context: Any, timeout: float, peer: str
+) -> tuple[Any, Cut | None]:
+    """The server side of PS3.15 B.1 on an accepted socket, in the connection's own thread
+    (pynetdicom's server does the handshake in its accept loop, where a silent peer stops every
+    other connection): a plain A-ASSOCIATE-RQ, or a failed handshake, is a Cut."""
+    from reverseprobe.dicom.tls import first_bytes_kind, problem_of
+
+    try:
+        request.settimeout(timeout)
+        head = request.recv(8, socket.MSG_PEEK)
+    except OSError as exc:
+        return None, Cut(CutKind.TIMEOUT, f"nothing from {peer} within {timeout:g} s ({exc})")
+    if first_bytes_kind(head) == "dicom":
+        return None, Cut(CutKind.TLS, f"a plain DICOM A-ASSOCIATE-RQ from {peer} at a TLS receiver")
+    try:
+        tls = ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        tls.settimeout(timeout)
+        tls.do_handshake()
+    except OSError as exc:
+        problem, detail = problem_of(exc)
+        return None, Cut(CutKind.TLS, f"TLS handshake with {peer} failed ({problem}): {detail}")
+    return tls, None
 
 
 def guard_of(ae: Any) -> Guard | None:
@@ -371,18 +453,39 @@ def start_guarded_server(
     evt_handlers: list[Any],
     contexts: list[Any] | None = None,
     on_cut: Callable[[Guard | None, tuple[str, int], Cut], None] | None = None,
+    ssl_context: Any = None,
 ) -> Any:
     """ae.start_server(block=False), with every accepted socket on a Guard, connections
     counted (refused beyond the caps) and a stop_all() that ends every connection at once."""
     from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
     class GuardedHandler(RequestHandler):
+        def handle(self) -> None:
+            if ssl_context is not None:
+                host, port = str(self.client_address[0]), int(self.client_address[1])
+                tls, cut = accept_tls(
+                    self.request, ssl_context, limits.per_association.pdu_timeout, f"{host}:{port}"
+                )
+                if tls is None:
+                    with contextlib.suppress(OSError):
+                        self.request.close()
+                    srv: Any = self.server
+                    srv._unpend(host)
+                    if on_cut is not None and cut is not None:
+                        with contextlib.suppress(Exception):
+                            on_cut(None, (host, port), cut)
+                    return
+                self.request = tls
+            super().handle()
+
         def _create_association(self) -> Any:
             srv: Any = self.server
             guard = srv._wrap(self.request, self.client_address)
             self.request = guard
             assoc = super()._create_association()
             guard.assoc = assoc
+            if ssl_context is not None:
+                assoc.dul.socket.__class__ = _tls_association_socket()
             return assoc
 
     class GuardedServer(ThreadedAssociationServer):
@@ -444,6 +547,10 @@ def start_guarded_server(
                 self._per_source[host] = self._per_source.get(host, 0) + 1
                 self._open[id(guard)] = guard
             return guard
+
+        def _unpend(self, host: str) -> None:
+            with self._glock:
+                self._pending[host] = max(0, self._pending.get(host, 0) - 1)
 
         def _cut_hook(self, guard: Guard, cut: Cut) -> None:
             if on_cut is not None and guard.peer is not None:

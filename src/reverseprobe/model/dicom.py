@@ -9,6 +9,7 @@ from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
 from reverseprobe.model import ProbeResult
+from reverseprobe.model.tls import TlsFacts
 
 if TYPE_CHECKING:
     from reverseprobe.model.check import ListeningSocket
@@ -71,6 +72,7 @@ class EchoResult:
     detail: str | None = None
     elapsed_ms: float = 0.0
     fsm_events: tuple[str, ...] = field(default=(), repr=False)
+    tls: TlsFacts | None = None  # DICOM over TLS seen or used (PS3.15 B.1, issue 15)
 
     @property
     def fingerprint(self) -> tuple[str | None, str | None]:

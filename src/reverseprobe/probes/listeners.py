@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -9,6 +10,7 @@ from typing import Any
 
 from reverseprobe.dicom.echo import DicomResult, EchoResult, echo
 from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.dicom.tls import TlsSettings, handshake_probe
 from reverseprobe.model import Status
 from reverseprobe.model.check import ListenersResult as ListenersResult
 from reverseprobe.model.check import ListeningSocket as ListeningSocket
@@ -16,10 +18,16 @@ from reverseprobe.model.check import overlapping as overlapping
 from reverseprobe.runner import Deadline
 
 ECHO_BUDGET_S = 4.0
+TLS_BUDGET_S = 3.0  # one ClientHello and its answer
 
 
 def probe_listeners(
-    port: int, called_aet: str, deadline: Deadline, *, calling_aet: str = "REVERSEPROBE"
+    port: int,
+    called_aet: str,
+    deadline: Deadline,
+    *,
+    calling_aet: str = "REVERSEPROBE",
+    tls: TlsSettings | None = None,
 ) -> ListenersResult:
     # pynetdicom (with pydicom and numpy) takes ~250 ms to import: overlap it with the scan.
     warm = threading.Thread(target=_import_pynetdicom, daemon=True)
@@ -34,7 +42,9 @@ def probe_listeners(
         )
     targets = sorted({echo_target(s) for s in sockets})
     budget = deadline.share(ECHO_BUDGET_S)
-    echoes = _echo_all(targets, port, called_aet, calling_aet, budget)
+    echoes = _echo_all(targets, port, called_aet, calling_aet, budget, tls=tls)
+    if tls is None:
+        echoes = tuple(tls_look(e, deadline.share(TLS_BUDGET_S)) for e in echoes)
     return ListenersResult(
         status=Status.OK,
         port=port,
@@ -138,8 +148,29 @@ def echo_target(s: ListeningSocket) -> str:
     return s.address
 
 
+def tls_look(e: EchoResult, budget: float) -> EchoResult:
+    """A plain A-ASSOCIATE-RQ met by a TLS alert, a close or silence: does a ClientHello get
+    an answer (PS3.15 B.1)? Then the listener speaks DICOM over TLS, and is not "not DICOM"."""
+    if e.result not in (DicomResult.NOT_DICOM, DicomResult.NO_ANSWER):
+        return e
+    if e.tls is not None:
+        seen = e.tls.seen
+    else:
+        seen = "silence" if e.result is DicomResult.NO_ANSWER else "closed"
+    facts = handshake_probe(e.host, e.port, budget, seen=seen)
+    if not facts.answered:
+        return e
+    return dataclasses.replace(e, tls=facts)
+
+
 def _echo_all(
-    targets: list[str], port: int, called: str, calling: str, budget: float
+    targets: list[str],
+    port: int,
+    called: str,
+    calling: str,
+    budget: float,
+    *,
+    tls: TlsSettings | None = None,
 ) -> tuple[EchoResult, ...]:
     results: dict[str, EchoResult] = {}
 
@@ -147,7 +178,13 @@ def _echo_all(
         # The socket table says something listens: no bare TCP connect first, which would
         # cost the user's receiver an empty association attempt (and a line in its log).
         results[host] = echo(
-            host, port, called_aet=called, calling_aet=calling, timeout=budget, tcp_first=False
+            host,
+            port,
+            called_aet=called,
+            calling_aet=calling,
+            timeout=budget,
+            tcp_first=False,
+            tls=tls,
         )
 
     threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in targets]
