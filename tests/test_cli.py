@@ -95,7 +95,10 @@ def test_text_report_is_plain_when_not_a_tty(port: int) -> None:
     code, out, err = run("check", "--port", str(port), *LOCAL, environ={"NO_COLOR": "1"})
     assert code == 0
     assert "\x1b[" not in out and "\x1b[" not in err
-    assert "LISTENER_NONE" in out and out.strip().splitlines()[-1].startswith("Verdict: PASS")
+    lines = out.strip().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Verdict:"))
+    assert "LISTENER_NONE" in out and lines[at].startswith("Verdict: PASS")
+    assert all(line.startswith(" " * 9) for line in lines[at + 1 :])  # wrapped under its words
 
 
 def test_help_and_version() -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from reverseprobe.diagnosis.path import run_hops
 from reverseprobe.model import Severity, Status, sort_findings
 from reverseprobe.render.summary import target_severity
-from reverseprobe.render.terminal import make_console, mark, verdict_line
+from reverseprobe.render.terminal import hanging, make_console, mark, verdict_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,7 +71,7 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
         sev = target_severity(run.findings, run.result.status, strict=result.strict)
         con.print(f"  {mark(sev, color)} {escape(name)}")
     con.print()
-    con.print(verdict_line(result.report(), color=color))
+    hanging(con, verdict_line(result.report(), color=color), "", 9)
 
 
 def _run_body(con: Console, run: TargetRun, color: bool) -> None:

@@ -129,7 +129,7 @@ def _render(console: object, report: Report, *, color: bool, title: str, verbose
         if e.note:
             p(f"  [dim]{escape(e.note)}[/dim]")
         p()
-    p(verdict_line(report, color=color))
+    hanging(console, verdict_line(report, color=color), "", 9)  # wrapped under its words
 
 
 def _render_path(console: object, report: Report, color: bool) -> None:
