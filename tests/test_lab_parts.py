@@ -13,7 +13,7 @@ from pathlib import Path
 import lab
 
 # each part imports only the parts before it
-PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers", "containers"]
+PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers", "containers", "lan"]
 LAB_DIR = Path(lab.__file__).parent
 
 

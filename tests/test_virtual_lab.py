@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lab import (
+    HomeNet,
     Lab,
     Namespace,
     home_net,
@@ -141,3 +142,57 @@ def test_pacs_entry_mistakes(
         doc = _check(net.pc, tmp_path, url, "--pacs-entry", entry)
         f = _codes(doc)[code]
         assert f["severity"] == severity and words in f["summary"], f
+
+
+REFLECTOR_PORT = 8470
+
+
+def _start_reflector(net: HomeNet) -> str:
+    """The reflector in the lab's internet (as tests/test_inbound_lab.py starts it)."""
+    proc = net.inet.python_popen(
+        ["-m", "reverseprobe", "reflector", "--listen", f"0.0.0.0:{REFLECTOR_PORT}"],
+        name="reflector",
+    )
+    proc.wait_log(r"listening on http://", timeout=20)
+    return f"http://{net.inet_ip}:{REFLECTOR_PORT}/"
+
+
+def _check_reflector(ns: Namespace, root: Path, url: str) -> dict[str, Any]:
+    """check inside `ns` with the lab reflector; no UPnP (SSDP does not cross the PC's NAT)."""
+    args = ["-m", "reverseprobe", "check", "--port", str(PORT), "--json", "--timeout", "12"]
+    args += ["--no-upnp", "--no-public-ip", "--reflector", url, "--aet", "MYSCU"]
+    res = ns.python(args, check=False, timeout=60, env={"REVERSEPROBE_SYSROOT": str(root)})
+    assert res.returncode in (0, 1), res.stderr[-2000:]
+    doc: dict[str, Any] = json.loads(res.stdout)
+    return doc
+
+
+def test_published_port_lets_the_dial_back_reach_the_container(tmp_path: Path) -> None:
+    """The router forwards PORT to the PC (a UPnP mapping); the container behind the PC's
+    masquerade sees nothing until the host publishes the port (`docker run -p`: DNAT)."""
+    (tmp_path / ".dockerenv").touch()
+    with Lab() as lab:
+        net = home_net(lab, upnp=True, natpmp=False)
+        ctr = nat_guest(net)
+        url = _start_reflector(net)
+        res = net.upnpc(["-e", "lab", "-a", net.pc_ip, str(PORT), str(PORT), "TCP"])
+        assert "is redirected to" in res.stdout, res.stdout + res.stderr
+
+        before = _check_reflector(ctr.ns, tmp_path, url)
+        assert before["probes"]["inbound"]["results"][0]["tcp"] == "refused"
+        f = _codes(before)["NAT_VIRTUAL"]
+        assert f["severity"] == "fail" and "did not get in" in f["summary"]
+        assert "docker run -p 11112:11112" in f["fix"] and "ports:" in f["fix"]
+        assert "INBOUND_OK" not in _codes(before)
+        assert f["detail"]["dial_back_reached"] is False
+
+        ctr.publish(PORT)
+        after = _check_reflector(ctr.ns, tmp_path, url)
+        inbound = after["probes"]["inbound"]
+        assert inbound["results"][0]["tcp"] == "open" and inbound["nonce_seen"] is True
+        assert _codes(after)["INBOUND_OK"]["severity"] == "pass"
+        v = _codes(after)["NAT_VIRTUAL"]
+        assert v["severity"] == "warn" and v["detail"]["dial_back_reached"] is True
+        assert "reached this listener" in v["summary"] and "Nothing reaches" not in v["summary"]
+        assert "docker run -p" not in v["fix"]  # done: what is left is the entry
+        assert after["pacs_entry"]["host"] == net.public_ip

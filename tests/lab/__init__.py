@@ -24,6 +24,7 @@ The parts, each importing only those above it:
 - namespaces: Namespace, Lab, netns_names, reap_stale_labs
 - topology: HomeNet, home_net (LAB.md's home network, miniupnpd)
 - containers: Guest, nat_guest, virtualbox_guest (a container/VM behind the PC's NAT)
+- lan: lan_host (one more host on the LAN bridge, e.g. a PACS inside the site)
 - servers: start_ip_service, start_blackhole, tcp_connect, http_get
 
 Import from `lab` itself (every public name of every part is re-exported here); the parts are
@@ -44,6 +45,7 @@ from .host import (
     host_run,
     tail,
 )
+from .lan import lan_host
 from .markers import Marker, lab_available, missing_tools, requires_lab, requires_tools
 from .namespaces import Lab, Namespace, netns_names, reap_stale_labs
 from .procs import LabProcess
@@ -68,6 +70,7 @@ __all__ = [
     "host_run",
     "http_get",
     "lab_available",
+    "lan_host",
     "missing_tools",
     "nat_guest",
     "netns_names",

@@ -77,7 +77,10 @@ def run_site(
         mcfg = move_config_for(site, spec, share, strict=strict)
         runner = move_test or _default_move_test
         fn = functools.partial(runner, mcfg)
-        run = _run(spec.name, "move-test", spec, budget=share, progress=progress, fn=fn)
+        run = _run(
+            spec.name, "move-test", spec, budget=share, progress=progress, fn=fn,
+            site_public=_site_public(runs[0]),
+        )  # fmt: skip
         runs.append(run)
         if run.result.status is Status.TIMEOUT:
             held = spec.receive_port or site.port
@@ -149,6 +152,7 @@ def _run(
     budget: float,
     progress: Progress | None,
     fn: Callable[[], Report],
+    site_public: str | None = None,
 ) -> TargetRun:
     """Run in a daemon thread; a run that raises or overruns becomes a result, not a hang."""
     if progress:
@@ -183,7 +187,7 @@ def _run(
         run = _broken(target, command, spec, status=Status.ERROR, why=why, elapsed=elapsed)
     else:
         findings = tuple(dataclasses.replace(f, target=target) for f in report.findings)
-        findings += tuple(_entry_findings(spec, report, target))
+        findings += tuple(_entry_findings(spec, report, target, site_public))
         result = RunResult(
             status=Status.OK,
             elapsed_s=round(report.elapsed_s, 3),
@@ -199,14 +203,28 @@ def _run(
     return run
 
 
-def _entry_findings(spec: PacsSpec | None, report: Report, target: str) -> list[Finding]:
+def _site_public(run: TargetRun) -> str | None:
+    """The public address the site's check measured (its IP services' vote)."""
+    from reverseprobe.model.check import PublicIpResult
+
+    p = run.report.probes.get("public_ip") if run.report is not None else None
+    return p.address if isinstance(p, PublicIpResult) and p.status is Status.OK else None
+
+
+def _entry_findings(
+    spec: PacsSpec | None, report: Report, target: str, site_public: str | None = None
+) -> list[Finding]:
     """Issue 13: the PACS's `entry` from the site file against its move-test run; a public
-    entry for a PACS inside the site is checked for hairpin NAT on the spot."""
+    entry for a PACS inside the site is checked for hairpin NAT on the spot. move-test asks
+    for the public address only for a PACS outside, so for one inside the site's check gives
+    it (without it a public entry was PACS_ENTRY_WRONG, never NAT_HAIRPIN)."""
     if spec is None or spec.entry is None or report.command != "move-test":
         return []
     from reverseprobe.diagnosis.pacs_entry_check import move_rules
 
-    addresses = report.extra.get("addresses") or {}
+    addresses = dict(report.extra.get("addresses") or {})
+    if not addresses.get("public") and site_public:
+        addresses["public"] = site_public
     aet = report.pacs_entry.aet if report.pacs_entry else ""
     out = move_rules(spec.entry, report.pacs_entry, addresses, aet=aet, target=target)
     if any(f.code == "NAT_HAIRPIN" for f in out):

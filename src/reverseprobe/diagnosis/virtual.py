@@ -51,7 +51,10 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
     path = probes.get("path")
     path_r = path if isinstance(path, PathResult) and path.status is Status.OK else None
     if isinstance(vr, VirtualResult) and vr.status is Status.OK:
-        out += virtual_rules(vr, cfg, path_r, _way_in_closed(probes.get("inbound")))
+        inbound = probes.get("inbound")
+        out += virtual_rules(
+            vr, cfg, path_r, _way_in_closed(inbound), reached=_dial_back_reached(inbound)
+        )
         out += container_rules(vr, cfg.port)
     if path_r is not None:
         out += path_rules(path_r, probes)
@@ -64,6 +67,14 @@ def _way_in_closed(p: ProbeResult | None) -> bool:
     return str(getattr(p.main.tcp, "value", p.main.tcp)) in ("refused", "timeout")
 
 
+def _dial_back_reached(p: ProbeResult | None) -> bool:
+    """The reflector's dial-back proved to reach this listener (nonce or fingerprint): the
+    host already sends the port on, so its fix is done, not to do."""
+    from reverseprobe.diagnosis.inbound import Verdict, judge
+
+    return isinstance(p, InboundResult) and judge(p) is Verdict.OK
+
+
 def _evidence(vr: VirtualResult) -> list[dict[str, object]]:
     return [
         {"signal": e.signal, "kind": e.kind, "value": e.value, "nat": e.nat} for e in vr.evidence
@@ -71,7 +82,12 @@ def _evidence(vr: VirtualResult) -> list[dict[str, object]]:
 
 
 def virtual_rules(
-    vr: VirtualResult, cfg: CheckConfig, path: PathResult | None, closed: bool
+    vr: VirtualResult,
+    cfg: CheckConfig,
+    path: PathResult | None,
+    closed: bool,
+    *,
+    reached: bool = False,
 ) -> list[Finding]:
     if vr.verdict != "virtual-nat":
         return []
@@ -81,13 +97,21 @@ def virtual_rules(
     where = f" ({vr.address} via {vr.gateway})" if vr.address else ""
     summary = (
         f"This PC is {what}{where}: a second NAT, its host, stands between the PACS and the "
-        f"listener. Nothing reaches port {port} here unless the host sends it on."
+        f"listener."
     )
+    if reached:
+        summary += (
+            f" The host sends port {port} on: the dial-back got in and reached this listener."
+        )
+        todo = f"Keep the host's forwarding of port {port} (it works)"
+    else:
+        summary += f" Nothing reaches port {port} here unless the host sends it on."
+        todo = f"On the host: {host_fix(vr.kind, port)}"
     if closed:
         summary += " The dial-back did not get in."
     aet = cfg.aet or "<your AE title>"
     fix = (
-        f"On the host: {host_fix(vr.kind, port)}. Then give the PACS administrator the HOST's "
+        f"{todo}. Then give the PACS administrator the HOST's "
         f"address, not {vr.address or 'this address'}: {aet} @ <host's LAN address>:{port} for "
         f"a PACS on the same LAN, or the public address:{port} (with the router forwarding TCP "
         f"{port} to the host) for a PACS outside."
@@ -103,6 +127,7 @@ def virtual_rules(
             gateway=vr.gateway,
             evidence=_evidence(vr),
             hops=hops,
+            dial_back_reached=reached,
             pacs_entry={"aet": aet, "host": "<host's address>", "port": port},
         )
     ]
