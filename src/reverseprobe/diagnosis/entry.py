@@ -171,13 +171,15 @@ def _check_entry(v: PublicView, cfg: CheckConfig, virtual: str) -> PacsEntry:
 
 
 def _virtual_nat(probes: Mapping[str, ProbeResult]) -> str:
+    from reverseprobe.diagnosis.virtual import KIND_NAMES
     from reverseprobe.model.virtual import VirtualResult
 
     vr = probes.get("virtual")
     if not isinstance(vr, VirtualResult) or vr.verdict != "virtual-nat":
         return ""
+    what = KIND_NAMES.get(vr.kind or "", "a container or VM")
     return (
-        f"This PC is a {vr.kind or 'container or VM'} behind its host's NAT ({vr.address}): "
+        f"This PC is {what} behind its host's NAT ({vr.address}): "
         "the PACS must dial the host's address, with the port published on the host "
         "(see NAT_VIRTUAL)."
     )

@@ -72,6 +72,7 @@ def resolve(
     out = _ipv6_timeout(out, probes, cfg)
     out = _consequences(out)
     out = _no_stale_advice(out, cfg)
+    out = _behind_the_host(out, cfg)
     out = _one_forwarding_fix(out, cfg)
     out = _receiver_runs(out, cfg)
     return out
@@ -329,6 +330,33 @@ def _dynamic(public: str) -> str:
     from reverseprobe.diagnosis.network import _dynamic_note
 
     return _dynamic_note(public)
+
+
+def _behind_the_host(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
+    """In a container or VM behind its host's NAT, the router can only forward to the host:
+    NAT_DETECTED must not name the container's address as the router's target."""
+    if not _has(out, "NAT_VIRTUAL"):
+        return out
+    port, res = cfg.port, []
+    for f in out:
+        if f.code != "NAT_DETECTED":
+            res.append(f)
+            continue
+        inner = f.detail.get("lan_address") or "this container"
+        public = f.detail.get("public_address")
+        give = f"Give the PACS administrator {public} port {port}; " if public else ""
+        res.append(
+            dataclasses.replace(
+                f,
+                summary=f"Behind two NATs: this PC ({inner}) is a container or VM behind its "
+                "host, and the host is behind the router"
+                + (f"; the internet sees {public}." if public else "."),
+                fix=f"{give}the router forwards TCP {port} to the host (not {inner}), and the "
+                f"host sends it on to {inner}: see NAT_VIRTUAL.",
+                detail={**f.detail, "caused_by": "NAT_VIRTUAL"},
+            )
+        )
+    return res
 
 
 def _one_forwarding_fix(out: list[Finding], cfg: CheckConfig) -> list[Finding]:

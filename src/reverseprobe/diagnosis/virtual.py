@@ -14,7 +14,7 @@ from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.model.inbound import InboundResult
 from reverseprobe.model.virtual import PathResult, VirtualResult
 
-_NAME = {
+KIND_NAMES = {
     "docker": "a Docker container",
     "podman": "a Podman container",
     "kubernetes": "a Kubernetes pod",
@@ -92,7 +92,7 @@ def virtual_rules(
     if vr.verdict != "virtual-nat":
         return []
     port = cfg.port
-    what = _NAME.get(vr.kind or "", "a container or VM")
+    what = KIND_NAMES.get(vr.kind or "", "a container or VM")
     hops = [h.address for h in path.hops if h.address] if path is not None else []
     where = f" ({vr.address} via {vr.gateway})" if vr.address else ""
     summary = (
