@@ -329,3 +329,73 @@ def test_ipv4_is_forced_on_a_dual_stack_name(monkeypatch: pytest.MonkeyPatch) ->
         for srv in (v6, v4):
             srv.shutdown()
             srv.server_close()
+
+
+# --- per family (issue 15) ------------------------------------------------------------------
+
+
+def test_a_dual_stack_name_is_asked_over_both_families(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One service name with A and AAAA: asked once per family, each answer in its family."""
+    v6h = type("V6", (_Fixed,), {"answer": b"2a0c:5::77"})
+    v4h = type("V4", (_Fixed,), {"answer": b"198.51.100.44"})
+    v6 = _V6Server(("::1", 0), v6h)
+    port = v6.server_address[1]
+    v4 = http.server.ThreadingHTTPServer(("127.0.0.1", port), v4h)
+    for srv in (v6, v4):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    real = socket.getaddrinfo
+
+    def dual(host: object, *args: object, **kw: object) -> list[tuple[object, ...]]:
+        if host == "dualstack.test":
+            family = args[1] if len(args) > 1 else kw.get("family", 0)
+            both = [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            ]
+            return [a for a in both if family in (0, a[0])]
+        return real(host, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", dual)
+    try:
+        r = _run_with_watchdog([f"http://dualstack.test:{port}/"], 5)
+    finally:
+        for srv in (v6, v4):
+            srv.shutdown()
+            srv.server_close()
+    assert r.status is Status.OK and r.address == "198.51.100.44"  # the IPv4 view as before
+    assert [a.address for a in r.answers] == ["198.51.100.44"]
+    fam4, fam6 = r.of("ipv4"), r.of("ipv6")
+    assert fam4 is not None and fam4.address == "198.51.100.44" and fam4.status is Status.OK
+    assert fam6 is not None and fam6.address == "2a0c:5::77" and fam6.status is Status.OK
+
+
+def test_an_ip_literal_is_asked_over_its_own_family_only(server: str) -> None:
+    v6h = type("V6", (_Fixed,), {"answer": b"2a0c:5::78"})
+    v6 = _V6Server(("::1", 0), v6h)
+    threading.Thread(target=v6.serve_forever, daemon=True).start()
+    try:
+        r = _run_with_watchdog([server + "/ip", f"http://[::1]:{v6.server_address[1]}/"], 5)
+    finally:
+        v6.shutdown()
+        v6.server_close()
+    assert r.status is Status.OK and r.address == "198.51.100.20"
+    assert [a.source for a in r.answers] == [server + "/ip"]
+    fam6 = r.of("ipv6")
+    assert fam6 is not None and fam6.address == "2a0c:5::78"
+    assert [a.source for a in fam6.answers] == [f"http://[::1]:{v6.server_address[1]}/"]
+
+
+def test_no_ipv6_answer_fails_the_ipv6_family_only(server: str) -> None:
+    """A service reachable over IPv4 only: the IPv6 family fails, the probe stays ok."""
+    v4only = server.replace("127.0.0.1", "localhost") + "/ip"
+    r = _run_with_watchdog([v4only], 5)
+    assert r.status is Status.OK and r.address == "198.51.100.20"
+    fam6 = r.of("ipv6")
+    assert fam6 is not None and fam6.status is Status.FAIL and fam6.address is None
+    assert fam6.reason and "over IPv6" in fam6.reason
+
+
+def test_an_ipv4_answer_over_ipv6_is_refused() -> None:
+    assert parse_answer(b"2a0c:5::1", "ipv6") == "2a0c:5::1"
+    with pytest.raises(AnswerError, match="IPv4 address"):
+        parse_answer(b"198.51.100.1", "ipv6")

@@ -297,9 +297,10 @@ def _reflector_parser(sub: Any) -> None:
     rf.add_argument(
         "--listen",
         type=_t(c.parse_host_port, what="--listen HOST:PORT"),
-        default=("127.0.0.1", 8470),
+        action="append",
+        default=None,
         metavar="HOST:PORT",
-        help="bind address (default 127.0.0.1:8470)",
+        help="bind address, repeatable: e.g. 0.0.0.0:8470 and [::]:8470 (default 127.0.0.1:8470)",
     )
     rf.add_argument(
         "--trust-proxy",

@@ -423,6 +423,13 @@ class ReflectorConfig:
     json_log: bool = False
     max_per_source: int = 2  # probe requests in progress per source (libp2p AutoNAT: 2)
     allow_loopback: bool = False  # dial loopback addresses: for tests and labs only
+    # every --listen address (host, port), the first being (host, port); () means just that one
+    listen: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every address to bind: --listen in the order given (one TCP site each)."""
+        return self.listen or ((self.host, self.port),)
 
 
 @dataclass(frozen=True)
@@ -674,7 +681,8 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
 
 def reflector_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ReflectorConfig:
     del environ
-    host, port = args.listen
+    given = tuple(dict.fromkeys(args.listen or [("127.0.0.1", 8470)]))
+    host, port = given[0]
     if args.timeout > MAX_DIALBACK_TIMEOUT:
         raise BadInput(
             f"invalid --timeout {args.timeout:g}: a dial-back budget is at most "
@@ -694,6 +702,7 @@ def reflector_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Re
         json_log=bool(args.json),
         max_per_source=args.max_per_source,
         allow_loopback=bool(args.allow_loopback),
+        listen=given if len(given) > 1 else (),
     )
 
 

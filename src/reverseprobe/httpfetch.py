@@ -80,6 +80,7 @@ def fetch(
     body: bytes | None = None,
     ipv4_only: bool = False,
     name: str = "http",
+    ipv6_only: bool = False,
 ) -> HttpAnswer:
     """`method url` answered completely within `timeout` seconds, body at most `max_bytes`.
 
@@ -88,7 +89,9 @@ def fetch(
     watch = _Watch()
     try:
         return call_with_timeout(
-            lambda: _exchange(method, url, end, max_bytes, headers, body, ipv4_only, watch),
+            lambda: _exchange(
+                method, url, end, max_bytes, headers, body, ipv4_only, watch, ipv6_only
+            ),
             max(0.0, end - time.monotonic()),
             name=name,
         )
@@ -132,7 +135,7 @@ def _shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _session(watch: _Watch, ipv4_only: bool) -> requests.Session:
+def _session(watch: _Watch, ipv4_only: bool, ipv6_only: bool = False) -> requests.Session:
     """A Session whose connections report their socket to `watch`; no retries, no proxies,
     no netrc (a proxy's address is not ours, and its answer not the peer's)."""
     import requests
@@ -162,6 +165,8 @@ def _session(watch: _Watch, ipv4_only: bool) -> requests.Session:
                 # urllib3 binds each socket to source_address: 0.0.0.0 fails on an IPv6
                 # socket, so create_connection() goes on to the name's IPv4 addresses
                 kwargs["source_address"] = ("0.0.0.0", 0)
+            elif ipv6_only:  # the same the other way round: "::" fails on an IPv4 socket
+                kwargs["source_address"] = ("::", 0)
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
 
@@ -182,6 +187,7 @@ def _exchange(  # noqa: PLR0917 - internal, one call site
     body: bytes | None,
     ipv4_only: bool,
     watch: _Watch,
+    ipv6_only: bool = False,
 ) -> HttpAnswer:
     import requests
 
@@ -189,7 +195,7 @@ def _exchange(  # noqa: PLR0917 - internal, one call site
     left = max(0.05, end - time.monotonic())
     try:
         with (
-            _session(watch, ipv4_only) as s,
+            _session(watch, ipv4_only, ipv6_only) as s,
             s.request(
                 method,
                 url,

@@ -110,6 +110,8 @@ def public_view(probes: Mapping[str, ProbeResult]) -> PublicView:
     answers: list[tuple[str, str]] = []
     if isinstance(pub, PublicIpResult):
         answers += [(a.source, a.address) for a in pub.answers if a.address]
+        v6 = pub.of("ipv6")  # asked over IPv6 too: the routed address beside the NATed one
+        answers += [(a.source, a.address) for a in (v6.answers if v6 else ()) if a.address]
     observed = getattr(inbound, "observed_ip", None) if inbound is not None else None
     if observed is not None and _reflector_inside(probes):
         observed = None  # an inside reflector saw a LAN address: no public-address source

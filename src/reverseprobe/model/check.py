@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reverseprobe.addresses import AddressClass
-from reverseprobe.model import ProbeResult
+from reverseprobe.model import ProbeResult, Status
 from reverseprobe.model.dicom import EchoResult
 from reverseprobe.model.forward import PortMapping
 
@@ -100,10 +100,28 @@ class SourceAnswer:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PublicIpFamily:
+    """The services' vote over one address family (issue 15): a dual-stack line has a NATed
+    IPv4 address and a routed IPv6 one, and a PACS may be given either."""
+
+    family: str  # ipv4 | ipv6
+    status: Status  # ok: some service answered over this family; fail: none did
+    address: str | None = None
+    answers: tuple[SourceAnswer, ...] = ()
+    consistent: bool | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PublicIpResult(ProbeResult):
     address: str | None = None  # the vote's winner; None: nobody answered (or not checked)
     answers: tuple[SourceAnswer, ...] = ()
     consistent: bool | None = None  # None: fewer than two answers to compare
+    # per family, IPv4 first; the fields above are the IPv4 family's (and the status is its)
+    families: tuple[PublicIpFamily, ...] = ()
+
+    def of(self, family: str) -> PublicIpFamily | None:
+        return next((f for f in self.families if f.family == family), None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ and say what answered. Blocking (pynetdicom); the server runs it in its thread p
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import time
 from typing import Protocol
 
@@ -45,6 +46,7 @@ def dial_back(
     timeout) and, when it failed at once, by one plain `tcp_connect` (refused or unreachable,
     answered in milliseconds)."""
     t0 = time.monotonic()
+    host = dial_address(host)
     res = echo(
         host,
         port,
@@ -76,6 +78,24 @@ def dial_back(
         detail=detail,
         elapsed_ms=_ms(t0),
     )
+
+
+def dial_address(host: str) -> str:
+    """The address to dial, whose family is the one the request came in on: an IPv4-mapped
+    IPv6 address (::ffff:a.b.c.d, RFC 4291 2.5.5.2, what a dual-stack socket reports for an
+    IPv4 peer) is dialled over IPv4; anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return host
+
+
+def family(host: str) -> str:
+    """ "ipv6" or "ipv4": the family a dial-back to `host` goes over."""
+    return "ipv6" if ":" in dial_address(host) else "ipv4"
 
 
 def _ms(t0: float) -> float:

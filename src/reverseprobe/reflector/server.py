@@ -35,7 +35,17 @@ KEEPALIVE_S = 15.0  # idle connections, and ones still sending headers, are clos
 
 
 async def start(reflector: Reflector) -> tuple[Any, str, int]:
-    """Bind and serve; returns (runner, host, port) with the port actually bound."""
+    """Bind and serve; returns (runner, host, port) of the first --listen address, with the
+    port actually bound."""
+    runner, bound = await start_all(reflector)
+    return runner, bound[0][0], bound[0][1]
+
+
+async def start_all(reflector: Reflector) -> tuple[Any, list[tuple[str, int]]]:
+    """Bind every --listen address (one TCP site each, all on one runner) and serve; returns
+    the runner and the (host, port) pairs actually bound, in --listen order. An IPv6 address
+    is bound IPV6_V6ONLY (asyncio's default), so 0.0.0.0:P and [::]:P can be given together.
+    Nothing stays bound when one address fails."""
     from aiohttp import web
 
     from reverseprobe.reflector.httpserver import Runner
@@ -52,19 +62,33 @@ async def start(reflector: Reflector) -> tuple[Any, str, int]:
         shutdown_timeout=2.0,
     )
     await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port, backlog=512, reuse_address=True)
+    bound: list[tuple[str, int]] = []
     try:
-        await site.start()
+        for host, port in cfg.addresses:
+            site = web.TCPSite(runner, host, port, backlog=512, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise ListenError(host, port, exc) from None
+            server = getattr(site, "_server", None)
+            socks = list(getattr(server, "sockets", None) or ())
+            bound.append((host, int(socks[0].getsockname()[1]) if socks else port))
     except BaseException:
         await runner.cleanup()
         raise
-    addrs = runner.addresses
-    port = int(addrs[0][1]) if addrs else cfg.port
-    return runner, cfg.host, port
+    return runner, bound
+
+
+class ListenError(OSError):
+    """One --listen address could not be bound: which one, and the OS's reason."""
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.host, self.port = host, port
 
 
 async def _serve(
-    cfg: ReflectorConfig, log: logging.Logger, on_ready: Callable[[int], None]
+    cfg: ReflectorConfig, log: logging.Logger, on_ready: Callable[[str, int], None]
 ) -> None:
     reflector = Reflector(cfg, log=log)
     stop = asyncio.Event()
@@ -72,8 +96,9 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    runner, _, port = await start(reflector)
-    on_ready(port)
+    runner, bound = await start_all(reflector)
+    for host, port in bound:
+        on_ready(host, port)
     try:
         await stop.wait()
     finally:
@@ -111,8 +136,8 @@ def serve(cfg: ReflectorConfig, env: Environment | None = None) -> None:
 
 def _run(cfg: ReflectorConfig, log: logging.Logger) -> None:
 
-    def ready(port: int) -> None:
-        where = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    def ready(host: str, port: int) -> None:
+        where = f"[{host}]" if ":" in host else host
         log.info(
             "listening on http://%s:%d allow-ports=%s rate=%g/min burst=%d max-concurrent=%d "
             "token=%s trust-proxy=%s",
@@ -128,6 +153,9 @@ def _run(cfg: ReflectorConfig, log: logging.Logger) -> None:
 
     try:
         asyncio.run(_serve(cfg, log, ready))
+    except ListenError as exc:
+        where = f"[{exc.host}]" if ":" in exc.host else exc.host
+        raise CommandFailed(f"cannot listen on {where}:{exc.port}: {exc.strerror}") from None
     except OSError as exc:
         raise CommandFailed(
             f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
@@ -152,6 +180,7 @@ class BackgroundReflector:
             cfg, dialer=dialer, log=log, clock=clock, read_body_s=read_body_s, **limits
         )
         self.port = 0
+        self.bound: list[tuple[str, int]] = []  # every (host, port) bound, in --listen order
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -162,6 +191,11 @@ class BackgroundReflector:
     def url(self) -> str:
         host = self.reflector.cfg.host
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
+    def urls(self) -> list[str]:
+        """One URL per bound --listen address."""
+        return [f"http://{f'[{h}]' if ':' in h else h}:{p}" for h, p in self.bound]
 
     def __enter__(self) -> BackgroundReflector:
         self._thread.start()
@@ -186,7 +220,8 @@ class BackgroundReflector:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             try:
-                runner, _, self.port = await start(self.reflector)
+                runner, self.bound = await start_all(self.reflector)
+                self.port = self.bound[0][1]
             except BaseException as exc:  # noqa: BLE001 - handed to __enter__
                 self._error = exc
                 self._ready.set()
