@@ -221,7 +221,7 @@ def _figure(args: argparse.Namespace, pacs_port: int, port: int, study: str) -> 
     for name, rs in rows.items():
         wall = statistics.median(r["wall"] for r in rs)
         print(f"  {name:<22} {wall * 1000:>8.0f} {wall / base:>5.2f}x")
-    print("  move-test timeline (median ms from process start... of its own clock):")
+    print("  move-test timeline of the last run (ms from the start of its run(), after imports):")
     last = rows["move-test"][-1]["timeline"]
     for e in last:
         print(f"    {e['t'] * 1000:>8.1f}  {e['event']}")
