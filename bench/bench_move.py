@@ -2,6 +2,12 @@
 from the same lab PACS (dcmtk dcmqrscp on loopback). Run on demand:
 
     python bench/bench_move.py [--images 2000] [--small 200] [--runs 3]
+    python bench/bench_move.py --figure [--runs 9]
+
+--figure is issue 10's figure: a two-image study that moves fine, `reverseprobe move-test`
+(echo, find, C-MOVE and the C-GET probe; again with --try-cget, a real C-GET) against
+`movescu +P` doing the same C-MOVE, whole commands as a user runs them, wall-clock median of
+--runs interleaved runs and the ratio to movescu (goal: at most 1.2x).
 
 For each receiver it reports, as the median over the runs:
   - images/s over the whole command (process start to exit, as a user runs it),
@@ -91,14 +97,17 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
-def move_test(pacs_port: int, port: int, study: str) -> dict[str, Any]:
+def move_test(
+    pacs_port: int, port: int, study: str, extra: tuple[str, ...] = ("--grace", "0.5")
+) -> dict[str, Any]:
     argv = [sys.executable, "-m", "reverseprobe", "move-test", "--json", "--pacs",
             f"127.0.0.1:{pacs_port}", "--pacs-aet", "DQ", "--aet", AET, "--port", str(port),
-            "--study", study, "--no-public-ip", "--grace", "0.5", "--timeout", "300"]  # fmt: skip
+            "--study", study, "--no-public-ip", "--timeout", "300", *extra]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(SRC))
     rc, wall, rss, out = run_measured(argv, env)
     d = json.loads(out)
     move = d["probes"]["move"]
+    assert "timeline" in move, d
     rq = next(e["t"] for e in move["timeline"] if e["event"] == "c-move-rq")
     return {
         "rc": rc,
@@ -107,6 +116,8 @@ def move_test(pacs_port: int, port: int, study: str) -> dict[str, Any]:
         "transfer": (move["final_t"] or rq) - rq,
         "rss_kib": rss,
         "codes": [f["code"] for f in d["findings"]],
+        "timeline": move["timeline"],
+        "elapsed": d.get("elapsed_s"),
     }
 
 
@@ -123,7 +134,10 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--small", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--figure", action="store_true", help="issue 10's two-image figure only")
     args = ap.parse_args()
+    if args.figure:
+        args.images, args.small = 2, 0
     for tool in (DCMQRSCP, DCMQRIDX, MOVESCU):
         if not Path(tool).exists():
             print(f"needs {tool} (Debian package dcmtk)", file=sys.stderr)
@@ -148,6 +162,8 @@ def main() -> int:
         )
         try:
             wait_listening(pacs_port)
+            if args.figure:
+                return _figure(args, pacs_port, port, str(big[0].StudyInstanceUID))
             return _bench(args, pacs_port, port, big, small)
         finally:
             pacs.terminate()
@@ -177,6 +193,38 @@ def _bench(args: argparse.Namespace, pacs_port: int, port: int, big: Any, small:
     small_rss = statistics.median(r["rss_kib"] for r in rows["small"]) / 1024
     print(f"  move-test peak RSS: {small_rss:.1f} MB for {args.small} images, "
           f"{big_rss:.1f} MB for {n} images (flat: images are not kept)")  # fmt: skip
+    return 0
+
+
+def _figure(args: argparse.Namespace, pacs_port: int, port: int, study: str) -> int:
+    """Issue 10's figure: whole-command wall time of move-test (default grace: a working
+    move must not wait it) against movescu +P, median of interleaved runs."""
+    variants: dict[str, tuple[str, ...] | None] = {
+        "movescu +P": None,
+        "move-test": (),
+        "move-test --try-cget": ("--try-cget",),
+    }
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for _ in range(args.runs):  # interleaved, so drift hits all alike
+        for name, extra in variants.items():
+            if extra is None:
+                r = movescu(pacs_port, port, study)
+                assert r["rc"] == 0, r
+            else:
+                r = move_test(pacs_port, port, study, extra)
+                assert r["received"] == args.images and "MOVE_OK" in r["codes"], r
+            rows[name].append(r)
+    base = statistics.median(r["wall"] for r in rows["movescu +P"])
+    print(f"\nC-MOVE of a {args.images}-image study from dcmqrscp on loopback (TCP_NODELAY=1), "
+          f"whole command, median of {args.runs} runs:")  # fmt: skip
+    print(f"  {'command':<22} {'wall ms':>8} {'ratio':>6}")
+    for name, rs in rows.items():
+        wall = statistics.median(r["wall"] for r in rs)
+        print(f"  {name:<22} {wall * 1000:>8.0f} {wall / base:>5.2f}x")
+    print("  move-test timeline of the last run (ms from the start of its run(), after imports):")
+    last = rows["move-test"][-1]["timeline"]
+    for e in last:
+        print(f"    {e['t'] * 1000:>8.1f}  {e['event']}")
     return 0
 
 

@@ -21,6 +21,7 @@ from reverseprobe.diagnosis.move import delivered, rules
 from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
+from reverseprobe.dicom.grace import images_still_owed
 from reverseprobe.dicom.move import MoveOutcome, MoveResult, c_move
 from reverseprobe.dicom.qr import (
     NO_RESPONSE_TEXT,
@@ -385,17 +386,17 @@ def _grace(
     dl: Deadline,
     timeline: Timeline,
 ) -> None:
-    """Keep listening after the final response: until every expected image is in and no
-    association is open, or `grace` seconds have passed with nothing happening."""
+    """Keep listening after the final response: until no association is open and no image is
+    owed (dicom.grace: the counts decide), or `grace` seconds have passed with nothing
+    happening."""
     start = timeline.now()
-    expected = out.completed if out.completed else instances
     why = "deadline"
     while not dl.expired:
         now = timeline.now()
         idle = now - max(recv.last_activity, start)
         if recv.open_associations == 0:
-            if expected and recv.received >= expected and out.final_code is not None:
-                why = "all images in"
+            if not images_still_owed(out, received=recv.received, instances=instances):
+                why = "all images in" if recv.received else "no images claimed"
                 break
             if idle >= grace:
                 why = "grace period over"
