@@ -137,8 +137,12 @@ def needs_s(cfg: CheckConfig) -> dict[str, float]:
 
     out: dict[str, float] = {}
     if cfg.upnp:
+        # "No IGD answered" is measured once SSDP has listened for ROUTER_SILENCE_S (miniupnpd
+        # answers within 50-250 ms; tailscale waits 250 ms): the later calls' budgets only
+        # matter when an IGD answered, and then a call that ran out says so itself.
         first = sum(NOMINAL_BUDGETS_S[n] for n in ROUTER_FIRST)
-        out["router"] = first + ROUTER_RESERVE_S + MARGIN_S
+        ssdp_share = NOMINAL_BUDGETS_S["ssdp"] / first  # router_plan scales them together
+        out["router"] = ROUTER_RESERVE_S + ROUTER_SILENCE_S / ssdp_share + MARGIN_S
     if cfg.reflector:
         out["inbound"] = INBOUND_DIAL_S + inbound.SLACK_S + inbound.STOP_RESERVE_S + MARGIN_S
     out.update(nat_layer_needs_s(cfg))
@@ -157,6 +161,7 @@ def nat_layer_needs_s(cfg: CheckConfig) -> dict[str, float]:
 
 
 INBOUND_DIAL_S = 2.0  # one dial-back that gets an answer on a slow line
+ROUTER_SILENCE_S = 0.3  # SSDP silence this long means "no IGD answered", not "not asked"
 
 
 def cut_short(
@@ -168,9 +173,13 @@ def cut_short(
     from reverseprobe.model.check import RouterResult
 
     out: dict[str, CutShort] = {}
-    for name, need in needs_s(cfg).items():
-        had = the_plan.budget(name)
+    needs = needs_s(cfg)
+    for name, need_total in needs.items():
+        had, need = the_plan.budget(name), need_total
         r = results.get(name)
+        if name == "router" and "router" in the_plan.parts:
+            had = the_plan.parts["router"].budget("ssdp")  # what decides "no IGD answered"
+            need = ROUTER_SILENCE_S
         if r is None or had >= need:
             continue
         if r.status is Status.TIMEOUT:
@@ -180,7 +189,7 @@ def cut_short(
         else:
             missing = r.status is not Status.OK
         if missing:
-            out[name] = CutShort(had_s=round(had, 2), need_s=need)
+            out[name] = CutShort(had_s=round(had, 2), need_s=need_total)
     return out
 
 
