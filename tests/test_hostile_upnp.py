@@ -218,8 +218,15 @@ try:
     err = None
 except Exception as exc:
     what, err = None, f"{type(exc).__name__}: {exc.describe() if hasattr(exc, 'describe') else exc}"
+# VmHWM is this process image's own peak; ru_maxrss survives exec() and so can report the
+# parent's size (a large pytest process) for a child started from it.
+try:
+    hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    peak = int(hwm.split()[1]) / 1024
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"elapsed": time.monotonic() - t0, "err": err, "what": str(what),
-                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mib": peak}))
 """
 
 

@@ -144,7 +144,10 @@ def test_no_mapping_is_refused(net: tuple[HomeNet, str]) -> None:
     assert PORT not in mappings(n)
     run = run_check(n, url)
     assert run.inbound["results"][0]["tcp"] == "refused"
-    assert run.codes.get("INBOUND_REFUSED") == "fail" and run.rc == 1
+    # One story: the refused dial-back is explained by its cause, which carries the failure.
+    refused = run.finding("INBOUND_REFUSED")
+    assert refused["detail"].get("caused_by") == "UPNP_MAPPING_MISSING"
+    assert run.codes.get("UPNP_MAPPING_MISSING") == "fail" and run.rc == 1
     assert "INBOUND_OK" not in run.codes
 
 
@@ -159,7 +162,13 @@ def test_host_firewall_drop_is_a_timeout(net: tuple[HomeNet, str]) -> None:
     assert run.inbound["results"][0]["tcp"] == "timeout"
     assert run.inbound["nonce_seen"] is False
     f = run.finding("INBOUND_TIMEOUT")
-    assert f["severity"] == "fail" and "firewall" in f["summary"]
+    assert "firewall" in f["summary"]
+    cause = f["detail"].get("caused_by")
+    if cause:  # the firewall reading names the drop: it carries the failure
+        assert run.codes[cause] == "fail"
+    else:
+        assert f["severity"] == "fail"
+    assert run.rc == 1
 
 
 def test_mapping_to_a_second_pc_is_another_host() -> None:
@@ -174,7 +183,10 @@ def test_mapping_to_a_second_pc_is_another_host() -> None:
     assert inbound["mode"] == "temporary-listener"
     assert inbound["results"][0]["tcp"] == "open" and inbound["nonce_seen"] is False
     f = run.finding("INBOUND_OTHER_HOST")
-    assert f["severity"] == "fail" and "OFFIS_DCMTK" in f["summary"]
+    assert "OFFIS_DCMTK" in f["summary"]
+    # One story: the mapping to the other PC is the cause, and it carries the failure.
+    assert f["detail"].get("caused_by") == "UPNP_MAPPING_OTHER_HOST"
+    assert run.codes["UPNP_MAPPING_OTHER_HOST"] == "fail"
     assert run.rc == 1
 
 
