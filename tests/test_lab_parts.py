@@ -13,7 +13,17 @@ from pathlib import Path
 import lab
 
 # each part imports only the parts before it
-PARTS = ["host", "markers", "procs", "namespaces", "topology", "servers", "containers", "lan"]
+PARTS = [
+    "host",
+    "markers",
+    "procs",
+    "namespaces",
+    "topology",
+    "servers",
+    "containers",
+    "lan",
+    "dualstack",
+]
 LAB_DIR = Path(lab.__file__).parent
 
 

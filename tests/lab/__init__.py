@@ -25,7 +25,8 @@ The parts, each importing only those above it:
 - topology: HomeNet, home_net (LAB.md's home network, miniupnpd)
 - containers: Guest, nat_guest, virtualbox_guest (a container/VM behind the PC's NAT)
 - lan: lan_host (one more host on the LAN bridge, e.g. a PACS inside the site)
-- servers: start_ip_service, start_blackhole, tcp_connect, http_get
+- dualstack: DualStack, dual_stack (routed global IPv6 beside the NATed IPv4, no NAT66)
+- servers: start_ip_service, start_ip_service6, start_blackhole, tcp_connect, http_get
 
 Import from `lab` itself (every public name of every part is re-exported here); the parts are
 where to read and change the code.
@@ -34,6 +35,7 @@ where to read and change the code.
 from __future__ import annotations
 
 from .containers import Guest, nat_guest, virtualbox_guest
+from .dualstack import DualStack, dual_stack
 from .host import (
     NETNS_PREFIX,
     POLL,
@@ -49,7 +51,7 @@ from .lan import lan_host
 from .markers import Marker, lab_available, missing_tools, requires_lab, requires_tools
 from .namespaces import Lab, Namespace, netns_names, reap_stale_labs
 from .procs import LabProcess
-from .servers import http_get, start_blackhole, start_ip_service, tcp_connect
+from .servers import http_get, start_blackhole, start_ip_service, start_ip_service6, tcp_connect
 from .topology import HomeNet, home_net
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "POLL",
     "REPO",
     "SRC",
+    "DualStack",
     "Guest",
     "HomeNet",
     "Lab",
@@ -66,6 +69,7 @@ __all__ = [
     "Marker",
     "Namespace",
     "child_env",
+    "dual_stack",
     "home_net",
     "host_run",
     "http_get",
@@ -79,6 +83,7 @@ __all__ = [
     "requires_tools",
     "start_blackhole",
     "start_ip_service",
+    "start_ip_service6",
     "tail",
     "tcp_connect",
     "virtualbox_guest",

@@ -10,9 +10,10 @@ from .namespaces import Lab, Namespace
 from .procs import LabProcess
 
 _IP_SERVICE = """\
-import http.server, json, sys
+import http.server, json, socket, sys
 
 port, answer, key = int(sys.argv[1]), sys.argv[2] or None, sys.argv[3] or None
+bind = sys.argv[4] if len(sys.argv) > 4 else "0.0.0.0"
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -24,7 +25,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+class Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):  # IPv6 only, so an IPv4 service can share the port
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+server = (Server6 if ":" in bind else http.server.ThreadingHTTPServer)((bind, port), Handler)
+print("listening", flush=True)
+server.serve_forever()
 """
 
 _BLACKHOLE = """\
@@ -62,6 +72,19 @@ def start_ip_service(
     )
     ns.wait_tcp_listen(port, proc=proc)
     return f"http://{host or ns.addresses()[0]}:{port}/"
+
+
+def start_ip_service6(ns: Namespace, port: int, host: str, *, answer: str | None = None) -> str:
+    """The public-IP service of `start_ip_service` on IPv6 only ([::], IPV6_V6ONLY), so it
+    can share `port` with the IPv4 one: GET answers the client's IPv6 address. URL on `host`.
+    """
+    script = _script(ns.lab, "ip_service.py", _IP_SERVICE)
+    proc = ns.popen(
+        [sys.executable, str(script), str(port), answer or "", "", "::"],
+        name=f"ip_service6_{port}",
+    )
+    proc.wait_log(r"^listening$")
+    return f"http://[{host}]:{port}/"
 
 
 def start_blackhole(ns: Namespace, port: int) -> LabProcess:

@@ -233,7 +233,9 @@ def _ipv6_timeout(
                 "(home routers drop unsolicited inbound IPv6).",
                 fix=f"Allow inbound TCP {port} to this PC's IPv6 address in the router's IPv6 "
                 f"firewall (a pinhole, not a port forwarding), and in this PC's IPv6 rules "
-                f"(nft ip6/inet, ip6tables); or give the PACS the IPv4 address. {f.fix}".strip(),
+                f"(nft ip6/inet, ip6tables); or give the PACS the IPv4 address. Where the "
+                f"PACS is behind its own firewall, its administrator must allow connections "
+                f"out to port {port}.",  # not the IPv4 advice: there is no forwarding on IPv6
                 detail={**f.detail, "dial_back_family": "ipv6", "likely": "router-ipv6-policy"},
             )
         res.append(f)
