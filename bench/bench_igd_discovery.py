@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -77,10 +78,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     runs = ap.parse_args().runs
-    for label, kw in (
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
         ("router answering", {}),
         ("no UPnP daemon", {"upnp": False, "natpmp": False}),
-    ):
+    )
+    for label, kw in cases:
         with Lab() as lab:
             net = home_net(lab, **kw)
             timeout = "2.0"

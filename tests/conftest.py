@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,14 +47,10 @@ class Procs:
         self.tmp = tmp
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, argv: list[str], name: str = "proc", **kw: object) -> subprocess.Popen[bytes]:
+    def start(self, argv: list[str], name: str = "proc", **kw: Any) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}-{len(self.started)}.log", "wb")  # noqa: SIM115
-        p = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **kw,  # type: ignore[call-overload]
+        p: subprocess.Popen[bytes] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw
         )
         self.started.append(p)
         return p

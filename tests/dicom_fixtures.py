@@ -136,10 +136,12 @@ class QrFixture:
         if self.get:
             ae.add_supported_context(QR_GET)
             for cx in StoragePresentationContexts:  # C-GET's C-STOREs: the requestor is SCP
+                assert cx.abstract_syntax is not None  # always set in pynetdicom's own lists
                 ae.add_supported_context(cx.abstract_syntax, scu_role=True, scp_role=True)
         for cx in StoragePresentationContexts[:100]:
+            assert cx.abstract_syntax is not None
             ae.add_requested_context(cx.abstract_syntax)
-        handlers = [
+        handlers: list[evt.EventHandlerType] = [
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_MOVE, self._on_move),
             (evt.EVT_C_GET, self._on_get),

@@ -21,7 +21,7 @@ from checklist_support import (
 )
 from reverseprobe.cli import main
 from reverseprobe.commands import checklist as cl
-from reverseprobe.config import BadInput, CheckConfig, MoveTestConfig
+from reverseprobe.config import BadInput, CheckConfig, MoveTestConfig, ReportFormat
 from reverseprobe.environment import Environment
 from reverseprobe.model import Report, Severity, Status
 from reverseprobe.runner import Deadline
@@ -80,7 +80,7 @@ def test_a_run_that_breaks_is_incomplete_not_pass() -> None:
 
 
 def test_runs_are_sequential_and_share_the_deadline() -> None:
-    active = []
+    active: list[int] = []
     overlap = []
     timeouts: list[float] = []
     ends: list[float] = []  # when each run's own timeout would end
@@ -156,7 +156,13 @@ def test_a_hanging_move_test_is_abandoned_within_its_slack() -> None:
         ([], [], None, True, (("json",), ("-",))),
         (["html"], [], None, False, (("html",), ("-",))),
         (["json", "junit"], ["a.json", "-"], None, False, (("json", "junit"), ("a.json", "-"))),
-        ([], [], "out", False, (cl.FORMATS, tuple(f"out/{cl.FILE_NAMES[f]}" for f in cl.FORMATS))),
+        (
+            [],
+            [],
+            "out",
+            False,
+            (cl.FORMATS, tuple(f"out/{cl.FILE_NAMES[f]}" for f in ReportFormat)),
+        ),
         (["junit"], [], "out", True, (("junit",), ("out/report.xml",))),
     ],
 )

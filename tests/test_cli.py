@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -152,8 +153,9 @@ def test_every_option_and_command_has_help_and_an_example() -> None:
 def test_reflector_timeout_help_names_the_dial_back() -> None:
     from reverseprobe.cli import build_parser
 
-    sub = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    text = sub["reflector"].format_help()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    text = sub.choices["reflector"].format_help()
     assert "dial-back" in text and "global deadline" not in text
 
 

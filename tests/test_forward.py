@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -89,7 +90,8 @@ def test_config_defaults_and_environment():
 
 def test_the_announcement_says_what_where_from_where_and_how_long():
     def said(req, **kw):
-        args = dict(via="UPnP IGD", gateway=GW, lan=LAN, keep=False, action="add") | kw
+        args: dict[str, Any] = dict(via="UPnP IGD", gateway=GW, lan=LAN, keep=False, action="add")
+        args |= kw
         return advice.announcement(req, **args)["text"]
 
     text = said(REQ)
@@ -155,7 +157,8 @@ def test_another_external_port_is_a_warning_and_goes_into_the_entry():
     m = replace(BASE, assigned_external_port=1024, via=Via.NATPMP)
     fs = advice.findings(CTX, ROUTER, m, listing=False)
     assert codes(fs) == {"UPNP_MAPPING_OK": Severity.PASS, "FORWARD_PORT_CHANGED": Severity.WARN}
-    assert advice.pacs_entry(CTX, ROUTER, m).port == 1024
+    entry = advice.pacs_entry(CTX, ROUTER, m)
+    assert entry is not None and entry.port == 1024
 
 
 @pytest.mark.parametrize(
@@ -170,7 +173,8 @@ def test_double_nat_fails_with_steps_for_the_outer_router(router, why):
     fs = advice.findings(CTX, router, BASE, listing=False)
     nat = next(f for f in fs if f.code == "NAT_DOUBLE")
     assert nat.severity is Severity.FAIL and why in nat.summary and "outer router" in nat.fix
-    assert advice.pacs_entry(CTX, router, BASE).host is None
+    entry = advice.pacs_entry(CTX, router, BASE)
+    assert entry is not None and entry.host is None
 
 
 def test_no_router_fails_with_the_manual_steps():
@@ -228,8 +232,8 @@ def test_listing_renders_every_mapping():
 class FakeIgdUpnp:
     def __init__(self, errors=(), table=None):
         self.errors = list(errors)
-        self.table: dict[int, tuple] = dict(table or {})
-        self.adds: list[tuple] = []
+        self.table: dict[int, tuple[Any, ...]] = dict(table or {})
+        self.adds: list[tuple[Any, ...]] = []
 
     def addportmapping(self, eport, proto, iaddr, iport, desc, rhost, lease):
         self.adds.append((eport, iaddr, iport, lease))

@@ -43,7 +43,7 @@ DESC = b"""<?xml version="1.0"?>
 <controlURL>/ctl/IPConn</controlURL></service></serviceList>
 </device></deviceList></device></deviceList></device></root>"""
 
-Handler = Callable[[socket.socket, bytes], None]  # (connection, request) -> writes an answer
+Handler = Callable[[socket.socket, bytes], object]  # (connection, request) -> writes an answer
 
 
 def soap_answer(action: str, **out: str) -> bytes:

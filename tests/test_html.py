@@ -42,7 +42,7 @@ def test_self_contained() -> None:
 def test_every_finding_with_its_fix() -> None:
     result = every_code_result()
     html = render_html(result)
-    codes = [a["data-code"] for tag, a in tags(html) if tag == "li" and "data-code" in a]
+    codes = [c for tag, a in tags(html) if tag == "li" and (c := a.get("data-code")) is not None]
     assert sorted(codes) == sorted(f.code for f in result.findings)
     for f in result.findings:
         if f.severity.value != "pass":
@@ -141,7 +141,7 @@ def test_text_and_html_give_each_target_the_same_word_and_codes_link_to_the_appe
         section = html.split('<section class="target"', 1)[1]
         assert f'class="badge {word}"' in section
     hrefs = {
-        a["href"] for t, a in tags(html) if t == "a" and (a.get("href") or "").startswith("#code-")
+        h for t, a in tags(html) if t == "a" and (h := a.get("href") or "").startswith("#code-")
     }
     ids = {a["id"] for t, a in tags(html) if a.get("id")}
     assert hrefs and hrefs <= {f"#{i}" for i in ids}

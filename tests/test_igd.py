@@ -7,6 +7,7 @@ to answer (725, 728) and for a router that never answers.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ class FakeUpnp:
 
     def __init__(self, add_errors: list[str] | None = None) -> None:
         self.add_errors = list(add_errors or [])
-        self.added: list[tuple] = []
+        self.added: list[tuple[Any, ...]] = []
         self.block = threading.Event()
 
     def addportmapping(self, *args):

@@ -299,7 +299,8 @@ def dropping(low: int) -> Any:
 @pytest.fixture
 def port104() -> int:
     """A free port below 1024 (104 where free): the control port is for low ports only."""
-    for port in (104, *range(990, 1000)):
+    candidates: tuple[int, ...] = (104, *range(990, 1000))
+    for port in candidates:
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

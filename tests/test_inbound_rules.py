@@ -104,8 +104,10 @@ def test_nonce_seen_is_ok_pass() -> None:
 
 
 def test_open_but_nonce_not_seen_is_another_host() -> None:
-    r = result(port_probe(**dict(zip(("implementation_class_uid", "implementation_version_name"),
-                                     DCMTK, strict=True))), nonce_seen=False)  # fmt: skip
+    dcmtk: dict[str, Any] = dict(
+        zip(("implementation_class_uid", "implementation_version_name"), DCMTK, strict=True)
+    )
+    r = result(port_probe(**dcmtk), nonce_seen=False)
     assert judge(r) is Verdict.OTHER_HOST
     ((f),) = rules({"inbound": r}, CFG)
     assert (f.code, f.severity) == ("INBOUND_OTHER_HOST", Severity.FAIL)

@@ -172,8 +172,8 @@ def test_pcp_parse_of_any_60_bytes_with_version_and_r_bit(tail):
 def test_every_result_code_has_text():
     for code in wire.NatPmpResult:
         assert wire.result_text(Method.NATPMP, code)[0]
-    for code in wire.PcpResult:
-        assert wire.result_text(Method.PCP, code)[0]
+    for pcode in wire.PcpResult:
+        assert wire.result_text(Method.PCP, pcode)[0]
     assert "unknown" in wire.result_text(Method.PCP, 99)[0]
 
 

@@ -4,6 +4,7 @@ long timeouts alike (tailscale's TestMakeProbePlan / TestReportTimeouts)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,10 +61,10 @@ def test_forward_plan_fits(timeout: float, mode: c.ForwardMode) -> None:
         assert plan.budget("discover") <= (timeout - plan.margin_s) / 2 + 1e-9
 
 
-def _move_cfg(timeout: float, **kw: object) -> c.MoveTestConfig:
+def _move_cfg(timeout: float, **kw: Any) -> c.MoveTestConfig:
     return c.MoveTestConfig(
         pacs_host="127.0.0.1", pacs_port=104, pacs_aet="PACS", aet="ME", timeout=timeout, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("timeout", TIMEOUTS)

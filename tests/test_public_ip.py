@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -308,7 +309,7 @@ def test_ipv4_is_forced_on_a_dual_stack_name(monkeypatch: pytest.MonkeyPatch) ->
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     real = socket.getaddrinfo
 
-    def dual(host: object, *args: object, **kw: object) -> list[tuple[object, ...]]:
+    def dual(host: Any, *args: Any, **kw: Any) -> list[tuple[Any, ...]]:
         if host == "dualstack.test":
             family = args[1] if len(args) > 1 else kw.get("family", 0)
             both = [
@@ -316,7 +317,7 @@ def test_ipv4_is_forced_on_a_dual_stack_name(monkeypatch: pytest.MonkeyPatch) ->
                 (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
             ]
             return [a for a in both if family in (0, a[0])]
-        return real(host, *args, **kw)  # type: ignore[arg-type]
+        return real(host, *args, **kw)
 
     monkeypatch.setattr(socket, "getaddrinfo", dual)
     try:
@@ -345,7 +346,7 @@ def test_a_dual_stack_name_is_asked_over_both_families(monkeypatch: pytest.Monke
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     real = socket.getaddrinfo
 
-    def dual(host: object, *args: object, **kw: object) -> list[tuple[object, ...]]:
+    def dual(host: Any, *args: Any, **kw: Any) -> list[tuple[Any, ...]]:
         if host == "dualstack.test":
             family = args[1] if len(args) > 1 else kw.get("family", 0)
             both = [
@@ -353,7 +354,7 @@ def test_a_dual_stack_name_is_asked_over_both_families(monkeypatch: pytest.Monke
                 (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
             ]
             return [a for a in both if family in (0, a[0])]
-        return real(host, *args, **kw)  # type: ignore[arg-type]
+        return real(host, *args, **kw)
 
     monkeypatch.setattr(socket, "getaddrinfo", dual)
     try:

@@ -232,8 +232,9 @@ def test_answer_round_trip() -> None:
     assert doc["results"][3]["detail"] == "line1"
     ans = p.parse_probe_answer(doc, [11112, 104, 2000, 2001])
     assert ans.observed_ip == "198.51.100.7"
-    assert ans.for_port(11112) is not None
-    assert ans.for_port(11112).fingerprint == ("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367")
+    p11112 = ans.for_port(11112)
+    assert p11112 is not None
+    assert p11112.fingerprint == ("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367")
     r104 = ans.for_port(104)
     assert r104 is not None and r104.reject is not None and r104.reject.reason == 7
     assert ans.for_port(2000).tcp is TcpState.TIMEOUT  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ def wrong_name_scp(pki: dict[str, Path]) -> Iterator[int]:
     yield from _storescp(free_port(), "+tls", str(pki["wrong_key"]), str(pki["wrong"]), "-ic")
 
 
-def check(port: int, *extra: str) -> dict[str, dict[str, object]]:
+def check(port: int, *extra: str) -> dict[str, dict[str, Any]]:
     out = subprocess.run(
         [
             sys.executable,

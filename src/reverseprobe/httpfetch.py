@@ -70,7 +70,7 @@ class HttpAnswer:
         return self.status in _REDIRECTS and "location" in self.headers
 
 
-def fetch(
+def fetch(  # noqa: PLR0913 - keyword-only options of one bounded HTTP request
     method: str,
     url: str,
     *,
@@ -178,7 +178,7 @@ def _session(watch: _Watch, ipv4_only: bool, ipv6_only: bool = False) -> request
     return s
 
 
-def _exchange(  # noqa: PLR0917 - internal, one call site
+def _exchange(  # noqa: PLR0913, PLR0917 - internal, one call site
     method: str,
     url: str,
     end: float,
@@ -260,7 +260,7 @@ def _read_capped(resp: requests.Response, max_bytes: int, end: float) -> bytes:
             raise FetchError(FetchKind.TOO_LARGE, f"answer longer than {max_bytes} bytes")
 
 
-def _classify(exc: BaseException) -> FetchError:
+def _classify(exc: BaseException) -> FetchError:  # noqa: PLR0911 - one return per FetchError kind
     """A requests/urllib3/http.client error as a FetchError, by its innermost cause."""
     import http.client
 

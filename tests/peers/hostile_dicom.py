@@ -188,13 +188,15 @@ class FakePacs:
         ):
             ae.add_supported_context(cx)
         ae.dimse_timeout = ae.acse_timeout = ae.network_timeout = 60
-        handlers = [
+        handlers: list[evt.EventHandlerType] = [
             (evt.EVT_C_ECHO, self._echo),
             (evt.EVT_C_FIND, self._find),
             (evt.EVT_C_MOVE, self._move),
         ]
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
-        self.port = int(self.server.server_address[1])
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        assert server is not None  # block=False always returns the server
+        self.server = server
+        self.port = int(server.server_address[1])
 
     def __enter__(self) -> FakePacs:
         return self
@@ -202,8 +204,10 @@ class FakePacs:
     def __exit__(self, *exc: object) -> None:
         self.stop_event.set()
         for a in self.server.active_associations:
-            with contextlib.suppress(Exception):
-                a.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+            sock = a.dul.socket.socket if a.dul.socket else None
+            if sock is not None:
+                with contextlib.suppress(Exception):
+                    sock.shutdown(socket.SHUT_RDWR)
         self.server.shutdown()
 
     def _echo(self, event: object) -> int:

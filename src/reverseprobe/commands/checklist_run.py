@@ -35,7 +35,7 @@ MoveRunner = Callable[[c.MoveTestConfig], Report]
 Progress = Callable[[str, Status | None], None]
 
 
-def run_site(
+def run_site(  # noqa: PLR0913 - keyword-only injection points (check, move_test, progress) for tests
     site: Site,
     *,
     timeout: float,
@@ -144,7 +144,7 @@ def _default_move_test(cfg: c.MoveTestConfig) -> Report:
     return run_move_test(cfg, on_update=None)
 
 
-def _run(
+def _run(  # noqa: PLR0913 - keyword-only; the target's identity plus its budget and runner
     target: str,
     command: str,
     spec: PacsSpec | None,
@@ -243,7 +243,7 @@ def _entry_findings(
     return out
 
 
-def _broken(
+def _broken(  # noqa: PLR0913 - keyword-only fields of the TargetRun it builds
     target: str, command: str, spec: PacsSpec | None, *, status: Status, why: str, elapsed: float
 ) -> TargetRun:
     what = f"PACS {target!r}" if spec else "this PC"

@@ -68,7 +68,7 @@ def gateway_and_lan() -> tuple[str | None, str | None]:
     return gw, lan
 
 
-def one_pass(
+def one_pass(  # noqa: PLR0913 - one pass needs the config, request, gateway, deadline and store
     cfg: c.ForwardConfig,
     req: Request,
     gateway: str | None,
@@ -298,7 +298,7 @@ def elevated_command(cfg: c.ForwardConfig) -> str:
     return "sudo " + " ".join(parts)
 
 
-def host_firewall(
+def host_firewall(  # noqa: PLR0913 - keyword-only injection points (on_update, run_cmd, elevated) for tests
     cfg: c.ForwardConfig,
     env: Environment,
     deadline: Deadline,

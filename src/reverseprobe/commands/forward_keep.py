@@ -71,7 +71,7 @@ def _describe(m: MappingResult, router: RouterResult) -> str:
     return f"TCP {ext}:{m.public_port} -> {m.internal_client}:{m.internal_port} ({via}, {lease})"
 
 
-def keep(
+def keep(  # noqa: PLR0913 - keyword-only injection points (one_pass, sleep) for tests
     cfg: ForwardConfig,
     req: Request,
     gateway: str | None,
@@ -124,7 +124,7 @@ def keep(
             raise
 
 
-def _remove(
+def _remove(  # noqa: PLR0913 - keyword-only; the same context as keep()
     cfg: ForwardConfig,
     req: Request,
     gateway: str | None,

@@ -10,7 +10,7 @@ from reverseprobe.model.firewall import Reading, Verdict
 SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw"
 
 
-def allow_command(
+def allow_command(  # noqa: PLR0911, PLR0912 - one branch per firewall manager and platform, each returns its command
     port: int, reading: Reading, managers: Sequence[str] = (), program: str | None = None
 ) -> str:
     """One shell line (or two, joined by '; then ') that allows TCP `port` inbound."""

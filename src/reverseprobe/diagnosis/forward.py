@@ -36,7 +36,7 @@ class Context:
     public_ip: str | None = None  # from --ip-service, when asked
 
 
-def announcement(
+def announcement(  # noqa: PLR0913 - keyword-only fields of the announcement it builds
     req: Request, *, via: str, gateway: str | None, lan: str | None, keep: bool, action: str
 ) -> dict[str, Any]:
     """What `forward` is about to ask of the router, said before it asks (stderr, and the
@@ -218,7 +218,7 @@ def _target(ctx: Context, m: MappingResult) -> str:
     )
 
 
-def _mapping(
+def _mapping(  # noqa: PLR0911, PLR0912 - one return per mapping outcome, each a distinct finding
     ctx: Context, router: PortmapRouterResult, m: MappingResult, dnat: bool
 ) -> list[Finding]:
     via = (m.via or router.via or Via.UPNP).value

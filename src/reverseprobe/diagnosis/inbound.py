@@ -37,7 +37,7 @@ class Verdict(str, Enum):
     OTHER_HOST = "other-host"
 
 
-def judge(r: InboundResult) -> Verdict | None:
+def judge(r: InboundResult) -> Verdict | None:  # noqa: PLR0911 - one return per verdict, in order of precedence
     """What the dial-back of the main port shows; None when there is no result for it."""
     m = r.main
     if m is None:
@@ -256,7 +256,7 @@ def _other_host(r: InboundResult, target: str, here: str, detail: dict[str, Any]
     )
 
 
-def _not_reached(
+def _not_reached(  # noqa: PLR0913 - keyword-only pieces of the one finding it builds
     r: InboundResult,
     *,
     verdict: Verdict,

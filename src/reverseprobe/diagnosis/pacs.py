@@ -162,7 +162,7 @@ def protocol_error(cfg: MoveTestConfig, what: str, reason: str | None) -> Findin
 # --- find -----------------------------------------------------------------------------------
 
 
-def find_rules(find: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list[Finding]:
+def find_rules(find: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list[Finding]:  # noqa: PLR0911 - one return per C-FIND outcome (PS3.4 C.4.1), each a distinct finding
     assert isinstance(find, FindResult)
     if find.association is AssocState.REJECTED and find.reject is not None:
         return [rejected(find.reject, cfg, entry, "C-FIND")]

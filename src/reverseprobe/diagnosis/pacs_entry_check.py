@@ -89,7 +89,7 @@ def entry_rules(
     return out
 
 
-def _host(host: str, t: EntryTruth) -> tuple[str | None, str | None, Severity | None]:
+def _host(host: str, t: EntryTruth) -> tuple[str | None, str | None, Severity | None]:  # noqa: PLR0911 - one return per host mismatch, each its own fix
     """(what is wrong with the host, the fix, a severity other than fail) or (None, None, None)
     when it cannot be compared; ("", "", None) when it is right."""
     want = t.entry.host
@@ -169,7 +169,7 @@ def hairpin_rules(
     ]
 
 
-def check_rules(
+def check_rules(  # noqa: PLR0913 - keyword-only: every address the PACS entry is checked against
     given: PacsEntryGiven | None,
     entry: PacsEntry,
     *,
@@ -218,7 +218,7 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
     )
 
 
-def move_rules(
+def move_rules(  # noqa: PLR0913 - keyword-only: the move's AET, hairpin and target
     given: PacsEntryGiven | None,
     entry: PacsEntry | None,
     addresses: Mapping[str, Any],

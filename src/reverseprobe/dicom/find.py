@@ -97,7 +97,7 @@ def _study_match(ident: Any) -> tuple[str, int | None] | None:
     return uid, int_or_none(ident, "NumberOfStudyRelatedInstances")
 
 
-def _run_find(
+def _run_find(  # noqa: PLR0913 - keyword-only cap and parser of one bounded C-FIND
     assoc: Any,
     query: Any,
     deadline: Deadline,

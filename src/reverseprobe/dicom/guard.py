@@ -445,7 +445,7 @@ class ServerLimits:
     max_total_bytes: int | None = None  # over the server's life, all peers
 
 
-def start_guarded_server(
+def start_guarded_server(  # noqa: PLR0913 - keyword-only limits and hooks of the one guarded server
     ae: Any,
     address: tuple[str, int],
     *,

@@ -47,7 +47,7 @@ class Target:
 # --- association --------------------------------------------------------------------------
 
 
-def associate(
+def associate(  # noqa: PLR0911 - one return per association outcome (accepted, rejected PS3.8 9.3.4, aborted)
     target: Target,
     contexts: Sequence[Any],
     deadline: Deadline,
@@ -138,7 +138,7 @@ def cut_of(assoc: Any) -> Cut | None:
     return None
 
 
-def no_response(assoc: Any) -> NoResponse:
+def no_response(assoc: Any) -> NoResponse:  # noqa: PLR0911 - one return per way an association ends without an answer
     """Why the response generator gave up: read before the reactor consumes the abort
     (acse.is_aborted peeks at the queue), or after it did (is_aborted without our own).
     First whether our guard cut the PACS off, or pynetdicom found garbage (Evt19)."""

@@ -96,7 +96,7 @@ def facts_of_error(exc: BaseException) -> TlsFacts:
     return TlsFacts(answered=True, problem=problem, detail=detail)
 
 
-def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = None) -> TlsFacts:
+def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = None) -> TlsFacts:  # noqa: PLR0911 - one return per handshake outcome
     """Send a ClientHello and see what comes back, verifying nothing: TLS version, cipher and
     the certificate's names and expiry where the handshake got that far. Bounded by `timeout`
     (one deadline for connect and handshake) and HANDSHAKE_BUDGET bytes; never raises."""

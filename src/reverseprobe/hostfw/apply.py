@@ -116,7 +116,7 @@ class _Refuse(Exception):
     """A firewall we will not (or cannot) open safely; str() says why and what to do."""
 
 
-def _open_argv(
+def _open_argv(  # noqa: PLR0912 - one branch per firewall backend
     req: Request, r: Reading, fw: FirewallResult, run: Run, program: str | None
 ) -> tuple[list[b.Argv], list[dict[str, object]]]:
     src, port = r.source, req.port
@@ -177,7 +177,7 @@ def _open_argv(
     raise _Refuse(f"not opened: no way to change {src}")
 
 
-def _execute(
+def _execute(  # noqa: PLR0913 - keyword-only: backend, state and the records it writes
     req: Request,
     action: str,
     cmds: list[b.Argv],
@@ -224,7 +224,7 @@ def _execute(
 # --- removal ---------------------------------------------------------------------------------
 
 
-def remove_port(
+def remove_port(  # noqa: PLR0912 - one branch per firewall backend
     req: Request, run: Run, state_dir: Path, platform: str | None = None
 ) -> HostFirewallResult:
     """Delete every rule carrying our mark for req.port (and what the state file says we added

@@ -57,7 +57,7 @@ def bounded_call(fn: Callable[[], _T], timeout: float, what: str) -> _T:
 class Igd:
     """A selected IGD. Every method raises UpnpError (UpnpTimeout when the router is silent)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only fields of the IGD it wraps
         self,
         upnp: Any,
         *,
@@ -163,7 +163,7 @@ class Igd:
             )
         return out
 
-    def add_mapping(  # noqa: PLR0917 - the positional order of IGD AddPortMapping
+    def add_mapping(  # noqa: PLR0913, PLR0917 - the positional order of IGD AddPortMapping
         self,
         external_port: int,
         internal_client: str,

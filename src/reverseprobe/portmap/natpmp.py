@@ -199,7 +199,7 @@ def external_address(
     return AddressResult(r.address, r.result, meaning, fix)
 
 
-def map_port(
+def map_port(  # noqa: PLR0913 - keyword-only fields of RFC 6886/6887 MAP
     gateway: str,
     internal_port: int,
     *,
@@ -261,7 +261,7 @@ def unmap(mapping: Mapping, *, timeout: float = 2.0, transport: Transport | None
     )
 
 
-def _natpmp_map(
+def _natpmp_map(  # noqa: PLR0913 - keyword-only fields of the RFC 6886 mapping request
     t: Transport,
     gateway: str,
     *,
@@ -296,7 +296,7 @@ def _natpmp_map(
     )
 
 
-def _pcp_map(
+def _pcp_map(  # noqa: PLR0913 - keyword-only fields of the RFC 6887 MAP request
     t: Transport,
     gateway: str,
     *,

@@ -34,7 +34,7 @@ def _client(gateway: str) -> str | None:
     return route_source(gateway, socket.AF_INET)
 
 
-def _router(
+def _router(  # noqa: PLR0913 - keyword-only fields of the result it builds
     gateway: str,
     client: str | None,
     via: Via | None,
@@ -72,7 +72,7 @@ def _base(req: Request, client: str | None) -> MappingResult:
     )
 
 
-def _ask(
+def _ask(  # noqa: PLR0913 - keyword-only fields of one RFC 6886/6887 request
     gateway: str,
     req: Request,
     method: Method,

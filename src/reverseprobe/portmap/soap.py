@@ -29,7 +29,7 @@ _WAN_SERVICES = (
 _NO_ENTRY = (713, 714)  # SpecifiedArrayIndexInvalid, NoSuchEntryInArray: "none", not an error
 
 
-def http_request(
+def http_request(  # noqa: PLR0913 - keyword-only options of one bounded HTTP request
     url: str,
     *,
     method: str = "GET",
@@ -257,7 +257,7 @@ class BoundedUpnp:
             r.get("NewLeaseDuration", ""),
         )
 
-    def addportmapping(  # noqa: PLR0917 - miniupnpc's positional signature
+    def addportmapping(  # noqa: PLR0913, PLR0917 - miniupnpc's positional signature
         self, eport: int, proto: str, iaddr: str, iport: int, desc: str, rhost: str, lease: int
     ) -> bool:
         self._soap(

@@ -158,7 +158,7 @@ def rank(resp: SsdpResponse, gateway: str | None) -> tuple[int, int, int]:
     )
 
 
-def discover_igd(
+def discover_igd(  # noqa: PLR0912 - unicast and multicast waves, each with its own socket-error exits
     gateway: str | None,
     timeout: float,
     *,

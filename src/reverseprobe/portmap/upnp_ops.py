@@ -101,7 +101,7 @@ def _failed(
     )
 
 
-def add(igd: Igd, req: Request) -> MappingResult:
+def add(igd: Igd, req: Request) -> MappingResult:  # noqa: PLR0911, PLR0912 - one return per decision (held, foreign, dry run, failed)
     """Make TCP external_port forward to this PC's port; see the module docstring."""
     lan = igd.lan_address
     base = _base(req, lan)
@@ -277,7 +277,7 @@ def _check_source(igd: Igd, req: Request, done: MappingResult) -> MappingResult:
     )
 
 
-def remove(igd: Igd, req: Request) -> MappingResult:
+def remove(igd: Igd, req: Request) -> MappingResult:  # noqa: PLR0911 - one return per decision (absent, foreign, dry run, failed)
     """Delete the mapping of external_port: only one pointing to this PC unless --force."""
     lan = igd.lan_address
     base = _base(req, lan)

@@ -148,7 +148,7 @@ def pack_natpmp_map_request(
     )
 
 
-def parse_natpmp_response(data: bytes) -> NatPmpAddressResponse | NatPmpMapResponse | None:
+def parse_natpmp_response(data: bytes) -> NatPmpAddressResponse | NatPmpMapResponse | None:  # noqa: PLR0911 - one return per RFC 6886 opcode and malformation
     """A NAT-PMP response, or None for anything that is not one. Error responses may stop
     after the epoch (8 bytes): their other fields are undefined (RFC 6886 3.5)."""
     if len(data) < 8 or data[0] != NATPMP_VERSION or data[1] < 128:
@@ -209,7 +209,7 @@ def pack_pcp_announce(client_address: str) -> bytes:
     return pack_pcp_header(PcpOp.ANNOUNCE, 0, client_address)
 
 
-def pack_pcp_map_request(
+def pack_pcp_map_request(  # noqa: PLR0913 - keyword-only fields of the RFC 6887 11.1 MAP request
     *,
     client_address: str,
     nonce: bytes,

@@ -84,7 +84,7 @@ def _search_path() -> str:
 # --- Linux ----------------------------------------------------------------------------------
 
 
-def _linux(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading], list[str]]:
+def _linux(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading], list[str]]:  # noqa: PLR0912, PLR0915 - one branch per Linux firewall tool, tried in order
     filters = {
         "nftables": ["nft", "-j", "list", "ruleset"],
         "iptables": ["iptables-save"],
@@ -259,7 +259,7 @@ def _renamed(r: Reading, source: str) -> Reading:
     return Reading(source, r.active, r.verdict, r.rule, r.where, r.note)
 
 
-def probe_firewall(
+def probe_firewall(  # noqa: PLR0913 - keyword-only injection points (run, platform) for tests
     port: int,
     deadline: Deadline,
     *,

@@ -45,7 +45,7 @@ NONCE_WAIT_S = 0.3
 
 
 class Asker(Protocol):
-    def __call__(
+    def __call__(  # noqa: PLR0913 - the reflector client's keyword-only signature
         self,
         url: str,
         ports: list[int],

@@ -163,7 +163,7 @@ def tls_look(e: EchoResult, budget: float) -> EchoResult:
     return dataclasses.replace(e, tls=facts)
 
 
-def _echo_all(
+def _echo_all(  # noqa: PLR0913 - internal; the echo's AETs, port and budget
     targets: list[str],
     port: int,
     called: str,

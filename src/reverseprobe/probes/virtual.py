@@ -98,7 +98,7 @@ def marker_evidence(m: Markers) -> list[Evidence]:
     return out
 
 
-def route_evidence(address: str | None, gateway: str | None, kinds: set[str]) -> list[Evidence]:
+def route_evidence(address: str | None, gateway: str | None, kinds: set[str]) -> list[Evidence]:  # noqa: PLR0911 - one return per virtual network kind (WSL2, VMware, direct)
     """What the default route's shape says. A well-known NAT subnet points to that platform;
     with a marker naming WSL2 or VMware, a private 172.16/12 or .2 gateway is theirs."""
     if not address or not gateway:

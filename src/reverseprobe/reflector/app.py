@@ -91,7 +91,7 @@ class _Job:
 class Reflector:
     """The routes and their limits; `app()` builds the aiohttp application."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only injection points (dialer, clock, limits) for tests
         self,
         cfg: ReflectorConfig,
         *,
@@ -289,7 +289,7 @@ class Reflector:
                 out.append(fut.result())
         return out
 
-    def _start(
+    def _start(  # noqa: PLR0913 - keyword-only fields of one dial-back job
         self,
         loop: asyncio.AbstractEventLoop,
         job: _Job,

@@ -71,7 +71,7 @@ class Endpoint:
         return self.base
 
 
-def ask_probe(
+def ask_probe(  # noqa: PLR0913 - keyword-only fields of the reflector's probe request
     url: str,
     ports: Sequence[int],
     *,

@@ -15,7 +15,7 @@ from reverseprobe.dicom.tcp import TcpState, tcp_connect
 class Dialer(Protocol):
     """Dials host:port back and reports what answered (injected in tests and benchmarks)."""
 
-    def __call__(
+    def __call__(  # noqa: PLR0913 - keyword-only fields of one dial-back
         self,
         host: str,
         port: int,
@@ -27,7 +27,7 @@ class Dialer(Protocol):
     ) -> EchoResult: ...
 
 
-def dial_back(
+def dial_back(  # noqa: PLR0913 - keyword-only fields of one dial-back
     host: str,
     port: int,
     *,

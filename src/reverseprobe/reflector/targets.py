@@ -37,7 +37,7 @@ class LocalAddresses:
     broadcast: frozenset[IpAddress] = frozenset()
 
 
-def refusal(
+def refusal(  # noqa: PLR0911 - one return per refusal reason
     address: str,
     local: LocalAddresses,
     *,

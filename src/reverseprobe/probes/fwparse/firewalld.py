@@ -122,7 +122,7 @@ class _Rich:
     text: str
 
 
-def parse_rich(text: str) -> _Rich:
+def parse_rich(text: str) -> _Rich:  # noqa: PLR0912 - a parser: one branch per rich-rule keyword
     try:
         tok = shlex.split(text)
     except ValueError:
@@ -164,7 +164,7 @@ def parse_rich(text: str) -> _Rich:
 ServicePorts = Callable[[str], "list[tuple[str, str]] | None"]
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0911, PLR0912 - a rule evaluator: one branch per zone element
     text: str,
     inbound: Inbound,
     service_ports: ServicePorts | Mapping[str, list[tuple[str, str]]] = lambda _n: None,

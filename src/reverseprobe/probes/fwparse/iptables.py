@@ -46,7 +46,7 @@ class SaveFile:
         return {t for t, _c in self.policies}
 
 
-def parse_save(text: str) -> SaveFile:
+def parse_save(text: str) -> SaveFile:  # noqa: PLR0912 - a parser: one branch per iptables-save line kind
     """Tables, chain policies and `-A` rules; ParseError for lines it cannot read."""
     if len(text) > MAX_TEXT:
         raise ParseError(f"iptables-save output larger than {MAX_TEXT} bytes")
@@ -133,7 +133,7 @@ def _reading(d: Decision, port: int) -> Reading:
     )
 
 
-def _rule(table: str, chain: str, tok: list[str], inbound: Inbound) -> Rule:
+def _rule(table: str, chain: str, tok: list[str], inbound: Inbound) -> Rule:  # noqa: PLR0912, PLR0915 - a parser: one branch per iptables match option
     """One rule's tokens (after `-A CHAIN`) -> match and action."""
     text = " ".join(["-A", chain, *(_quote(t) for t in tok)])
     match: bool | None = True

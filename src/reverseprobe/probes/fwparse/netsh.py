@@ -139,7 +139,7 @@ def _rule_match(r: FwRule, inbound: Inbound, profiles: set[str]) -> tuple[bool |
     return (None if conds else True), ", ".join(conds)
 
 
-def evaluate(profiles_text: str, rules_text: str | None, inbound: Inbound) -> Reading:
+def evaluate(profiles_text: str, rules_text: str | None, inbound: Inbound) -> Reading:  # noqa: PLR0911, PLR0912 - a rule evaluator: one branch per profile and rule field
     """Windows Firewall's verdict for `inbound` on the current profile(s)."""
     profiles = [p for p in parse_profiles(profiles_text) if p.state_on]
     if not profiles:

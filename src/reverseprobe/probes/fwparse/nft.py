@@ -126,7 +126,7 @@ class _Evaluator:
         self.inbound = inbound
         self.sets = sets
 
-    def rule(self, family: str, table: str, body: Mapping[str, Json]) -> Rule:
+    def rule(self, family: str, table: str, body: Mapping[str, Json]) -> Rule:  # noqa: PLR0912 - a parser: one branch per nft statement kind
         exprs = body.get("expr")
         text = rule_text(exprs) if isinstance(exprs, list) else "?"
         if "comment" in body and isinstance(body["comment"], str):
@@ -188,7 +188,7 @@ class _Evaluator:
         why = ", ".join(unknown) if unknown else None
         return Rule(match, action, text, target=target, why_unknown=why)
 
-    def _vmap(
+    def _vmap(  # noqa: PLR0913 - keyword-only context of the verdict map
         self,
         *,
         family: str,
@@ -265,7 +265,7 @@ class _Evaluator:
             hit = None
         return hit
 
-    def _value(self, left: Json) -> Any:
+    def _value(self, left: Json) -> Any:  # noqa: PLR0911, PLR0912 - one return per nft expression kind
         """The packet's value for an expression: an int, a str, a set of flag names."""
         if not isinstance(left, dict) or len(left) != 1:
             return _UNKNOWN
@@ -351,7 +351,7 @@ def _is_any(right: Json) -> bool:
     return False
 
 
-def _contains(
+def _contains(  # noqa: PLR0911 - one return per nft set/range/prefix form
     right: Json, value: Any, sets: Mapping[tuple[str, str, str], list[Json]], fam: str, table: str
 ) -> bool | None:
     """Whether `value` is (in) `right`: a literal, a list of flags, a set, a range, @named."""

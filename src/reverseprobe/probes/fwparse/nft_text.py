@@ -14,7 +14,7 @@ def rule_text(exprs: list[Json]) -> str:
     return " ".join(p for p in parts if p) or "(empty rule)"
 
 
-def expr_text(e: Json) -> str:
+def expr_text(e: Json) -> str:  # noqa: PLR0911 - one return per nft expression kind
     if not isinstance(e, dict) or len(e) != 1:
         return "?"
     key, val = next(iter(e.items()))
@@ -35,7 +35,7 @@ def expr_text(e: Json) -> str:
     return ""
 
 
-def _val_text(v: Json) -> str:
+def _val_text(v: Json) -> str:  # noqa: PLR0911 - one return per nft value kind
     if isinstance(v, dict) and len(v) == 1:
         k, s = next(iter(v.items()))
         if k == "payload" and isinstance(s, dict):

@@ -88,7 +88,7 @@ def _ports_match(spec: str, port: int) -> bool | None:
     return False if total else None
 
 
-def _rule_match(rule: UfwRule, inbound: Inbound) -> tuple[bool | None, str]:
+def _rule_match(rule: UfwRule, inbound: Inbound) -> tuple[bool | None, str]:  # noqa: PLR0912 - a rule matcher: one branch per ufw rule field
     """(match, the condition we could not evaluate)."""
     if rule.direction != "IN" or "(v6)" in rule.to or "(v6)" in rule.source:
         return False, ""
