@@ -200,3 +200,20 @@ def test_invalid_counts_are_flagged_not_passed_on() -> None:
     bad = invalid_counts(st)
     assert any("PACS sent invalid count NumberOfCompletedSuboperations=-5" in b for b in bad)
     assert any("NumberOfFailedSuboperations=100000000000000000000" in b for b in bad)
+
+
+def test_library_warnings_about_a_peers_values_stay_off_stderr() -> None:
+    """pydicom warns (with its file paths) about bad element values a peer sent; after
+    quiet_pynetdicom() such warnings are not shown, and ours still are."""
+    import warnings
+
+    from reverseprobe.dicom.echo import quiet_pynetdicom
+
+    with warnings.catch_warnings(record=True) as seen:
+        quiet_pynetdicom(debug=False)
+        warnings.warn_explicit(
+            "bad value", UserWarning, "valuerep.py", 1, module="pydicom.valuerep"
+        )
+        warnings.warn_explicit("bad PDU", UserWarning, "pdu.py", 1, module="pynetdicom.pdu")
+        warnings.warn_explicit("ours", UserWarning, "x.py", 1, module="reverseprobe.x")
+    assert [str(w.message) for w in seen] == ["ours"]

@@ -48,6 +48,13 @@ def quiet_pynetdicom(debug: bool = False) -> None:
     not errors of ours, so keep them off stderr unless debugging."""
     level = logging.DEBUG if debug else logging.CRITICAL + 1
     logging.getLogger("pynetdicom").setLevel(level)
+    logging.getLogger("pydicom").setLevel(level)
+    if not debug:
+        # A peer's bad element values make pydicom warn with its own file paths; what a peer
+        # sends is judged by our rules, not printed raw (issue 16).
+        import warnings
+
+        warnings.filterwarnings("ignore", module=r"(pydicom|pynetdicom)(\.|$)")
 
 
 def echo(  # noqa: PLR0913 - keyword-only options of one bounded C-ECHO (PS3.7 9.1.5)
