@@ -232,6 +232,15 @@ def _move_test_parser(sub: Any) -> None:
         help="own: our Storage SCP receives on --port; running: your receiver already listens "
         "there and move-test observes it; auto (default): own when --port is free, else running",
     )
+    mv.add_argument(
+        "--context",
+        dest="contexts",
+        action="append",
+        metavar="SOP=TS",
+        type=_t(c.parse_context),
+        help="running receiver: a SOP class and transfer syntax the preflight proposes to it "
+        "(repeatable; default: what the PACS's IMAGE-level C-FIND says it holds)",
+    )
     mv.add_argument("--try-cget", action="store_true", help="also retrieve the study with C-GET")
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")
     mv.add_argument(

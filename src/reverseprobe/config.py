@@ -374,6 +374,8 @@ class MoveTestConfig:
     strict: bool = False
     timeout: float = DEFAULT_MOVE_TIMEOUT
     receiver: str = "auto"  # auto | own | running (RECEIVER_MODES)
+    # --context SOP=TS: what the receiver preflight proposes (else from the PACS's C-FIND).
+    contexts: tuple[tuple[str, str], ...] = ()
 
 
 RECEIVER_MODES = ("auto", "own", "running")
@@ -530,7 +532,20 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
         strict=bool(args.strict),
         timeout=args.timeout,
         receiver=getattr(args, "receiver", None) or "auto",
+        contexts=tuple(getattr(args, "contexts", None) or ()),
     )
+
+
+def parse_context(value: str, *, what: str = "--context") -> tuple[str, str]:
+    """'SOP_CLASS_UID=TRANSFER_SYNTAX_UID': one presentation context for the receiver
+    preflight (PS3.8 9.3.2.2), both UIDs per PS3.5 9.1."""
+    sop, sep, ts = value.partition("=")
+    if not sep:
+        raise BadInput(f"invalid {what} {value!r}: expected SOP_CLASS_UID=TRANSFER_SYNTAX_UID")
+    for uid in (sop, ts):
+        if len(uid.strip()) > 64 or not _UID.fullmatch(uid.strip()):
+            raise BadInput(f"invalid {what} {value!r}: {uid!r} is not a UID")
+    return sop.strip(), ts.strip()
 
 
 def reflector_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ReflectorConfig:

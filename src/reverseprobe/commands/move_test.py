@@ -38,7 +38,7 @@ from reverseprobe.model.dicom import DicomResult, PacsTcp, StatusWord
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
-PROBE_NAMES = ("echo", "find", "move", "get")
+PROBE_NAMES = ("echo", "find", "receiver", "move", "get")
 MARGIN_S = 0.3  # kept back from the deadline to build and render the report
 ECHO_BUDGET_S = 10.0
 FIND_BUDGET_S = 30.0
@@ -47,6 +47,8 @@ ADDRESS_BUDGET_S = 5.0
 GRACE_POLL_S = 0.05
 OBSERVE_TAIL_S = 0.3  # running mode: watched after the final response once a connection came
 STOP_RESERVE_S = 0.5  # pynetdicom's server polls every 0.5 s: shutdown() waits that long
+OWN_SKIP = "move-test's own receiver takes --port"
+RECEIVER_BUDGET_S = 15.0  # the preflight: a C-FIND for the contexts and four associations
 
 
 def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
@@ -59,7 +61,9 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
     find = min(FIND_BUDGET_S, (t - echo) * 0.25)
     rest = max(0.0, t - echo - find)
     get = rest * 0.4 if cfg.try_cget else min(GET_PROBE_BUDGET_S, rest * 0.15)
-    move = rest - get
+    # The receiver preflight runs only when the user's receiver holds the port (not "own").
+    recv = 0.0 if cfg.receiver == "own" else min(RECEIVER_BUDGET_S, (rest - get) * 0.2)
+    move = rest - get - recv
     grace = min(cfg.grace, max(0.5, move / 3), move / 2)  # the C-MOVE keeps half at least
     stop = min(STOP_RESERVE_S, max(0.0, move - grace))
     move_parts = Plan(
@@ -72,8 +76,8 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
         margin_s=0.0,
     )
     return Plan(
-        (Step("echo", echo), Step("find", find), Step("move", move, takes_rest=True),
-         Step("get", get)),
+        (Step("echo", echo), Step("find", find), Step("receiver", recv),
+         Step("move", move, takes_rest=True), Step("get", get)),
         sequential=True,
         margin_s=MARGIN_S,
         parts={"move": move_parts},
@@ -116,6 +120,12 @@ def run(
             return _skip("the PACS did not accept an association (see echo)")
         return find_study(target_box[0], dl, study=cfg.study)
 
+    def receiver_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
+        if not _port_taken(cfg):
+            return _skip(OWN_SKIP)
+        find = done.get("find")
+        return _preflight(cfg, target_box[0] if target_box else None, find, dl)
+
     def move_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
         find = done.get("find")
         if not isinstance(find, FindResult) or not find.study_uid:
@@ -133,7 +143,8 @@ def run(
         study = find.study_uid if isinstance(find, FindResult) and cfg.try_cget else None
         return _get(cfg, target_box[0], find, study, dl)
 
-    steps = {"echo": echo_step, "find": find_step, "move": move_step, "get": get_step}
+    steps = {"echo": echo_step, "find": find_step, "receiver": receiver_step,
+             "move": move_step, "get": get_step}  # fmt: skip
     try:
         probes = run_steps(the_plan, steps, outer, on_update=on_update)
     except Interrupted as exc:
@@ -153,6 +164,9 @@ def _report(
     t0: float,
 ) -> Report:
     got = dict(probes)
+    pf = got.get("receiver")
+    if pf is not None and pf.status is Status.SKIPPED and str(pf.reason).endswith(OWN_SKIP):
+        del got["receiver"]  # not applicable: our own receiver took the port
     if lookup:
         view = lookup[0].result(outer.share(ADDRESS_BUDGET_S))
     else:
@@ -178,6 +192,53 @@ def _skip(why: str) -> ProbeResult:
 
 
 # --- steps -----------------------------------------------------------------------------------
+
+
+def _port_taken(cfg: MoveTestConfig) -> bool:
+    """Running mode will be used: asked for, or (auto) a program listens on --port."""
+    from reverseprobe.probes.listeners import listening_sockets
+
+    if cfg.receiver == "own":
+        return False
+    if cfg.receiver == "running":
+        return True
+    try:
+        return bool(listening_sockets(cfg.port)[0])
+    except Exception:  # noqa: BLE001 - unreadable socket table: the move step decides
+        return False
+
+
+def _preflight(
+    cfg: MoveTestConfig, target: Target | None, find: ProbeResult | None, dl: Deadline
+) -> ProbeResult:
+    """The receiver preflight on --port (probes/receiver.py): --context pairs, else what the
+    PACS's IMAGE-level C-FIND says it holds, else its SOP classes in uncompressed syntaxes."""
+    from reverseprobe.probes.receiver import contexts_for, image_contexts, preflight
+
+    pairs: list[tuple[str, str]] = list(cfg.contexts)
+    source = "option"
+    if not pairs and target is not None and isinstance(find, FindResult) and find.study_uid:
+        pairs = image_contexts(target, find.study_uid, dl.child(dl.remaining() / 3))
+        source = "c-find"
+    classes = find.sop_classes if isinstance(find, FindResult) else ()
+    chosen, source = contexts_for(pairs, classes, source)
+    # The PACS's storage sender usually calls with its Q/R AE title: ours pretends to be it.
+    return preflight(_receiver_host(cfg.port), cfg.port, cfg.aet, cfg.pacs_aet, chosen,
+                     deadline=dl, source=source)  # fmt: skip
+
+
+def _receiver_host(port: int) -> str:
+    """Where the user's receiver listens: its bound address, loopback for a wildcard bind."""
+    from reverseprobe.probes.listeners import listening_sockets
+
+    try:
+        socks = listening_sockets(port)[0]
+    except Exception:  # noqa: BLE001
+        socks = []
+    for s in socks:
+        if s.address not in ("0.0.0.0", "::", "*", ""):
+            return s.address.strip("[]")
+    return "127.0.0.1"
 
 
 def _echo(target: Target, dl: Deadline) -> EchoProbeResult:

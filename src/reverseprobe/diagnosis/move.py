@@ -22,7 +22,7 @@ from reverseprobe.diagnosis.pacs import (
     register,
     rejected,
 )
-from reverseprobe.diagnosis.receiver import receiver_rules
+from reverseprobe.diagnosis.receiver import pacs_cannot_convert, preflight_rules, receiver_rules
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Severity
 from reverseprobe.model.check import ListeningSocket
 from reverseprobe.model.dicom import (
@@ -37,6 +37,7 @@ from reverseprobe.model.dicom import (
     StatusWord,
 )
 from reverseprobe.model.move import AddressView, behind_nat
+from reverseprobe.model.receiver import ReceiverPreflight
 
 
 def delivered(*, word: StatusWord | None, received: int, failed: int, want: int | None) -> bool:
@@ -62,6 +63,9 @@ def rules(
         out.extend(echo_rules(echo, cfg, entry))
     if find is not None:
         out.extend(find_rules(find, cfg, entry))
+    pf = probes.get("receiver")
+    if isinstance(pf, ReceiverPreflight):
+        out.extend(preflight_rules(pf, move if isinstance(move, MoveResult) else None))
     if move is not None:
         out.extend(_move_rules(move, get, cfg, entry, view))
     if isinstance(get, GetResult) and get.supported:
@@ -318,6 +322,11 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         "Ask the PACS administrator what the PACS logged for these sub-operations; the timeline "
         "shows which association ended how."
     )
+    cause = pacs_cannot_convert(move)
+    if cause is not None:
+        why.append("the PACS cannot send the study's transfer syntax")
+        fix = cause
+        detail["cause"] = "pacs-cannot-convert"
     if out_of_time:
         why.append(f"move-test's --timeout ({cfg.timeout:g} s) ran out first")
         fix = (

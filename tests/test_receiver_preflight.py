@@ -1,0 +1,138 @@
+"""The receiver preflight (probes/receiver.py) against real receivers: dcmtk storescp with its
+defaults (uncompressed only) and +xa, a pynetdicom receiver that checks its called AE title and
+one that takes one association at a time; then the rules it feeds."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import Procs, free_port, wait_listening
+from dicom_fixtures import STORESCP
+from receiver_support import JPEG_BASELINE
+from reverseprobe.deadline import Deadline
+from reverseprobe.diagnosis.receiver import preflight_rules
+from reverseprobe.model import Severity, Status
+from reverseprobe.model.dicom import MoveResult
+from reverseprobe.probes.receiver import CT_IMAGE, EXPLICIT_LE, preflight
+
+PEER = Path(__file__).parent / "peers" / "store_scp.py"
+PRIVATE_SOP = "1.2.826.0.1.3680043.9.9999.1"  # a private SOP class no receiver knows
+PAIRS = [(CT_IMAGE, EXPLICIT_LE), (CT_IMAGE, JPEG_BASELINE), (PRIVATE_SOP, EXPLICIT_LE)]
+
+
+def _storescp(procs: Procs, port: int, *options: str) -> None:
+    procs.start([STORESCP, *options, "-od", str(procs.tmp), str(port)], name="storescp")
+    wait_listening(port)
+
+
+def _pyscp(procs: Procs, port: int, *args: str) -> None:
+    """Ready when it says so and the port is bound: a TCP probe (wait_listening) would count
+    as one of its associations for a while, and --max-assoc 1 would refuse our first."""
+    procs.start([sys.executable, str(PEER), str(port), "SCP", *args], name="pyscp")
+    log = procs.tmp / f"pyscp-{len(procs.started) - 1}.log"
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        if "listening" in log.read_text() and _bound(port):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"store_scp.py did not listen on {port}: {log.read_text()[-500:]}")
+
+
+def _bound(port: int) -> bool:
+    """The port is in LISTEN state (bind without connecting: no association is started)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _run(port: int, called: str = "STORESCP") -> object:
+    return preflight("127.0.0.1", port, called, "DQ", PAIRS, deadline=Deadline.after(20.0))
+
+
+def _results(pf: object) -> dict[tuple[str, str], str]:
+    return {(c.abstract_syntax, c.transfer_syntax): c.result for c in pf.contexts}  # type: ignore[attr-defined]
+
+
+def test_storescp_defaults_refuse_jpeg_and_unknown_sop_class(procs: Procs) -> None:
+    port = free_port()
+    _storescp(procs, port)
+    pf = _run(port)
+    got = _results(pf)
+    assert got[(CT_IMAGE, EXPLICIT_LE)] == "accepted"
+    assert got[(CT_IMAGE, JPEG_BASELINE)] == "transfer-syntaxes-not-supported"
+    assert got[(PRIVATE_SOP, EXPLICIT_LE)] == "abstract-syntax-not-supported"
+    assert pf.status is Status.FAIL  # type: ignore[attr-defined]
+    findings = preflight_rules(pf)  # type: ignore[arg-type]
+    f = next(f for f in findings if f.code == "LISTENER_REJECTS_CONTEXT")
+    assert JPEG_BASELINE in f.summary and "+xa" in f.fix
+    assert {c["result"] for c in f.detail["contexts"]} == {
+        "transfer-syntaxes-not-supported",
+        "abstract-syntax-not-supported",
+    }
+    # storescp without --fork serves one association at a time: the second waits unanswered
+    # (queued, not rejected: no LISTENER_BUSY); it takes any called AE title
+    tries = {t.purpose: t.state for t in pf.tries}  # type: ignore[attr-defined]
+    assert tries == {"contexts": "accepted", "second": "no-answer",
+                     "wrong-called-aet": "accepted"}  # fmt: skip
+    assert "LISTENER_BUSY" not in {f.code for f in findings}
+
+
+def test_storescp_xa_accepts_jpeg(procs: Procs) -> None:
+    port = free_port()
+    _storescp(procs, port, "+xa")
+    got = _results(_run(port))
+    assert got[(CT_IMAGE, JPEG_BASELINE)] == "accepted"
+    assert got[(PRIVATE_SOP, EXPLICIT_LE)] == "abstract-syntax-not-supported"
+
+
+def test_receiver_that_checks_its_called_aet(procs: Procs) -> None:
+    port = free_port()
+    _pyscp(procs, port, "--require-called")
+    right = _run(port, called="SCP")
+    assert right.attempt("contexts").state == "accepted"  # type: ignore[attr-defined]
+    assert right.attempt("wrong-called-aet").state == "rejected"  # type: ignore[attr-defined]
+    wrong = _run(port, called="MYSCU")
+    assert wrong.status is Status.FAIL  # type: ignore[attr-defined]
+    codes = {f.code for f in preflight_rules(wrong)}  # type: ignore[arg-type]
+    assert "LISTENER_REJECTS_AET" in codes
+
+
+def test_one_association_at_a_time_is_listener_busy(procs: Procs) -> None:
+    port = free_port()
+    _pyscp(procs, port, "--max-assoc", "1")
+    pf = _run(port, called="SCP")
+    second = pf.attempt("second")  # type: ignore[attr-defined]
+    assert second is not None and second.busy, pf
+    assert second.reject.result == 2 and second.reject.reason == 2
+    findings = preflight_rules(pf)  # type: ignore[arg-type]
+    busy = next(f for f in findings if f.code == "LISTENER_BUSY")
+    assert busy.severity is Severity.WARN
+    # a move whose sub-operations failed met the same limit: fail
+    hit = preflight_rules(pf, MoveResult(status=Status.FAIL, failed=1))  # type: ignore[arg-type]
+    assert next(f for f in hit if f.code == "LISTENER_BUSY").severity is Severity.FAIL
+
+
+def test_nothing_listening_is_a_failed_preflight_not_a_pass() -> None:
+    port = free_port()
+    pf = _run(port)
+    assert pf.status is Status.FAIL  # type: ignore[attr-defined]
+    assert all(c.result == "not-answered" for c in pf.contexts)  # type: ignore[attr-defined]
+    assert not preflight_rules(pf)  # type: ignore[arg-type]
+
+
+def test_bad_context_option_is_exit_2() -> None:
+    for bad in ("1.2.3", "1.2.3=abc"):
+        p = subprocess.run(
+            [sys.executable, "-m", "reverseprobe", "move-test", "--pacs", "127.0.0.1:1",
+             "--pacs-aet", "P", "--aet", "A", "--no-public-ip", "--context", bad],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert p.returncode == 2, p.stderr
+        assert bad in p.stderr and "Traceback" not in p.stderr
