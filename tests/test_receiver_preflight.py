@@ -132,7 +132,7 @@ def test_bad_context_option_is_exit_2() -> None:
         p = subprocess.run(
             [sys.executable, "-m", "reverseprobe", "move-test", "--pacs", "127.0.0.1:1",
              "--pacs-aet", "P", "--aet", "A", "--no-public-ip", "--context", bad],
-            capture_output=True, text=True, timeout=60,
+            check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert p.returncode == 2, p.stderr
         assert bad in p.stderr and "Traceback" not in p.stderr
