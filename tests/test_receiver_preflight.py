@@ -136,3 +136,41 @@ def test_bad_context_option_is_exit_2() -> None:
         )  # fmt: skip
         assert p.returncode == 2, p.stderr
         assert bad in p.stderr and "Traceback" not in p.stderr
+
+
+# --- move-test end to end: a PACS that stalls, one that says 0x0122 --------------------------
+
+
+def _qr_move_test(behaviour: str, timeout: float) -> tuple[object, float]:
+    from dicom_fixtures import make_study
+    from peers.qr_modes import QrModes
+    from reverseprobe.commands.move_test import run_move_test
+    from reverseprobe.config import MoveTestConfig
+
+    port = free_port()
+    with QrModes(make_study(2), {"MYSCU": ("127.0.0.1", port)}, behaviour=behaviour) as pacs:
+        cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs.port, pacs_aet=pacs.aet,
+                             aet="MYSCU", port=port, grace=1.0, public_ip=False,
+                             timeout=timeout, receiver="own")  # fmt: skip
+        t0 = time.monotonic()
+        report = run_move_test(cfg)
+        return report, time.monotonic() - t0
+
+
+def test_pacs_that_stops_sending_pending_responses_is_move_stalled() -> None:
+    report, took = _qr_move_test("stall", 12.0)
+    f = next(f for f in report.findings if f.code == "MOVE_STALLED")  # type: ignore[attr-defined]
+    assert f.detail["completed"] == 1 and f.detail["remaining"] == 1
+    assert f.detail["pending"] == 1 and f.detail["stall_s"] >= 1.0
+    assert "--timeout" in f.fix
+    codes = {x.code for x in report.findings}  # type: ignore[attr-defined]
+    assert "MOVE_OK" not in codes and "MOVE_NO_CONNECT_BACK" not in codes
+    assert took < 12.0 + 10.0  # ends within --timeout + margin
+
+
+def test_0x0122_is_move_not_supported() -> None:
+    report, _ = _qr_move_test("not-supported", 12.0)
+    codes = [x.code for x in report.findings]  # type: ignore[attr-defined]
+    assert "MOVE_NOT_SUPPORTED" in codes and "MOVE_INCOMPLETE" not in codes, codes
+    f = next(f for f in report.findings if f.code == "MOVE_NOT_SUPPORTED")  # type: ignore[attr-defined]
+    assert f.detail["final_code"] == "0x0122" and "C-GET" in f.fix

@@ -477,6 +477,7 @@ def _move_result(
     a = out.association
     want = out.completed or base.get("expected")
     ok = delivered(word=word, received=st.received, failed=(out.failed or 0) + st.failed, want=want)
+    ok = ok and not out.cancelled and not out.remaining  # cut short by our C-CANCEL: not all
     if a.state is not AssocState.ACCEPTED:
         reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
     elif code is None:
@@ -526,14 +527,14 @@ def _move_result(
 def _stall(out: MoveOutcome, timeline: Timeline) -> float | None:
     """Seconds from the last pending C-MOVE response to the end of the wait, when pending
     responses came and then no final one (PS3.4 C.4.2.1.4: pending until the last sub-op)."""
-    if out.final_code is not None or not out.pending_responses:
-        return None
+    if not out.pending_responses or (out.final_code is not None and not out.cancelled):
+        return None  # a final response that our C-CANCEL did not force: no stall
     events = timeline.events()
     pending = [e.t for e in events if e.event is EventKind.MOVE_PENDING]
     if not pending:
         return None
     end = [e.t for e in events if e.event in (EventKind.MOVE_NO_RESPONSE, EventKind.MOVE_CANCEL)]
-    return round(max(end or [timeline.now()]) - pending[-1], 3)
+    return round(min(end or [timeline.now()]) - pending[-1], 3)  # until we gave up
 
 
 def _get(

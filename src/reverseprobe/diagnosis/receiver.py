@@ -35,7 +35,8 @@ def receiver_rules(move: MoveResult, aet: str, port: int) -> list[Finding]:
                 final_code=move.final_code_hex,
             )
         ]
-    if move.stall_s is not None and move.stall_s >= STALL_MIN_S and move.final_code is None:
+    stalled = move.final_code is None or move.cancelled  # no final, or only after our C-CANCEL
+    if move.stall_s is not None and move.stall_s >= STALL_MIN_S and stalled:
         left = move.remaining if move.remaining is not None else "?"
         return [
             make(
