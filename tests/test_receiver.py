@@ -122,3 +122,54 @@ def test_receiver_own_with_the_port_taken_is_port_busy(tmp_path: Path) -> None:
         scp.terminate()
         scp.wait(10)
     assert "MOVE_PORT_BUSY" in {f.code for f in report.findings}
+
+
+def test_pacs_that_cannot_convert_is_named_not_a_generic_failure(tmp_path: Path) -> None:
+    """dcmqrscp without -xy proposes only uncompressed syntaxes for a JPEG study: our receiver
+    accepts all of them, and dcmqrscp still fails both sub-operations (it cannot convert)."""
+    port = free_port()
+    with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port)) as pacs_port:
+        cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ", aet=AET,
+                             port=port, grace=1.0, public_ip=False, timeout=30.0,
+                             receiver="own")  # fmt: skip
+        report = run_move_test(cfg)
+    d = json.loads(json.dumps(report.to_dict()))
+    f = next(f for f in d["findings"] if f["code"] == "MOVE_INCOMPLETE")
+    assert f["detail"]["cause"] == "pacs-cannot-convert", f
+    assert "-xy" in f["fix"] and "cannot send the study" in f["summary"]
+    assert "MOVE_STORE_REJECTED" not in {x["code"] for x in d["findings"]}
+    move = d["probes"]["move"]
+    assert move["failed"] == 2 and move["received"] == 0
+    offered = {
+        ts for a in move["associations"] for c in a["contexts"] for ts in c["transfer_syntaxes"]
+    }
+    assert JPEG_BASELINE not in offered
+
+
+def test_running_storescp_preflight_refuses_jpeg_before_the_move(tmp_path: Path) -> None:
+    """The preflight proposes what the PACS will send (--context: the study is JPEG) to the
+    user's storescp (defaults: uncompressed only): LISTENER_REJECTS_CONTEXT names it."""
+    port = free_port()
+    scp = _storescp(tmp_path, port)
+    ct = str(jpeg_study(1)[0].SOPClassUID)
+    try:
+        with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port), "-xy") as pacs_port:
+            cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ",
+                                 aet=AET, port=port, grace=1.0, public_ip=False, timeout=30.0,
+                                 contexts=((ct, JPEG_BASELINE),))  # fmt: skip
+            report = run_move_test(cfg)
+    finally:
+        scp.terminate()
+        scp.wait(10)
+    d = json.loads(json.dumps(report.to_dict()))
+    from test_json_schema import assert_valid
+
+    assert_valid(d, "move-test")  # the receiver probe follows its schema
+    pf = d["probes"]["receiver"]
+    assert pf["contexts_from"] == "option"
+    assert pf["contexts"] == [{"abstract_syntax": ct, "transfer_syntax": JPEG_BASELINE,
+                               "result": "transfer-syntaxes-not-supported",
+                               "source": "option"}]  # fmt: skip
+    codes = [f["code"] for f in d["findings"]]
+    assert "LISTENER_REJECTS_CONTEXT" in codes and "MOVE_STORE_REJECTED" in codes, codes
+    assert codes.index("LISTENER_REJECTS_CONTEXT") < codes.index("MOVE_STORE_REJECTED")

@@ -174,3 +174,37 @@ def test_0x0122_is_move_not_supported() -> None:
     assert "MOVE_NOT_SUPPORTED" in codes and "MOVE_INCOMPLETE" not in codes, codes
     f = next(f for f in report.findings if f.code == "MOVE_NOT_SUPPORTED")  # type: ignore[attr-defined]
     assert f.detail["final_code"] == "0x0122" and "C-GET" in f.fix
+
+
+# --- the text timeline: what was proposed, what was refused -----------------------------------
+
+
+def test_timeline_lists_proposed_and_refused_contexts() -> None:
+    from reverseprobe.model import Report
+    from reverseprobe.model.dicom import ContextRecord, InboundAssociation, TimelineEvent
+    from reverseprobe.model.dicom import EventKind as K
+    from reverseprobe.render.timeline import timeline_lines
+
+    cx = (
+        ContextRecord(1, CT_IMAGE, (EXPLICIT_LE,), "accepted", EXPLICIT_LE),
+        ContextRecord(3, CT_IMAGE, (JPEG_BASELINE,), "transfer-syntaxes-not-supported"),
+        ContextRecord(5, PRIVATE_SOP, (EXPLICIT_LE,), "abstract-syntax-not-supported"),
+    )
+    a = InboundAssociation(1, "192.0.2.9", 40000, 0.1, "MYSCU", "DQ", True, contexts=cx,
+                           max_pdu=16384)  # fmt: skip
+    events = (
+        TimelineEvent(0.1, K.CONNECTION, "192.0.2.9", 1, {}),
+        TimelineEvent(0.2, K.ACCEPTED, "192.0.2.9", 1, {}),
+    )
+    move = MoveResult(status=Status.FAIL, associations=(a,), timeline=events)
+    report = Report(command="move-test", probes={"move": move}, findings=[], pacs_entry=None,
+                    elapsed_s=1.0)  # fmt: skip
+    lines = timeline_lines(report)
+    text = "\n".join(lines)
+    assert "proposed 3 context(s): 1 accepted, 2 refused, max PDU 16384" in text
+    assert f"refused {CT_IMAGE} in {JPEG_BASELINE} (transfer-syntaxes-not-supported)" in text
+    assert f"refused {PRIVATE_SOP} in {EXPLICIT_LE} (abstract-syntax-not-supported)" in text
+    assert f"accepted in {EXPLICIT_LE}" in text
+    # the context lines follow their association's accept line, indented
+    i = next(i for i, x in enumerate(lines) if "association accepted" in x)
+    assert lines[i + 1].startswith(" " * 10) and "proposed 3" in lines[i + 1]
