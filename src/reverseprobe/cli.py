@@ -232,6 +232,7 @@ def _move_test_parser(sub: Any) -> None:
         help="own: our Storage SCP receives on --port; running: your receiver already listens "
         "there and move-test observes it; auto (default): own when --port is free, else running",
     )
+    _reflector(mv, "echo-back service: measure the way in to --port before the move")
     mv.add_argument(
         "--context",
         dest="contexts",

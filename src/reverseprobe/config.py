@@ -376,6 +376,8 @@ class MoveTestConfig:
     receiver: str = "auto"  # auto | own | running (RECEIVER_MODES)
     # --context SOP=TS: what the receiver preflight proposes (else from the PACS's C-FIND).
     contexts: tuple[tuple[str, str], ...] = ()
+    # --reflector / REVERSEPROBE_REFLECTOR: measure the way in (the inbound probe) before the move
+    reflector: str | None = None
 
 
 RECEIVER_MODES = ("auto", "own", "running")
@@ -533,6 +535,7 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
         timeout=args.timeout,
         receiver=getattr(args, "receiver", None) or "auto",
         contexts=tuple(getattr(args, "contexts", None) or ()),
+        reflector=reflector_url(getattr(args, "reflector", None), environ),
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reverseprobe.config import MoveTestConfig
-from reverseprobe.diagnosis.move import delivered, rules
+from reverseprobe.diagnosis.move import delivered, inbound_config, rules
 from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
@@ -38,7 +38,7 @@ from reverseprobe.model.dicom import DicomResult, PacsTcp, StatusWord
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
-PROBE_NAMES = ("echo", "find", "receiver", "move", "get")
+PROBE_NAMES = ("echo", "find", "inbound", "receiver", "move", "get")
 MARGIN_S = 0.3  # kept back from the deadline to build and render the report
 ECHO_BUDGET_S = 10.0
 FIND_BUDGET_S = 30.0
@@ -49,6 +49,8 @@ OBSERVE_TAIL_S = 0.3  # running mode: watched after the final response once a co
 STOP_RESERVE_S = 0.5  # pynetdicom's server polls every 0.5 s: shutdown() waits that long
 OWN_SKIP = "move-test's own receiver takes --port"
 RECEIVER_BUDGET_S = 15.0  # the preflight: a C-FIND for the contexts and four associations
+INBOUND_BUDGET_S = 12.0  # the reflector's dial-back of --port (probes/inbound.py)
+NO_REFLECTOR = "no reflector configured (--reflector URL or REVERSEPROBE_REFLECTOR)"
 
 
 def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
@@ -63,7 +65,8 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
     get = rest * 0.4 if cfg.try_cget else min(GET_PROBE_BUDGET_S, rest * 0.15)
     # The receiver preflight runs only when the user's receiver holds the port (not "own").
     recv = 0.0 if cfg.receiver == "own" else min(RECEIVER_BUDGET_S, (rest - get) * 0.2)
-    move = rest - get - recv
+    inbound = min(INBOUND_BUDGET_S, (rest - get) * 0.25) if cfg.reflector else 0.0
+    move = rest - get - recv - inbound
     grace = min(cfg.grace, max(0.5, move / 3), move / 2)  # the C-MOVE keeps half at least
     stop = min(STOP_RESERVE_S, max(0.0, move - grace))
     move_parts = Plan(
@@ -76,7 +79,8 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
         margin_s=0.0,
     )
     return Plan(
-        (Step("echo", echo), Step("find", find), Step("receiver", recv),
+        (Step("echo", echo), Step("find", find), Step("inbound", inbound),
+         Step("receiver", recv),
          Step("move", move, takes_rest=True), Step("get", get)),
         sequential=True,
         margin_s=MARGIN_S,
@@ -120,6 +124,13 @@ def run(
             return _skip("the PACS did not accept an association (see echo)")
         return find_study(target_box[0], dl, study=cfg.study)
 
+    def inbound_step(dl: Deadline, _done: Mapping[str, ProbeResult]) -> ProbeResult:
+        if not cfg.reflector:
+            return _skip(NO_REFLECTOR)
+        from reverseprobe.probes.inbound import probe_inbound
+
+        return probe_inbound(inbound_config(cfg), dl)
+
     def receiver_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
         if not _port_taken(cfg):
             return _skip(OWN_SKIP)
@@ -143,7 +154,8 @@ def run(
         study = find.study_uid if isinstance(find, FindResult) and cfg.try_cget else None
         return _get(cfg, target_box[0], find, study, dl)
 
-    steps = {"echo": echo_step, "find": find_step, "receiver": receiver_step,
+    steps = {"echo": echo_step, "find": find_step, "inbound": inbound_step,
+             "receiver": receiver_step,
              "move": move_step, "get": get_step}  # fmt: skip
     try:
         probes = run_steps(the_plan, steps, outer, on_update=on_update)
@@ -167,6 +179,9 @@ def _report(
     pf = got.get("receiver")
     if pf is not None and pf.status is Status.SKIPPED and str(pf.reason).endswith(OWN_SKIP):
         del got["receiver"]  # not applicable: our own receiver took the port
+    ib = got.get("inbound")
+    if ib is not None and ib.status is Status.SKIPPED and str(ib.reason).endswith(NO_REFLECTOR):
+        del got["inbound"]  # not asked for: move-test measures the way in only with a reflector
     if lookup:
         view = lookup[0].result(outer.share(ADDRESS_BUDGET_S))
     else:
