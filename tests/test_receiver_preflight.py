@@ -208,3 +208,52 @@ def test_timeline_lists_proposed_and_refused_contexts() -> None:
     # the context lines follow their association's accept line, indented
     i = next(i for i, x in enumerate(lines) if "association accepted" in x)
     assert lines[i + 1].startswith(" " * 10) and "proposed 3" in lines[i + 1]
+
+
+# --- check: the preflight beside the other probes ---------------------------------------------
+
+
+def _check(*args: str) -> tuple[int, dict[str, object], str]:
+    import json
+
+    p = subprocess.run(
+        [sys.executable, "-m", "reverseprobe", "check", "--no-upnp", "--no-public-ip", "--json",
+         "--timeout", "20", *args],
+        check=False, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert "Traceback" not in p.stderr, p.stderr
+    return p.returncode, json.loads(p.stdout) if p.stdout else {}, p.stderr
+
+
+def test_check_with_contexts_runs_the_preflight(procs: Procs) -> None:
+    from test_json_schema import assert_valid
+
+    port = free_port()
+    _storescp(procs, port)
+    rc, d, _ = _check("--port", str(port), "--aet", "STORESCP",
+                      "--context", f"{CT_IMAGE}={JPEG_BASELINE}",
+                      "--context", f"{CT_IMAGE}={EXPLICIT_LE}")  # fmt: skip
+    assert rc == 1
+    assert_valid(d, "check")
+    pf = d["probes"]["receiver"]  # type: ignore[index]
+    assert [c["result"] for c in pf["contexts"]] == ["transfer-syntaxes-not-supported", "accepted"]
+    assert "LISTENER_REJECTS_CONTEXT" in {f["code"] for f in d["findings"]}  # type: ignore[attr-defined]
+
+
+def test_check_with_the_pacs_takes_the_contexts_from_its_c_find(procs: Procs) -> None:
+    from dicom_fixtures import QrFixture, make_study
+
+    port = free_port()
+    _storescp(procs, port, "+xa")
+    with QrFixture(make_study(1)) as pacs:
+        _, d, _ = _check("--port", str(port), "--aet", "STORESCP", "--pacs",
+                          f"127.0.0.1:{pacs.port}", "--pacs-aet", pacs.aet)  # fmt: skip
+    pf = d["probes"]["receiver"]  # type: ignore[index]
+    assert pf["status"] == "ok" and pf["contexts_from"] == "c-find", pf
+    assert pf["contexts"] and all(c["result"] == "accepted" for c in pf["contexts"])
+    assert "LISTENER_REJECTS_CONTEXT" not in {f["code"] for f in d["findings"]}  # type: ignore[attr-defined]
+
+
+def test_check_pacs_without_pacs_aet_is_exit_2() -> None:
+    rc, _, err = _check("--pacs", "127.0.0.1:104")
+    assert rc == 2 and "--pacs-aet" in err

@@ -131,6 +131,27 @@ def _check_parser(sub: Any) -> None:
         type=_t(c.parse_pacs_entry),
         help="the entry the PACS administrator already made for this SCU, to compare",
     )
+    ck.add_argument(
+        "--pacs",
+        type=_t(c.parse_host_port, what="--pacs HOST:PORT"),
+        metavar="HOST:PORT",
+        help="receiver preflight: the PACS whose IMAGE-level C-FIND tells what it will send "
+        "(with --pacs-aet); its studies are only read",
+    )
+    ck.add_argument(
+        "--pacs-aet",
+        type=_t(c.parse_aet, what="PACS AE title"),
+        help="receiver preflight: the PACS's AE title (with --pacs)",
+    )
+    ck.add_argument(
+        "--context",
+        dest="contexts",
+        action="append",
+        metavar="SOP=TS",
+        type=_t(c.parse_context),
+        help="receiver preflight: a SOP class and transfer syntax to propose to the receiver "
+        "on --port (repeatable)",
+    )
     _strict(ck)
     _common(ck, c.DEFAULT_CHECK_TIMEOUT)
 

@@ -333,6 +333,11 @@ class CheckConfig:
     # environment variables that are markers themselves (KUBERNETES_SERVICE_HOST).
     sysroot: str | None = None
     virtual_env: tuple[tuple[str, str], ...] = ()
+    # The receiver preflight (issue 11): --pacs HOST:PORT with --pacs-aet (its IMAGE-level
+    # C-FIND tells the contexts), or --context SOP=TS pairs.
+    pacs: tuple[str, int] | None = None
+    pacs_aet: str | None = None
+    contexts: tuple[tuple[str, str], ...] = ()
 
     @property
     def called_aet(self) -> str:
@@ -478,7 +483,20 @@ def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckC
         pacs_entry=getattr(args, "pacs_entry", None),
         sysroot=environ.get(ENV_SYSROOT) or None,
         virtual_env=_virtual_env(environ),
+        pacs=_check_pacs(args),
+        pacs_aet=getattr(args, "pacs_aet", None),
+        contexts=tuple(getattr(args, "contexts", None) or ()),
     )
+
+
+def _check_pacs(args: argparse.Namespace) -> tuple[str, int] | None:
+    """check's --pacs for the receiver preflight; it goes with --pacs-aet."""
+    pacs: tuple[str, int] | None = getattr(args, "pacs", None)
+    pacs_aet = getattr(args, "pacs_aet", None)
+    if (pacs is None) != (pacs_aet is None):
+        given, missing = ("--pacs", "--pacs-aet") if pacs else ("--pacs-aet", "--pacs")
+        raise BadInput(f"invalid {given}: it needs {missing} too (the receiver preflight)")
+    return pacs
 
 
 def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ForwardConfig:

@@ -228,32 +228,18 @@ def _preflight(
 ) -> ProbeResult:
     """The receiver preflight on --port (probes/receiver.py): --context pairs, else what the
     PACS's IMAGE-level C-FIND says it holds, else its SOP classes in uncompressed syntaxes."""
-    from reverseprobe.probes.receiver import contexts_for, image_contexts, preflight
+    from reverseprobe.probes.receiver import contexts_for, image_contexts, preflight, receiver_host
 
     pairs: list[tuple[str, str]] = list(cfg.contexts)
     source = "option"
     if not pairs and target is not None and isinstance(find, FindResult) and find.study_uid:
         pairs = image_contexts(target, find.study_uid, dl.child(dl.remaining() / 3))
         source = "c-find"
-    classes = find.sop_classes if isinstance(find, FindResult) else ()
+    classes = find.sop_classes if isinstance(find, FindResult) and not cfg.contexts else ()
     chosen, source = contexts_for(pairs, classes, source)
     # The PACS's storage sender usually calls with its Q/R AE title: ours pretends to be it.
-    return preflight(_receiver_host(cfg.port), cfg.port, cfg.aet, cfg.pacs_aet, chosen,
+    return preflight(receiver_host(cfg.port), cfg.port, cfg.aet, cfg.pacs_aet, chosen,
                      deadline=dl, source=source)  # fmt: skip
-
-
-def _receiver_host(port: int) -> str:
-    """Where the user's receiver listens: its bound address, loopback for a wildcard bind."""
-    from reverseprobe.probes.listeners import listening_sockets
-
-    try:
-        socks = listening_sockets(port)[0]
-    except Exception:  # noqa: BLE001
-        socks = []
-    for s in socks:
-        if s.address not in ("0.0.0.0", "::", "*", ""):
-            return s.address.strip("[]")
-    return "127.0.0.1"
 
 
 def _echo(target: Target, dl: Deadline) -> EchoProbeResult:

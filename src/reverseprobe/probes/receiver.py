@@ -44,13 +44,16 @@ AVAILABLE_TS = 0x00083002  # Available Transfer Syntax UID (PS3.4 C.6.1.1.5, IMA
 def contexts_for(
     pairs: Sequence[tuple[str, str]], sop_classes: Sequence[str], source: str
 ) -> tuple[list[tuple[str, str]], str]:
-    """The pairs to propose: the given ones, else every SOP class the PACS holds in the two
-    uncompressed syntaxes (any PACS can send those), else CT and Secondary Capture."""
-    if pairs:
-        return _unique(pairs)[:MAX_CONTEXTS], source
-    classes = list(sop_classes) or [CT_IMAGE, SECONDARY_CAPTURE]
-    out = [(c, ts) for c in classes for ts in UNCOMPRESSED]
-    return _unique(out)[:MAX_CONTEXTS], "c-find" if sop_classes else "default"
+    """The pairs to propose: the given ones (a pair without transfer syntax, from a C-FIND
+    that did not say it, stands for its SOP class in the two uncompressed syntaxes, which any
+    PACS can send), else every SOP class the PACS holds so, else CT and Secondary Capture."""
+    full = [(a, t) for a, t in pairs if t]
+    classes = [a for a, t in pairs if not t] + list(sop_classes)
+    if full or classes:
+        out = full + [(c, ts) for c in classes for ts in UNCOMPRESSED]
+        return _unique(out)[:MAX_CONTEXTS], source if full or pairs else "c-find"
+    out = [(c, ts) for c in (CT_IMAGE, SECONDARY_CAPTURE) for ts in UNCOMPRESSED]
+    return _unique(out), "default"
 
 
 def _unique(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -59,8 +62,8 @@ def _unique(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def image_contexts(target: Target, study_uid: str, deadline: Deadline) -> list[tuple[str, str]]:
     """IMAGE-level C-FIND (PS3.4 C.6.2) of the study asking SOPClassUID and Available Transfer
-    Syntax UID (0008,3002): what the PACS holds, hence what it will propose. [] when the PACS
-    does not say (the attribute is optional; many return it empty)."""
+    Syntax UID (0008,3002): what the PACS holds, hence what it will propose. The transfer
+    syntax is "" where the PACS does not say (the attribute is optional; many leave it out)."""
     from reverseprobe.dicom.find import _run_find
     from reverseprobe.dicom.qr import QR_FIND, accepted, study_query
 
@@ -81,12 +84,26 @@ def image_contexts(target: Target, study_uid: str, deadline: Deadline) -> list[t
         def parse(ident: Any) -> tuple[str, str] | None:
             sop = str(getattr(ident, "SOPClassUID", "") or "")
             ts = str(getattr(ident, "AvailableTransferSyntaxUID", "") or "")
-            return (sop, ts) if _uid(sop) and _uid(ts) else None
+            return (sop, ts if _uid(ts) else "") if _uid(sop) else None
 
         _run_find(assoc, q, dl, rows, cap=FIND_CAP, parse=parse)
     finally:
         close(assoc, dl)
     return _unique(rows)
+
+
+def receiver_host(port: int) -> str:
+    """Where the user's receiver listens: its bound address, loopback for a wildcard bind."""
+    from reverseprobe.probes.listeners import listening_sockets
+
+    try:
+        socks = listening_sockets(port)[0]
+    except Exception:  # noqa: BLE001 - unreadable socket table: try loopback
+        socks = []
+    for s in socks:
+        if s.address not in ("0.0.0.0", "::", "*", ""):
+            return str(s.address).strip("[]")
+    return "127.0.0.1"
 
 
 def _uid(s: str) -> bool:
@@ -104,7 +121,7 @@ def preflight(
     source: str = "default",
 ) -> ReceiverPreflight:
     """The contexts association, the called-AE check and the concurrency check, in order."""
-    from pynetdicom.presentation import build_context
+    from pynetdicom import build_context  # the package first: see listeners' import thread
 
     proposed = [build_context(VERIFICATION, [IMPLICIT_LE])]
     proposed += [build_context(a, [t]) for a, t in pairs[:MAX_CONTEXTS]]
