@@ -115,7 +115,8 @@ def test_one_association_at_a_time_is_listener_busy(procs: Procs) -> None:
     busy = next(f for f in findings if f.code == "LISTENER_BUSY")
     assert busy.severity is Severity.WARN
     # a move whose sub-operations failed met the same limit: fail
-    hit = preflight_rules(pf, MoveResult(status=Status.FAIL, failed=1))  # type: ignore[arg-type]
+    failed = MoveResult(status=Status.FAIL, failed=1, final_code=0xA702)
+    hit = preflight_rules(pf, failed)  # type: ignore[arg-type]
     assert next(f for f in hit if f.code == "LISTENER_BUSY").severity is Severity.FAIL
 
 
@@ -257,3 +258,42 @@ def test_check_with_the_pacs_takes_the_contexts_from_its_c_find(procs: Procs) ->
 def test_check_pacs_without_pacs_aet_is_exit_2() -> None:
     rc, _, err = _check("--pacs", "127.0.0.1:104")
     assert rc == 2 and "--pacs-aet" in err
+
+
+# --- a receiver that takes one association while another move holds it ----------------------
+
+
+def test_receiver_limit_hit_by_a_move_is_listener_busy_fail(procs: Procs) -> None:
+    """pynetdicom receiver with maximum_associations=1; the first move's association is held
+    open (deterministic stand-in for a first move in progress) while move-test runs the second:
+    the preflight and the PACS's sub-association are both rejected transient, local limit."""
+    from pynetdicom import AE
+
+    from dicom_fixtures import QrFixture, make_study
+    from reverseprobe.commands.move_test import run_move_test
+    from reverseprobe.config import MoveTestConfig
+
+    port = free_port()
+    _pyscp(procs, port, "--max-assoc", "1")
+    first = AE(ae_title="FIRSTMOVE")
+    first.add_requested_context("1.2.840.10008.1.1")
+    held = first.associate("127.0.0.1", port, ae_title="SCP")
+    assert held.is_established
+    try:
+        with QrFixture(make_study(2), {"SCP": ("127.0.0.1", port)}) as pacs:
+            cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs.port, pacs_aet=pacs.aet,
+                                 aet="SCP", port=port, grace=1.0, public_ip=False, timeout=30.0,
+                                 receiver="running")  # fmt: skip
+            report = run_move_test(cfg)
+    finally:
+        held.release()
+    codes = [f.code for f in report.findings]
+    busy = next(f for f in report.findings if f.code == "LISTENER_BUSY")
+    assert busy.severity is Severity.FAIL, busy
+    assert "the move met the same limit" in busy.summary and "maximum_associations" in busy.fix
+    move = report.probes["move"]
+    # pynetdicom as the PACS answers 0xA801 when its sub-association is rejected: the limit,
+    # not an unknown AE, is the cause, and it is said once
+    assert isinstance(move, MoveResult) and move.final_code == 0xA801 and not move.completed
+    assert move.connections >= 1
+    assert not {"MOVE_OK", "MOVE_STORE_REJECTED", "MOVE_INCOMPLETE"} & set(codes), codes

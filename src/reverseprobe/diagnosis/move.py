@@ -24,7 +24,12 @@ from reverseprobe.diagnosis.pacs import (
     register,
     rejected,
 )
-from reverseprobe.diagnosis.receiver import pacs_cannot_convert, preflight_rules, receiver_rules
+from reverseprobe.diagnosis.receiver import (
+    BUSY_EXPLAINS,
+    pacs_cannot_convert,
+    preflight_rules,
+    receiver_rules,
+)
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Severity, Status
 from reverseprobe.model.check import ListeningSocket
 from reverseprobe.model.dicom import (
@@ -76,6 +81,9 @@ def rules(
         out.extend(_move_rules(move, get, cfg, entry, view, way=way))
     if isinstance(get, GetResult) and get.supported:
         out.append(_cget(get))
+    if any(f.code == "LISTENER_BUSY" and f.severity is Severity.FAIL for f in out):
+        # The receiver's association limit is the cause: one finding, at it.
+        out = [f for f in out if f.code not in BUSY_EXPLAINS]
     return _dedupe(out)
 
 

@@ -159,7 +159,7 @@ def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> li
         )
     busy = [t for t in pf.tries if t.busy]
     if busy:
-        hit = move is not None and bool(move.failed)
+        hit = move_hit_limit(move)
         n = {"contexts": "first", "second": "second", "third": "third"}
         which = ", ".join(n.get(t.purpose, t.purpose) for t in busy)
         rj = busy[0].reject
@@ -169,11 +169,7 @@ def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> li
                 "LISTENER_BUSY",
                 f"The receiver on {where} rejected the {which} association as transient "
                 f"({rj.reason_str}): it takes fewer associations at once than a PACS may open"
-                + (
-                    f"; the move's {move.failed} failed sub-operation(s) met the same limit."
-                    if hit and move is not None
-                    else "."
-                ),
+                + (f"; {_hit_text(move)}." if hit and move is not None else "."),
                 "Raise the receiver's association limit (pynetdicom: AE.maximum_associations; "
                 "dcmtk storescp: --fork, or one instance per PACS; Orthanc: it takes many; "
                 "DicomObjects: the Listen's MaxAssociations), or have the PACS open one "
@@ -184,6 +180,27 @@ def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> li
             )
         )
     return out
+
+
+def move_hit_limit(move: MoveResult | None) -> bool:
+    """The move met the receiver's limit too: nothing completed, and the PACS failed
+    sub-operations or connected and then gave up (pynetdicom as a PACS answers 0xA801 when
+    its sub-association is rejected)."""
+    if move is None or move.completed or move.final_code in (0x0000, None):
+        return False
+    return bool(move.failed) or bool(move.connections)
+
+
+def _hit_text(move: MoveResult) -> str:
+    if move.failed:
+        return f"the move's {move.failed} failed sub-operation(s) met the same limit"
+    return (
+        f"the move met the same limit: the PACS connected {move.connections} time(s), stored "
+        f"nothing and answered {move.final_code_hex} ({move.final_meaning})"
+    )
+
+
+BUSY_EXPLAINS = ("MOVE_INCOMPLETE", "MOVE_STORE_REJECTED", "MOVE_DESTINATION_UNKNOWN")
 
 
 def pacs_cannot_convert(move: MoveResult) -> str | None:
