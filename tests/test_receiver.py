@@ -173,3 +173,41 @@ def test_running_storescp_preflight_refuses_jpeg_before_the_move(tmp_path: Path)
     codes = [f["code"] for f in d["findings"]]
     assert "LISTENER_REJECTS_CONTEXT" in codes and "MOVE_STORE_REJECTED" in codes, codes
     assert codes.index("LISTENER_REJECTS_CONTEXT") < codes.index("MOVE_STORE_REJECTED")
+
+
+# --- Orthanc as the user's receiver -------------------------------------------------------------
+
+
+def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> None:
+    """Orthanc receives on --port with DicomAlwaysAllowStore false and no DicomModalities
+    entry for dcmqrscp (AE DQ): it refuses the PACS's storage sender."""
+    from dicom_fixtures import ORTHANC, orthanc_config
+
+    port, http = free_port(), free_port()
+    cfg_path = orthanc_config(tmp_path / "orx", aet=AET, port=port, http_port=http,
+                              modalities={})  # fmt: skip
+    conf = json.loads(cfg_path.read_text())
+    conf["DicomAlwaysAllowStore"] = False
+    cfg_path.write_text(json.dumps(conf))
+    log = open(tmp_path / "orthanc.log", "w")  # noqa: SIM115 - closed below
+    orthanc = subprocess.Popen([ORTHANC, str(cfg_path)], stdout=log, stderr=log)
+    try:
+        wait_listening(port, timeout=30)
+        with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port), "-xy") as pacs_port:
+            mcfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ",
+                                  aet=AET, port=port, grace=1.0, public_ip=False, timeout=30.0)  # fmt: skip
+            report = run_move_test(mcfg)
+    finally:
+        orthanc.terminate()
+        orthanc.wait(20)
+        log.close()
+    d = json.loads(json.dumps(report.to_dict()))
+    codes = [f["code"] for f in d["findings"]]
+    assert "MOVE_OK" not in codes
+    f = next(f for f in d["findings"] if f["code"] == "MOVE_STORE_REJECTED")
+    assert "DicomModalities" in f["fix"] and "DicomAlwaysAllowStore" in f["fix"]
+    assert d["probes"]["move"]["failed"] == 2
+    assert d["probes"]["move"]["receiver_mode"] == "running"
+    # Orthanc accepts the association and refuses at C-STORE: the preflight, which stores
+    # nothing, sees every context accepted (what it can and cannot prove)
+    assert d["probes"]["receiver"]["status"] == "ok"
