@@ -195,7 +195,8 @@ def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> No
         wait_listening(port, timeout=30)
         with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port), "-xy") as pacs_port:
             mcfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ",
-                                  aet=AET, port=port, grace=1.0, public_ip=False, timeout=30.0)  # fmt: skip
+                                  aet=AET, port=port, grace=1.0, public_ip=False,
+                                  timeout=30.0)  # fmt: skip
             report = run_move_test(mcfg)
     finally:
         orthanc.terminate()
