@@ -315,6 +315,7 @@ def test_rejected_association_is_decoded(port: int) -> None:
     ae.require_called_aet = True
     ae.add_supported_context("1.2.840.10008.1.1")
     server = ae.start_server(("127.0.0.1", 0), block=False)
+    assert server is not None
     try:
         cfg = MoveTestConfig(
             pacs_host="127.0.0.1", pacs_port=server.server_address[1], pacs_aet="WRONG",

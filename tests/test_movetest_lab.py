@@ -229,7 +229,7 @@ def test_receive_port_taken(pl: PacsLab, pacs_procs: list[LabProcess]) -> None:
     holder = pl.net.pc.popen([STORESCP, "-dhl", "--ignore", str(BUSY_PORT)], name="storescp-busy")
     pacs_procs.append(holder)
     pl.net.pc.wait_tcp_listen(BUSY_PORT, proc=holder)
-    rc, d = pl.move_test("DQ", "--receiver", "own", port=BUSY_PORT)
+    rc, d = pl.move_test("DQ", "--receiver", "own", port=BUSY_PORT)  # auto would observe it
     assert rc == 1
     f = finding(d, "MOVE_PORT_BUSY")
     assert "storescp" in f["summary"] and f"PID {holder.pid}" in f["summary"]

@@ -122,3 +122,93 @@ def test_receiver_own_with_the_port_taken_is_port_busy(tmp_path: Path) -> None:
         scp.terminate()
         scp.wait(10)
     assert "MOVE_PORT_BUSY" in {f.code for f in report.findings}
+
+
+def test_pacs_that_cannot_convert_is_named_not_a_generic_failure(tmp_path: Path) -> None:
+    """dcmqrscp without -xy proposes only uncompressed syntaxes for a JPEG study: our receiver
+    accepts all of them, and dcmqrscp still fails both sub-operations (it cannot convert)."""
+    port = free_port()
+    with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port)) as pacs_port:
+        cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ", aet=AET,
+                             port=port, grace=1.0, public_ip=False, timeout=30.0,
+                             receiver="own")  # fmt: skip
+        report = run_move_test(cfg)
+    d = json.loads(json.dumps(report.to_dict()))
+    f = next(f for f in d["findings"] if f["code"] == "MOVE_INCOMPLETE")
+    assert f["detail"]["cause"] == "pacs-cannot-convert", f
+    assert "-xy" in f["fix"] and "cannot send the study" in f["summary"]
+    assert "MOVE_STORE_REJECTED" not in {x["code"] for x in d["findings"]}
+    move = d["probes"]["move"]
+    assert move["failed"] == 2 and move["received"] == 0
+    offered = {
+        ts for a in move["associations"] for c in a["contexts"] for ts in c["transfer_syntaxes"]
+    }
+    assert JPEG_BASELINE not in offered
+
+
+def test_running_storescp_preflight_refuses_jpeg_before_the_move(tmp_path: Path) -> None:
+    """The preflight proposes what the PACS will send (--context: the study is JPEG) to the
+    user's storescp (defaults: uncompressed only): LISTENER_REJECTS_CONTEXT names it."""
+    port = free_port()
+    scp = _storescp(tmp_path, port)
+    ct = str(jpeg_study(1)[0].SOPClassUID)
+    try:
+        with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port), "-xy") as pacs_port:
+            cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ",
+                                 aet=AET, port=port, grace=1.0, public_ip=False, timeout=30.0,
+                                 contexts=((ct, JPEG_BASELINE),))  # fmt: skip
+            report = run_move_test(cfg)
+    finally:
+        scp.terminate()
+        scp.wait(10)
+    d = json.loads(json.dumps(report.to_dict()))
+    from test_json_schema import assert_valid
+
+    assert_valid(d, "move-test")  # the receiver probe follows its schema
+    pf = d["probes"]["receiver"]
+    assert pf["contexts_from"] == "option"
+    assert pf["contexts"] == [{"abstract_syntax": ct, "transfer_syntax": JPEG_BASELINE,
+                               "result": "transfer-syntaxes-not-supported",
+                               "source": "option"}]  # fmt: skip
+    codes = [f["code"] for f in d["findings"]]
+    assert "LISTENER_REJECTS_CONTEXT" in codes and "MOVE_STORE_REJECTED" in codes, codes
+    assert codes.index("LISTENER_REJECTS_CONTEXT") < codes.index("MOVE_STORE_REJECTED")
+
+
+# --- Orthanc as the user's receiver -------------------------------------------------------------
+
+
+def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> None:
+    """Orthanc receives on --port with DicomAlwaysAllowStore false and no DicomModalities
+    entry for dcmqrscp (AE DQ): it refuses the PACS's storage sender."""
+    from dicom_fixtures import ORTHANC, orthanc_config
+
+    port, http = free_port(), free_port()
+    cfg_path = orthanc_config(tmp_path / "orx", aet=AET, port=port, http_port=http,
+                              modalities={})  # fmt: skip
+    conf = json.loads(cfg_path.read_text())
+    conf["DicomAlwaysAllowStore"] = False
+    cfg_path.write_text(json.dumps(conf))
+    log = open(tmp_path / "orthanc.log", "w")  # noqa: SIM115 - closed below
+    orthanc = subprocess.Popen([ORTHANC, str(cfg_path)], stdout=log, stderr=log)
+    try:
+        wait_listening(port, timeout=30)
+        with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port), "-xy") as pacs_port:
+            mcfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ",
+                                  aet=AET, port=port, grace=1.0, public_ip=False,
+                                  timeout=30.0)  # fmt: skip
+            report = run_move_test(mcfg)
+    finally:
+        orthanc.terminate()
+        orthanc.wait(20)
+        log.close()
+    d = json.loads(json.dumps(report.to_dict()))
+    codes = [f["code"] for f in d["findings"]]
+    assert "MOVE_OK" not in codes
+    f = next(f for f in d["findings"] if f["code"] == "MOVE_STORE_REJECTED")
+    assert "DicomModalities" in f["fix"] and "DicomAlwaysAllowStore" in f["fix"]
+    assert d["probes"]["move"]["failed"] == 2
+    assert d["probes"]["move"]["receiver_mode"] == "running"
+    # Orthanc accepts the association and refuses at C-STORE: the preflight, which stores
+    # nothing, sees every context accepted (what it can and cannot prove)
+    assert d["probes"]["receiver"]["status"] == "ok"

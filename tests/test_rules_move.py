@@ -25,6 +25,7 @@ from reverseprobe.dicom.qr import (
 from reverseprobe.dicom.receiver import InboundAssociation
 from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
+from reverseprobe.model.dicom import DicomResult, PacsTcp
 from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
 from reverseprobe.render.timeline import describe
@@ -32,7 +33,7 @@ from reverseprobe.render.timeline import describe
 CFG = MoveTestConfig(pacs_host="203.0.113.10", pacs_port=104, pacs_aet="ARCHIVE", aet="MYSCU")
 NAT = AddressView(lan="192.168.2.2", toward_pacs="192.168.2.2", pacs_ip="203.0.113.10",
                   public="198.51.100.7")  # fmt: skip
-ECHO_OK = EchoProbeResult(status=Status.OK, tcp="open", result="accepted")
+ECHO_OK = EchoProbeResult(status=Status.OK, tcp=PacsTcp.OPEN, result=DicomResult.ACCEPTED)
 FIND_OK = FindResult(status=Status.OK, association=AssocState.ACCEPTED, studies=1,
                      study_uid="1.2.3", instances=3)  # fmt: skip
 SKIP = ProbeResult(status=Status.SKIPPED, reason="not tested")
@@ -135,13 +136,17 @@ def test_entry_says_when_the_public_address_was_not_measured() -> None:
     [("refused", "Nothing listens"), ("timeout", "firewall"), ("unreachable", "route")],
 )
 def test_unreachable(tcp: str, needle: str) -> None:
-    echo = EchoProbeResult(status=Status.FAIL, tcp=tcp, result="not-tested", detail="x")
+    echo = EchoProbeResult(
+        status=Status.FAIL, tcp=PacsTcp(tcp), result=DicomResult.NOT_TESTED, detail="x"
+    )
     f = run(echo=echo, find=SKIP)["PACS_UNREACHABLE"]
     assert needle in f.fix and "203.0.113.10:104" in f.summary
 
 
 def test_not_dicom_is_unreachable() -> None:
-    echo = EchoProbeResult(status=Status.FAIL, tcp="open", result="not-dicom", detail="HTTP")
+    echo = EchoProbeResult(
+        status=Status.FAIL, tcp=PacsTcp.OPEN, result=DicomResult.NOT_DICOM, detail="HTTP"
+    )
     assert "PACS_UNREACHABLE" in run(echo=echo, find=SKIP)
 
 
@@ -159,7 +164,9 @@ def _rej(result: int, source: int, reason: int) -> Rejection:
     ],
 )
 def test_rejection_decoded(rej: Rejection, needles: tuple[str, ...]) -> None:
-    echo = EchoProbeResult(status=Status.FAIL, tcp="open", result="rejected", reject=rej)
+    echo = EchoProbeResult(
+        status=Status.FAIL, tcp=PacsTcp.OPEN, result=DicomResult.REJECTED, reject=rej
+    )
     f = run(echo=echo, find=SKIP)["PACS_REJECTED_ASSOCIATION"]
     for n in needles:
         assert n in f.fix

@@ -144,6 +144,27 @@ def _check_parser(sub: Any) -> None:
         type=_t(c.parse_pacs_entry),
         help="the entry the PACS administrator already made for this SCU, to compare",
     )
+    ck.add_argument(
+        "--pacs",
+        type=_t(c.parse_host_port, what="--pacs HOST:PORT"),
+        metavar="HOST:PORT",
+        help="receiver preflight: the PACS whose IMAGE-level C-FIND tells what it will send "
+        "(with --pacs-aet); its studies are only read",
+    )
+    ck.add_argument(
+        "--pacs-aet",
+        type=_t(c.parse_aet, what="PACS AE title"),
+        help="receiver preflight: the PACS's AE title (with --pacs)",
+    )
+    ck.add_argument(
+        "--context",
+        dest="contexts",
+        action="append",
+        metavar="SOP=TS",
+        type=_t(c.parse_context),
+        help="receiver preflight: a SOP class and transfer syntax to propose to the receiver "
+        "on --port (repeatable)",
+    )
     _strict(ck)
     _common(ck, c.DEFAULT_CHECK_TIMEOUT)
 
@@ -269,6 +290,16 @@ def _move_test_parser(sub: Any) -> None:
         default="auto",
         help="own: our Storage SCP receives on --port; running: your receiver already listens "
         "there and move-test observes it; auto (default): own when --port is free, else running",
+    )
+    _reflector(mv, "echo-back service: measure the way in to --port before the move")
+    mv.add_argument(
+        "--context",
+        dest="contexts",
+        action="append",
+        metavar="SOP=TS",
+        type=_t(c.parse_context),
+        help="running receiver: a SOP class and transfer syntax the preflight proposes to it "
+        "(repeatable; default: what the PACS's IMAGE-level C-FIND says it holds)",
     )
     mv.add_argument("--try-cget", action="store_true", help="also retrieve the study with C-GET")
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")

@@ -355,6 +355,11 @@ class CheckConfig:
     sysroot: str | None = None
     virtual_env: tuple[tuple[str, str], ...] = ()
     tls: TlsSettings | None = None  # --tls: the C-ECHO to the listener over TLS (issue 15)
+    # The receiver preflight (issue 11): --pacs HOST:PORT with --pacs-aet (its IMAGE-level
+    # C-FIND tells the contexts), or --context SOP=TS pairs.
+    pacs: tuple[str, int] | None = None
+    pacs_aet: str | None = None
+    contexts: tuple[tuple[str, str], ...] = ()
 
     @property
     def called_aet(self) -> str:
@@ -403,6 +408,10 @@ class MoveTestConfig:
     strict: bool = False
     timeout: float = DEFAULT_MOVE_TIMEOUT
     receiver: str = "auto"  # auto | own | running (RECEIVER_MODES)
+    # --context SOP=TS: what the receiver preflight proposes (else from the PACS's C-FIND).
+    contexts: tuple[tuple[str, str], ...] = ()
+    # --reflector / REVERSEPROBE_REFLECTOR: measure the way in (the inbound probe) before the move
+    reflector: str | None = None
 
 
 RECEIVER_MODES = ("auto", "own", "running")
@@ -564,6 +573,9 @@ def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckC
         sysroot=environ.get(ENV_SYSROOT) or None,
         virtual_env=_virtual_env(environ),
         tls=tls_settings(args),
+        pacs=_check_pacs(args),
+        pacs_aet=getattr(args, "pacs_aet", None),
+        contexts=tuple(getattr(args, "contexts", None) or ()),
     )
 
 
@@ -585,6 +597,16 @@ def tls_settings(args: argparse.Namespace) -> TlsSettings | None:
     if files["--tls-key"] and not files["--tls-cert"]:
         raise BadInput("invalid --tls-key: it needs --tls-cert")
     return TlsSettings(ca=files["--tls-ca"], cert=files["--tls-cert"], key=files["--tls-key"])
+
+
+def _check_pacs(args: argparse.Namespace) -> tuple[str, int] | None:
+    """check's --pacs for the receiver preflight; it goes with --pacs-aet."""
+    pacs: tuple[str, int] | None = getattr(args, "pacs", None)
+    pacs_aet = getattr(args, "pacs_aet", None)
+    if (pacs is None) != (pacs_aet is None):
+        given, missing = ("--pacs", "--pacs-aet") if pacs else ("--pacs-aet", "--pacs")
+        raise BadInput(f"invalid {given}: it needs {missing} too (the receiver preflight)")
+    return pacs
 
 
 def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ForwardConfig:
@@ -676,7 +698,21 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
         strict=bool(args.strict),
         timeout=args.timeout,
         receiver=getattr(args, "receiver", None) or "auto",
+        contexts=tuple(getattr(args, "contexts", None) or ()),
+        reflector=reflector_url(getattr(args, "reflector", None), environ),
     )
+
+
+def parse_context(value: str, *, what: str = "--context") -> tuple[str, str]:
+    """'SOP_CLASS_UID=TRANSFER_SYNTAX_UID': one presentation context for the receiver
+    preflight (PS3.8 9.3.2.2), both UIDs per PS3.5 9.1."""
+    sop, sep, ts = value.partition("=")
+    if not sep:
+        raise BadInput(f"invalid {what} {value!r}: expected SOP_CLASS_UID=TRANSFER_SYNTAX_UID")
+    for uid in (sop, ts):
+        if len(uid.strip()) > 64 or not _UID.fullmatch(uid.strip()):
+            raise BadInput(f"invalid {what} {value!r}: {uid!r} is not a UID")
+    return sop.strip(), ts.strip()
 
 
 def reflector_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ReflectorConfig:

@@ -34,9 +34,9 @@ def plan(cfg: CheckConfig, time_left: float) -> Plan:
     """Every probe at once, each with the whole time less the runner's margin; the router's
     sequential calls (`parts["router"]`) share that time, the ones the rules need first."""
     t = max(0.0, time_left - MARGIN_S)
-    del cfg
+    names = PROBE_NAMES + (("receiver",) if wants_preflight(cfg) else ())
     return Plan(
-        tuple(Step(name, t) for name in PROBE_NAMES),
+        tuple(Step(name, t) for name in names),
         sequential=False,
         margin_s=MARGIN_S,
         parts={"router": router_plan(t)},
@@ -75,12 +75,43 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
     }
     for name, factory in _network_probes().items():
         probes[name] = factory(cfg)
+    if wants_preflight(cfg):
+        probes["receiver"] = lambda d: _receiver_preflight(cfg, d)
     if the_plan is not None and "router" in the_plan.parts:
         from reverseprobe.probes import router
 
         calls = the_plan.parts["router"]
         probes["router"] = router.check_probe(cfg, {s.name: s.budget_s for s in calls.steps})
     return probes
+
+
+def wants_preflight(cfg: CheckConfig) -> bool:
+    """The receiver preflight runs when asked for: --pacs with --pacs-aet, or --context."""
+    return bool(cfg.contexts) or (cfg.pacs is not None and cfg.pacs_aet is not None)
+
+
+def _receiver_preflight(cfg: CheckConfig, deadline: Deadline) -> ProbeResult:
+    """Propose to the receiver on --port what the PACS will send (probes/receiver.py): the
+    --context pairs, else what the PACS's IMAGE-level C-FIND says of its smallest study."""
+    from reverseprobe.dicom.find import FindResult, find_study
+    from reverseprobe.dicom.qr import Target
+    from reverseprobe.probes.receiver import contexts_for, image_contexts, preflight, receiver_host
+
+    pairs: list[tuple[str, str]] = list(cfg.contexts)
+    classes: tuple[str, ...] = ()
+    source = "option"
+    if not pairs and cfg.pacs is not None and cfg.pacs_aet is not None:
+        target = Target(cfg.pacs[0], cfg.pacs[1], cfg.pacs_aet, cfg.called_aet)
+        find = find_study(target, deadline.child(deadline.remaining() / 3))
+        if isinstance(find, FindResult) and find.study_uid:
+            classes = find.sop_classes
+            pairs = image_contexts(target, find.study_uid, deadline.child(deadline.remaining() / 3))
+        source = "c-find"
+    chosen, source = contexts_for(pairs, classes, source)
+    calling = cfg.pacs_aet or "ANY-SCU"
+    host = receiver_host(cfg.port)
+    return preflight(host, cfg.port, cfg.called_aet, calling, chosen, deadline=deadline,
+                     source=source)  # fmt: skip
 
 
 def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
@@ -117,7 +148,16 @@ def run(
             status=Status.TIMEOUT,
             reason=f"not measured in time ({c.had_s:.1f} s; it needs about {c.need_s:.0f} s)",
         )
-    findings = resolve(check_findings(results, cfg), results, cfg, cut_short=cuts)
+    found = check_findings(results, cfg)
+    pf = results.get("receiver")
+    if pf is not None:
+        from reverseprobe.diagnosis.receiver import preflight_rules
+        from reverseprobe.model.receiver import ReceiverPreflight
+
+        if isinstance(pf, ReceiverPreflight):  # the listeners probe may have said the AET
+            have = {f.code for f in found}
+            found = [*found, *(f for f in preflight_rules(pf) if f.code not in have)]
+    findings = resolve(found, results, cfg, cut_short=cuts)
     return Report(
         command="check",
         probes=results,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reverseprobe.config import MoveTestConfig
-from reverseprobe.diagnosis.move import delivered, rules
+from reverseprobe.diagnosis.move import delivered, inbound_config, rules
 from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
@@ -39,7 +39,7 @@ from reverseprobe.model.dicom import DicomResult, PacsTcp, StatusWord
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
-PROBE_NAMES = ("echo", "find", "move", "get")
+PROBE_NAMES = ("echo", "find", "inbound", "receiver", "move", "get")
 MARGIN_S = 0.3  # kept back from the deadline to build and render the report
 ECHO_BUDGET_S = 10.0
 FIND_BUDGET_S = 30.0
@@ -48,6 +48,10 @@ ADDRESS_BUDGET_S = 5.0
 GRACE_POLL_S = 0.05
 OBSERVE_TAIL_S = 0.3  # running mode: watched after the final response once a connection came
 STOP_RESERVE_S = 0.5  # pynetdicom's server polls every 0.5 s: shutdown() waits that long
+OWN_SKIP = "move-test's own receiver takes --port"
+RECEIVER_BUDGET_S = 15.0  # the preflight: a C-FIND for the contexts and four associations
+INBOUND_BUDGET_S = 12.0  # the reflector's dial-back of --port (probes/inbound.py)
+NO_REFLECTOR = "no reflector configured (--reflector URL or REVERSEPROBE_REFLECTOR)"
 
 
 def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
@@ -60,7 +64,10 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
     find = min(FIND_BUDGET_S, (t - echo) * 0.25)
     rest = max(0.0, t - echo - find)
     get = rest * 0.4 if cfg.try_cget else min(GET_PROBE_BUDGET_S, rest * 0.15)
-    move = rest - get
+    # The receiver preflight runs only when the user's receiver holds the port (not "own").
+    recv = 0.0 if cfg.receiver == "own" else min(RECEIVER_BUDGET_S, (rest - get) * 0.2)
+    inbound = min(INBOUND_BUDGET_S, (rest - get) * 0.25) if cfg.reflector else 0.0
+    move = rest - get - recv - inbound
     grace = min(cfg.grace, max(0.5, move / 3), move / 2)  # the C-MOVE keeps half at least
     stop = min(STOP_RESERVE_S, max(0.0, move - grace))
     move_parts = Plan(
@@ -73,8 +80,9 @@ def plan(cfg: MoveTestConfig, time_left: float) -> Plan:
         margin_s=0.0,
     )
     return Plan(
-        (Step("echo", echo), Step("find", find), Step("move", move, takes_rest=True),
-         Step("get", get)),
+        (Step("echo", echo), Step("find", find), Step("inbound", inbound),
+         Step("receiver", recv),
+         Step("move", move, takes_rest=True), Step("get", get)),
         sequential=True,
         margin_s=MARGIN_S,
         parts={"move": move_parts},
@@ -117,6 +125,19 @@ def run(
             return _skip("the PACS did not accept an association (see echo)")
         return find_study(target_box[0], dl, study=cfg.study)
 
+    def inbound_step(dl: Deadline, _done: Mapping[str, ProbeResult]) -> ProbeResult:
+        if not cfg.reflector:
+            return _skip(NO_REFLECTOR)
+        from reverseprobe.probes.inbound import probe_inbound
+
+        return probe_inbound(inbound_config(cfg), dl)
+
+    def receiver_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
+        if not _port_taken(cfg):
+            return _skip(OWN_SKIP)
+        find = done.get("find")
+        return _preflight(cfg, target_box[0] if target_box else None, find, dl)
+
     def move_step(dl: Deadline, done: Mapping[str, ProbeResult]) -> ProbeResult:
         find = done.get("find")
         if not isinstance(find, FindResult) or not find.study_uid:
@@ -134,7 +155,9 @@ def run(
         study = find.study_uid if isinstance(find, FindResult) and cfg.try_cget else None
         return _get(cfg, target_box[0], find, study, dl)
 
-    steps = {"echo": echo_step, "find": find_step, "move": move_step, "get": get_step}
+    steps = {"echo": echo_step, "find": find_step, "inbound": inbound_step,
+             "receiver": receiver_step,
+             "move": move_step, "get": get_step}  # fmt: skip
     try:
         probes = run_steps(the_plan, steps, outer, on_update=on_update)
     except Interrupted as exc:
@@ -154,6 +177,12 @@ def _report(
     t0: float,
 ) -> Report:
     got = dict(probes)
+    pf = got.get("receiver")
+    if pf is not None and pf.status is Status.SKIPPED and str(pf.reason).endswith(OWN_SKIP):
+        del got["receiver"]  # not applicable: our own receiver took the port
+    ib = got.get("inbound")
+    if ib is not None and ib.status is Status.SKIPPED and str(ib.reason).endswith(NO_REFLECTOR):
+        del got["inbound"]  # not asked for: move-test measures the way in only with a reflector
     if lookup:
         view = lookup[0].result(outer.share(ADDRESS_BUDGET_S))
     else:
@@ -181,6 +210,39 @@ def _skip(why: str) -> ProbeResult:
 # --- steps -----------------------------------------------------------------------------------
 
 
+def _port_taken(cfg: MoveTestConfig) -> bool:
+    """Running mode will be used: asked for, or (auto) a program listens on --port."""
+    from reverseprobe.probes.listeners import listening_sockets
+
+    if cfg.receiver == "own":
+        return False
+    if cfg.receiver == "running":
+        return True
+    try:
+        return bool(listening_sockets(cfg.port)[0])
+    except Exception:  # noqa: BLE001 - unreadable socket table: the move step decides
+        return False
+
+
+def _preflight(
+    cfg: MoveTestConfig, target: Target | None, find: ProbeResult | None, dl: Deadline
+) -> ProbeResult:
+    """The receiver preflight on --port (probes/receiver.py): --context pairs, else what the
+    PACS's IMAGE-level C-FIND says it holds, else its SOP classes in uncompressed syntaxes."""
+    from reverseprobe.probes.receiver import contexts_for, image_contexts, preflight, receiver_host
+
+    pairs: list[tuple[str, str]] = list(cfg.contexts)
+    source = "option"
+    if not pairs and target is not None and isinstance(find, FindResult) and find.study_uid:
+        pairs = image_contexts(target, find.study_uid, dl.child(dl.remaining() / 3))
+        source = "c-find"
+    classes = find.sop_classes if isinstance(find, FindResult) and not cfg.contexts else ()
+    chosen, source = contexts_for(pairs, classes, source)
+    # The PACS's storage sender usually calls with its Q/R AE title: ours pretends to be it.
+    return preflight(receiver_host(cfg.port), cfg.port, cfg.aet, cfg.pacs_aet, chosen,
+                     deadline=dl, source=source)  # fmt: skip
+
+
 def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
     from reverseprobe.dicom.echo import echo
 
@@ -206,7 +268,7 @@ def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
     )
 
 
-def _move(
+def _move(  # noqa: PLR0913 - the move step's inputs: config, target, study, deadline, timeline, progress
     cfg: MoveTestConfig,
     target: Target,
     find: ProbeResult,
@@ -281,7 +343,7 @@ def _move(
     return _move_result(out, recv, grace, timeline, base)
 
 
-def _move_observed(
+def _move_observed(  # noqa: PLR0913 - the observed move's inputs (running receiver mode, issue 11)
     cfg: MoveTestConfig,
     target: Target,
     find: FindResult,
@@ -377,7 +439,7 @@ def _move_observed(
     )
 
 
-def _grace(
+def _grace(  # noqa: PLR0913 - the grace wait reads the move, the receiver and the study's count
     recv: Receiver,
     out: MoveOutcome,
     *,
@@ -417,6 +479,7 @@ def _move_result(
     a = out.association
     want = out.completed or base.get("expected")
     ok = delivered(word=word, received=st.received, failed=(out.failed or 0) + st.failed, want=want)
+    ok = ok and not out.cancelled and not out.remaining  # cut short by our C-CANCEL: not all
     if a.state is not AssocState.ACCEPTED:
         reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
     elif code is None:
@@ -466,14 +529,14 @@ def _move_result(
 def _stall(out: MoveOutcome, timeline: Timeline) -> float | None:
     """Seconds from the last pending C-MOVE response to the end of the wait, when pending
     responses came and then no final one (PS3.4 C.4.2.1.4: pending until the last sub-op)."""
-    if out.final_code is not None or not out.pending_responses:
-        return None
+    if not out.pending_responses or (out.final_code is not None and not out.cancelled):
+        return None  # a final response that our C-CANCEL did not force: no stall
     events = timeline.events()
     pending = [e.t for e in events if e.event is EventKind.MOVE_PENDING]
     if not pending:
         return None
     end = [e.t for e in events if e.event in (EventKind.MOVE_NO_RESPONSE, EventKind.MOVE_CANCEL)]
-    return round(max(end or [timeline.now()]) - pending[-1], 3)
+    return round(min(end or [timeline.now()]) - pending[-1], 3)  # until we gave up
 
 
 def _get(

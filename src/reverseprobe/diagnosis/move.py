@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reverseprobe.config import MoveTestConfig
+from reverseprobe.config import CheckConfig, MoveTestConfig
 from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.inbound import Verdict, judge, reflector_inside
+from reverseprobe.diagnosis.inbound import rules as inbound_rules
 from reverseprobe.diagnosis.pacs import (
     aborted,
     echo_rules,
@@ -22,8 +24,13 @@ from reverseprobe.diagnosis.pacs import (
     register,
     rejected,
 )
-from reverseprobe.diagnosis.receiver import receiver_rules
-from reverseprobe.model import Finding, PacsEntry, ProbeResult, Severity
+from reverseprobe.diagnosis.receiver import (
+    BUSY_EXPLAINS,
+    pacs_cannot_convert,
+    preflight_rules,
+    receiver_rules,
+)
+from reverseprobe.model import Finding, PacsEntry, ProbeResult, Severity, Status
 from reverseprobe.model.check import ListeningSocket
 from reverseprobe.model.dicom import (
     NO_RESPONSE_TEXT,
@@ -37,7 +44,9 @@ from reverseprobe.model.dicom import (
     NoResponse,
     StatusWord,
 )
+from reverseprobe.model.inbound import InboundResult
 from reverseprobe.model.move import AddressView, behind_nat
+from reverseprobe.model.receiver import ReceiverPreflight
 
 
 def delivered(*, word: StatusWord | None, received: int, failed: int, want: int | None) -> bool:
@@ -59,15 +68,74 @@ def rules(
     move = _typed(probes.get("move"), MoveResult)
     get = _typed(probes.get("get"), GetResult)
     out: list[Finding] = []
+    way = way_in(probes)
+    if "inbound" in probes:
+        out.extend(_inbound_findings(probes, cfg))
     if echo is not None:
         out.extend(echo_rules(echo, cfg, entry))
     if find is not None:
         out.extend(find_rules(find, cfg, entry))
+    pf = probes.get("receiver")
+    if isinstance(pf, ReceiverPreflight):
+        out.extend(preflight_rules(pf, move if isinstance(move, MoveResult) else None))
     if move is not None:
-        out.extend(_move_rules(move, get, cfg, entry, view))
+        out.extend(_move_rules(move, get, cfg, entry, view, way=way))
     if isinstance(get, GetResult) and get.supported:
         out.append(_cget(get))
+    if any(f.code == "LISTENER_BUSY" and f.severity is Severity.FAIL for f in out):
+        # The receiver's association limit is the cause: one finding, at it.
+        out = [f for f in out if f.code not in BUSY_EXPLAINS]
     return _dedupe(out)
+
+
+def inbound_config(cfg: MoveTestConfig) -> CheckConfig:
+    """The inbound probe's and its rules' view of move-test's options: the same port, AE
+    title and reflector; no router is asked (move-test never talks UPnP)."""
+    return CheckConfig(port=cfg.port, aet=cfg.aet, reflector=cfg.reflector, upnp=False,
+                       public_ip=cfg.public_ip, ip_services=cfg.ip_services,
+                       strict=cfg.strict, timeout=cfg.timeout)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WayIn:
+    """What the reflector's dial-back of --port says about the way in, measured before the
+    move: open | closed | elsewhere | None (not measured, or a reflector inside proves
+    nothing), and the evidence in words."""
+
+    state: str | None = None
+    evidence: str = ""
+    seen_as: str | None = None  # this PC's address as the reflector (outside) saw it
+
+
+def way_in(probes: Mapping[str, ProbeResult]) -> WayIn:  # noqa: PLR0911 - one return per way-in verdict (open, closed, inside, not tested)
+    r = probes.get("inbound")
+    if not isinstance(r, InboundResult) or r.status is not Status.OK:
+        return WayIn()
+    inside = reflector_inside(probes)
+    if inside is not None:
+        return WayIn(None, f"the reflector is inside this network ({inside}): proves nothing")
+    v = judge(r)
+    port = r.port
+    if v in (Verdict.OK, Verdict.OK_UNCONFIRMED):
+        return WayIn(
+            "open", f"the reflector's dial-back reached port {port} on this PC", r.observed_ip
+        )
+    if v is Verdict.REFUSED:
+        return WayIn("closed", f"the reflector's dial-back of port {port} was refused")
+    if v is Verdict.TIMEOUT:
+        return WayIn("closed", f"the reflector's dial-back of port {port} timed out (filtered)")
+    if v is Verdict.OTHER_HOST:
+        return WayIn("elsewhere", f"the reflector's dial-back of port {port} reached another host")
+    return WayIn()
+
+
+def _inbound_findings(probes: Mapping[str, ProbeResult], cfg: MoveTestConfig) -> list[Finding]:
+    """The inbound probe's own findings (the way in: INBOUND_*); a reflector inside the
+    network gets REFLECTOR_INSIDE instead of its dial-back codes (diagnosis/story.py)."""
+    from reverseprobe.diagnosis.story import _inside_reflector
+
+    found = inbound_rules({"inbound": probes["inbound"]}, inbound_config(cfg))
+    return _inside_reflector(found, probes)
 
 
 def _typed(p: ProbeResult | None, cls: type[ProbeResult]) -> ProbeResult | None:
@@ -103,6 +171,7 @@ class _Ctx:
     entry: PacsEntry
     view: AddressView
     cget: bool  # the PACS accepts C-GET
+    way: WayIn = WayIn()  # the way in, from the reflector (before the move)
 
     def entry_fix(self) -> str:
         port = self.cfg.port
@@ -119,12 +188,14 @@ class _Ctx:
         return fix
 
 
-def _move_rules(
+def _move_rules(  # noqa: PLR0911, PLR0913 - one return per move outcome, in the order they decide
     move: ProbeResult,
     get: ProbeResult | None,
     cfg: MoveTestConfig,
     entry: PacsEntry,
     view: AddressView,
+    *,
+    way: WayIn | None = None,
 ) -> list[Finding]:
     assert isinstance(move, MoveResult)
     if move.port_busy is not None:
@@ -158,7 +229,7 @@ def _move_rules(
         return [aborted(cfg, entry, "the C-MOVE")]
     if move.no_response is NoResponse.GARBAGE and move.received == 0:
         return [protocol_error(cfg, "C-MOVE", move.reason)]
-    ctx = _Ctx(cfg, entry, view, isinstance(get, GetResult) and bool(get.supported))
+    ctx = _Ctx(cfg, entry, view, isinstance(get, GetResult) and bool(get.supported), way or WayIn())
     out: list[Finding] = []
     assocs = move.associations
     called = sorted({a.called_aet for a in assocs if a.called_aet and a.called_aet != cfg.aet})
@@ -256,7 +327,7 @@ def _port_busy(move: MoveResult, cfg: MoveTestConfig) -> Finding:
     )
 
 
-def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
+def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912, PLR0915 - one branch per cause's signature; to split
     """The one finding that says whether the images arrived, and if not, where it broke."""
     cfg, port = ctx.cfg, ctx.cfg.port
     code, word = move.final_code, move.final_status
@@ -271,10 +342,21 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         "connections": conns,
         "peers": sorted({a.peer for a in move.associations}),
     }
-    if code == DicomStatus.MOVE_DESTINATION_UNKNOWN and received == 0:
+    way = ctx.way
+    if way.evidence:
+        detail["way_in"] = way.state
+    attempts = (move.completed or 0) + (move.failed or 0) + (move.warning or 0)
+    unknown = code == DicomStatus.MOVE_DESTINATION_UNKNOWN or (
+        code == DicomStatus.UNABLE_TO_PROCESS and attempts == 0 and way.state == "open"
+    )  # Orthanc says 0xC000 for an unknown AE: with the way in open and no attempt, it is that
+    if unknown and received == 0 and conns == 0:
+        detail["evidence"] = f"final status {move.final_code_hex} with zero sub-operations" + (
+            f"; {way.evidence}" if way.evidence else ""
+        )
         return make(
             "MOVE_DESTINATION_UNKNOWN",
-            f"The PACS does not know the Move Destination {cfg.aet!r} (status 0xA801).",
+            f"The PACS does not know the Move Destination {cfg.aet!r} (status "
+            f"{move.final_code_hex}, no sub-operation attempted).",
             f"Ask the PACS administrator to add {register(cfg, ctx.entry)}.",
             **detail,
         )
@@ -307,7 +389,39 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
             )
         if word is StatusWord.SUCCESS:
             summary += " (A PACS that moves in the background reports success before it tries.)"
-        if move.failed:
+        if move.failed and way.state == "open":
+            # The way in is open (the reflector got through) and the PACS tried: its entry
+            # points elsewhere. PACS_ENTRY_WRONG, shared with the NAT-layers rules.
+            must = register(cfg, ctx.entry)
+            if way.seen_as:  # the reflector's view from outside is the address that works
+                must = f"AE title {cfg.aet!r}, address {way.seen_as}, port {port}"
+            detail["evidence"] = (
+                f"{way.evidence} before the move; the PACS reports {move.failed} failed "
+                f"sub-operation(s) and no connection arrived"
+            )
+            return make(
+                "PACS_ENTRY_WRONG",
+                f"The PACS knows {cfg.aet!r} and tried {move.failed} sub-operation(s), but it "
+                f"dials somewhere that is not this PC: the way in to port {port} is open (the "
+                f"reflector got through) and no connection from the PACS arrived. Its entry's "
+                f"address or port is wrong.",
+                f"In the PACS's AE table the entry for {cfg.aet!r} must be {must}.",
+                wrong=["address or port"],
+                expected=must,
+                **detail,
+            )
+        if way.state in ("closed", "elsewhere") and not out_of_time:
+            summary += f" The way in is closed: {way.evidence} (see the inbound finding)."
+            detail["evidence"] = f"{way.evidence} before the move" + (
+                f"; the PACS reports {move.failed} failed" if move.failed else ""
+            )
+        if move.failed and "evidence" in detail:
+            fix = (
+                f"The PACS knows {cfg.aet!r} and tried {move.failed} sub-operation(s), but the "
+                f"way in to port {port} is closed: open it as the inbound finding says. "
+                f"{ctx.entry_fix()}"
+            )
+        elif move.failed:
             # Its own counts say it knew the AE title and tried: the entry's address is wrong
             # or the way in is closed, not a missing entry (PS3.4 C.4.2.1.4 sub-op counts).
             fix = (
@@ -316,6 +430,12 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
                 f"this PC, or the way in (router, firewall) is closed. {ctx.entry_fix()}"
             )
             detail["evidence"] = "the PACS's failed count > 0 and no connection arrived"
+        elif "evidence" in detail:
+            fix = (
+                f"The way in to port {port} is closed: open it first, as the inbound finding "
+                f"says; then, if the move still fails, the PACS lacks the entry or it points "
+                f"elsewhere. {ctx.entry_fix()}"
+            )
         else:
             fix = (
                 f"The PACS lacks the entry for {cfg.aet!r} (some PACS say 0xC000, not 0xA801) "
@@ -367,6 +487,11 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:
         "Ask the PACS administrator what the PACS logged for these sub-operations; the timeline "
         "shows which association ended how."
     )
+    cause = pacs_cannot_convert(move)
+    if cause is not None:
+        why.append("the PACS cannot send the study's transfer syntax")
+        fix = cause
+        detail["cause"] = "pacs-cannot-convert"
     if out_of_time:
         why.append(f"move-test's --timeout ({cfg.timeout:g} s) ran out first")
         fix = (

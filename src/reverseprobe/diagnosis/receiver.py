@@ -4,8 +4,9 @@ the move stalled, or the receiver refused what the PACS sent (PS3.4 C.4.2, PS3.8
 from __future__ import annotations
 
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.model import Finding
+from reverseprobe.model import Finding, Severity
 from reverseprobe.model.dicom import MoveResult
+from reverseprobe.model.receiver import ReceiverPreflight
 
 MOVE_NOT_SUPPORTED_CODE = 0x0122  # SOP Class not Supported (PS3.7 C.4.2 / Annex C)
 STALL_MIN_S = 1.0  # silence after the last pending response that counts as a stall
@@ -34,7 +35,8 @@ def receiver_rules(move: MoveResult, aet: str, port: int) -> list[Finding]:
                 final_code=move.final_code_hex,
             )
         ]
-    if move.stall_s is not None and move.stall_s >= STALL_MIN_S and move.final_code is None:
+    stalled = move.final_code is None or move.cancelled  # no final, or only after our C-CANCEL
+    if move.stall_s is not None and move.stall_s >= STALL_MIN_S and stalled:
         left = move.remaining if move.remaining is not None else "?"
         return [
             make(
@@ -102,3 +104,125 @@ def _refused(move: MoveResult) -> Finding | None:
         statuses=statuses,
         failed=failed,
     )
+
+
+# --- the receiver preflight (probes/receiver.py) ---------------------------------------------
+
+UNCOMPRESSED_TS = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}  # PS3.5 A.1, A.2, A.3
+)
+CALLED_AET_NOT_RECOGNISED = 7  # A-ASSOCIATE-RJ source 1, reason 7 (PS3.8 9.3.4)
+
+
+def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> list[Finding]:
+    """LISTENER_REJECTS_AET, LISTENER_REJECTS_CONTEXT, LISTENER_BUSY from the preflight; busy
+    is a fail when the move's own sub-operations failed too (the PACS met the same limit)."""
+    out: list[Finding] = []
+    first = pf.attempt("contexts")
+    where = f"{pf.host}:{pf.port}"
+    if first is not None and first.reject is not None and not first.busy:
+        r = first.reject
+        if r.reason == CALLED_AET_NOT_RECOGNISED and r.source == 1:
+            out.append(
+                make(
+                    "LISTENER_REJECTS_AET",
+                    f"The receiver on {where} rejects associations called {pf.called_aet!r} "
+                    f"({r.reason_str}): the PACS's C-STORE sub-associations call exactly that.",
+                    f"Set the receiver's AE title to {pf.called_aet!r} (dcmtk storescp: -aet "
+                    f"{pf.called_aet}; Orthanc: DicomAet), or register its real title at the PACS.",
+                    called_aet=pf.called_aet,
+                    reject=f"{r.result_str}/{r.source_str}/{r.reason_str}",
+                )
+            )
+    refused = pf.refused
+    if refused:
+        lines = [f"{c.abstract_syntax} in {c.transfer_syntax} ({c.result})" for c in refused]
+        out.append(
+            make(
+                "LISTENER_REJECTS_CONTEXT",
+                f"The receiver on {where} refuses {len(refused)} of the {len(pf.contexts)} "
+                f"presentation context(s) the PACS will propose (from {pf.contexts_from}): "
+                + "; ".join(lines[:4])
+                + (f"; and {len(lines) - 4} more" if len(lines) > 4 else "")
+                + ". Images of these are refused when the PACS sends them.",
+                "Either accept them in the receiver (" + RECEIVER_FIXES + "), or have the PACS "
+                "send another transfer syntax (e.g. uncompressed Explicit VR Little Endian).",
+                contexts=[
+                    {
+                        "sop_class": c.abstract_syntax,
+                        "transfer_syntax": c.transfer_syntax,
+                        "result": c.result,
+                    }
+                    for c in refused[:32]
+                ],
+            )
+        )
+    busy = [t for t in pf.tries if t.busy]
+    if busy:
+        hit = move_hit_limit(move)
+        n = {"contexts": "first", "second": "second", "third": "third"}
+        which = ", ".join(n.get(t.purpose, t.purpose) for t in busy)
+        rj = busy[0].reject
+        assert rj is not None
+        out.append(
+            make(
+                "LISTENER_BUSY",
+                f"The receiver on {where} rejected the {which} association as transient "
+                f"({rj.reason_str}): it takes fewer associations at once than a PACS may open"
+                + (f"; {_hit_text(move)}." if hit and move is not None else "."),
+                "Raise the receiver's association limit (pynetdicom: AE.maximum_associations; "
+                "dcmtk storescp: --fork, or one instance per PACS; Orthanc: it takes many; "
+                "DicomObjects: the Listen's MaxAssociations), or have the PACS open one "
+                "association at a time.",
+                severity=Severity.FAIL if hit else Severity.WARN,
+                rejected=[t.purpose for t in busy],
+                reject=f"{rj.result_str}/{rj.source_str}/{rj.reason_str}",
+            )
+        )
+    return out
+
+
+def move_hit_limit(move: MoveResult | None) -> bool:
+    """The move met the receiver's limit too: nothing completed, and the PACS failed
+    sub-operations or connected and then gave up (pynetdicom as a PACS answers 0xA801 when
+    its sub-association is rejected)."""
+    if move is None or move.completed or move.final_code in (0x0000, None):
+        return False
+    return bool(move.failed) or bool(move.connections)
+
+
+def _hit_text(move: MoveResult) -> str:
+    if move.failed:
+        return f"the move's {move.failed} failed sub-operation(s) met the same limit"
+    return (
+        f"the move met the same limit: the PACS connected {move.connections} time(s), stored "
+        f"nothing and answered {move.final_code_hex} ({move.final_meaning})"
+    )
+
+
+BUSY_EXPLAINS = ("MOVE_INCOMPLETE", "MOVE_STORE_REJECTED", "MOVE_DESTINATION_UNKNOWN")
+
+
+def pacs_cannot_convert(move: MoveResult) -> str | None:
+    """Our receiver accepted every context the PACS proposed, the PACS proposed only
+    uncompressed syntaxes, and its sub-operations failed anyway: it holds the images in a
+    syntax it did not offer and cannot convert (dcmqrscp without -xy). The cause, or None."""
+    if move.receiver_mode != "own" or not move.failed or not move.associations:
+        return None
+    cxs = [c for a in move.associations for c in a.contexts if _storage(c.abstract_syntax)]
+    if not cxs or any(c.result != "accepted" for c in cxs):
+        return None
+    offered = {ts for c in cxs for ts in c.transfer_syntaxes}
+    if not offered or not offered <= UNCOMPRESSED_TS:
+        return None
+    return (
+        f"The PACS proposed only uncompressed transfer syntaxes, which move-test's receiver "
+        f"accepted, and still failed {move.failed} sub-operation(s): it cannot send the study in "
+        f"the syntax it stores (compressed) and cannot convert it. On dcmqrscp run it with -xy "
+        f"(or the option proposing the stored syntax); on another PACS, configure its storage "
+        f"sender to offer the stored transfer syntax (JPEG, JPEG-LS, JPEG 2000) for this AE."
+    )
+
+
+def _storage(uid: str) -> bool:
+    return uid.startswith("1.2.840.10008.5.1.4.1.1")  # PS3.4 B.5: the Storage SOP classes

@@ -39,7 +39,7 @@ CANCEL_WAIT_S = 1.0  # C-CANCEL this long before the move's deadline
 # --- C-MOVE --------------------------------------------------------------------------------
 
 
-def c_move(
+def c_move(  # noqa: PLR0912, PLR0913, PLR0915 - one bounded C-MOVE, cancel/abort paths
     target: Target,
     study_uid: str,
     destination: str,
@@ -128,7 +128,7 @@ def _cancel(assoc: Any, cx_id: int, timeline: Timeline, done: threading.Event) -
         assoc.send_c_cancel(1, cx_id)
 
 
-def _outcome(
+def _outcome(  # noqa: PLR0913 - the C-MOVE outcome's parts
     st: Any,
     pending: int,
     *,

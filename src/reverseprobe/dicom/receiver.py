@@ -145,7 +145,7 @@ class Receiver:
     never be why images fail. Nothing is decoded; --save writes the bytes as received.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only receiver limits (issue 16) and identity
         self,
         aet: str,
         port: int,

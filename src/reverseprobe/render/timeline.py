@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from reverseprobe.model import Report
-from reverseprobe.model.dicom import EventKind, MoveResult, TimelineEvent
+from reverseprobe.model.dicom import EventKind, InboundAssociation, MoveResult, TimelineEvent
+
+CONTEXTS_SHOWN = 4  # refused contexts listed one a line; the rest counted
 
 
 def timeline_lines(report: Report) -> list[str]:
@@ -11,7 +13,12 @@ def timeline_lines(report: Report) -> list[str]:
     move = report.probes.get("move")
     if not isinstance(move, MoveResult) or not move.timeline:
         return []
-    lines = [f"{e.t:8.3f} s  {describe(e)}" for e in move.timeline]
+    by_number = {a.number: a for a in move.associations}
+    lines: list[str] = []
+    for e in move.timeline:
+        lines.append(f"{e.t:8.3f} s  {describe(e)}")
+        if e.event in (EventKind.ACCEPTED, EventKind.REJECTED) and e.association in by_number:
+            lines.extend(f"{'':10}  {x}" for x in context_lines(by_number[e.association]))
     listed = sum(1 for e in move.timeline if e.event is EventKind.C_STORE)
     if move.received + move.store_failures > listed:
         lines.append(
@@ -55,3 +62,24 @@ def describe(e: TimelineEvent) -> str:
         EventKind.CUT_OFF: f"{n}cut off {e.peer}: {d.get('reason')}",
     }
     return texts.get(e.event, e.event.value)
+
+
+def context_lines(a: InboundAssociation) -> list[str]:
+    """What the PACS proposed on this association and what was answered (PS3.8 9.3.2.2,
+    9.3.3.2): a count, each refused context, and the syntax of the first accepted one."""
+    if not a.contexts:
+        return []
+    ok = [c for c in a.contexts if c.result == "accepted"]
+    bad = [c for c in a.contexts if c.result != "accepted"]
+    pdu = f", max PDU {a.max_pdu}" if a.max_pdu is not None else ""
+    out = [f"proposed {len(a.contexts)} context(s): {len(ok)} accepted, {len(bad)} refused{pdu}"]
+    out += [
+        f"refused {c.abstract_syntax} in {', '.join(c.transfer_syntaxes[:3])} ({c.result})"
+        for c in bad[:CONTEXTS_SHOWN]
+    ]
+    if len(bad) > CONTEXTS_SHOWN:
+        out.append(f"({len(bad) - CONTEXTS_SHOWN} more refused)")
+    used = sorted({c.accepted_transfer_syntax for c in ok if c.accepted_transfer_syntax})
+    if used:
+        out.append("accepted in " + ", ".join(used[:3]))
+    return out
