@@ -165,6 +165,12 @@ def _check_parser(sub: Any) -> None:
         help="receiver preflight: a SOP class and transfer syntax to propose to the receiver "
         "on --port (repeatable)",
     )
+    ck.add_argument(
+        "--contexts-from",
+        metavar="FILE",
+        help="receiver preflight: propose what the PACS proposed in a recorded move "
+        "(a move-test --receiver own --json report)",
+    )
     _strict(ck)
     _common(ck, c.DEFAULT_CHECK_TIMEOUT)
 
@@ -300,6 +306,12 @@ def _move_test_parser(sub: Any) -> None:
         type=_t(c.parse_context),
         help="running receiver: a SOP class and transfer syntax the preflight proposes to it "
         "(repeatable; default: what the PACS's IMAGE-level C-FIND says it holds)",
+    )
+    mv.add_argument(
+        "--contexts-from",
+        metavar="FILE",
+        help="running receiver: the preflight proposes what the PACS proposed in a recorded "
+        "move (an earlier move-test --receiver own --json report) instead of asking C-FIND",
     )
     mv.add_argument("--try-cget", action="store_true", help="also retrieve the study with C-GET")
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")

@@ -86,8 +86,10 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
 
 
 def wants_preflight(cfg: CheckConfig) -> bool:
-    """The receiver preflight runs when asked for: --pacs with --pacs-aet, or --context."""
-    return bool(cfg.contexts) or (cfg.pacs is not None and cfg.pacs_aet is not None)
+    """The receiver preflight runs when asked for: --pacs with --pacs-aet, --context, or
+    --contexts-from."""
+    given = cfg.contexts or cfg.recorded_contexts
+    return bool(given) or (cfg.pacs is not None and cfg.pacs_aet is not None)
 
 
 def _receiver_preflight(cfg: CheckConfig, deadline: Deadline) -> ProbeResult:
@@ -100,6 +102,8 @@ def _receiver_preflight(cfg: CheckConfig, deadline: Deadline) -> ProbeResult:
     pairs: list[tuple[str, str]] = list(cfg.contexts)
     classes: tuple[str, ...] = ()
     source = "option"
+    if not pairs and cfg.recorded_contexts:  # --contexts-from: what the PACS proposed before
+        pairs, source = list(cfg.recorded_contexts), "recorded-move"
     if not pairs and cfg.pacs is not None and cfg.pacs_aet is not None:
         target = Target(cfg.pacs[0], cfg.pacs[1], cfg.pacs_aet, cfg.called_aet)
         find = find_study(target, deadline.child(deadline.remaining() / 3))

@@ -228,15 +228,19 @@ def _preflight(
     cfg: MoveTestConfig, target: Target | None, find: ProbeResult | None, dl: Deadline
 ) -> ProbeResult:
     """The receiver preflight on --port (probes/receiver.py): --context pairs, else what the
-    PACS's IMAGE-level C-FIND says it holds, else its SOP classes in uncompressed syntaxes."""
+    PACS proposed in a recorded move (--contexts-from), else what its IMAGE-level C-FIND says
+    it holds, else its SOP classes in uncompressed syntaxes."""
     from reverseprobe.probes.receiver import contexts_for, image_contexts, preflight, receiver_host
 
     pairs: list[tuple[str, str]] = list(cfg.contexts)
     source = "option"
+    if not pairs and cfg.recorded_contexts:
+        pairs, source = list(cfg.recorded_contexts), "recorded-move"
     if not pairs and target is not None and isinstance(find, FindResult) and find.study_uid:
         pairs = image_contexts(target, find.study_uid, dl.child(dl.remaining() / 3))
         source = "c-find"
-    classes = find.sop_classes if isinstance(find, FindResult) and not cfg.contexts else ()
+    given = cfg.contexts or cfg.recorded_contexts
+    classes = find.sop_classes if isinstance(find, FindResult) and not given else ()
     chosen, source = contexts_for(pairs, classes, source)
     # The PACS's storage sender usually calls with its Q/R AE title: ours pretends to be it.
     return preflight(receiver_host(cfg.port), cfg.port, cfg.aet, cfg.pacs_aet, chosen,

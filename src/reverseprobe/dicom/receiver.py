@@ -444,6 +444,11 @@ class Receiver:
             number = c.number if c else None
         if nth <= STORE_EVENTS_PER_ASSOCIATION or error:
             detail: dict[str, Any] = {"bytes": size, "status": status}
+            # what the PACS sent it as: a later preflight replays it (--contexts-from)
+            sop = str(getattr(req, "AffectedSOPClassUID", "") or "")
+            ts = str(getattr(getattr(event, "context", None), "transfer_syntax", "") or "")
+            if sop and ts:
+                detail["sop_class"], detail["transfer_syntax"] = sop, ts
             if error:
                 detail["error"] = error
             self.timeline.add(EventKind.C_STORE, association=number, t=t, detail=detail)
