@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from checklist_support import (
     MOVE_PROBES,
+    every_code_result,
     fake_runs,
     pacs,
     probes,
@@ -289,7 +292,9 @@ def test_strict_turns_warnings_into_exit_1() -> None:
 
 
 def test_text_report_lists_each_pacs_with_path_and_entry() -> None:
-    text = cl.render(sample_result(), "text")
+    from reverseprobe.render.checklist_text import render_checklist_text
+
+    text = render_checklist_text(sample_result(), color=False, width=200)  # one line a path
     for needle in (
         "This PC (reverseprobe check)",
         "PACS 'main archive'",
@@ -335,3 +340,48 @@ def test_ctrl_c_reaches_the_running_move_test_so_it_cleans_up() -> None:
         cl.run_site(site(pacs("a", "10.0.0.1")), timeout=60, check=check, move_test=move)
     assert cleaned.wait(5)
     assert time.monotonic() - t0 < 20  # not after the move-test's own 30 s
+
+
+def _text_80(verbose: bool = False) -> list[str]:
+    from reverseprobe.render.checklist_text import render_checklist_text
+
+    out: list[str] = []
+    for result in (sample_result(), every_code_result()):
+        out += render_checklist_text(result, color=False, width=80, verbose=verbose).splitlines()
+    return out
+
+
+def test_checklist_text_holds_at_80_columns_with_wrapped_lines_indented() -> None:
+    lines = _text_80(verbose=True)
+    for line in lines:
+        # over 80 only for one unbreakable token (a URL, a long host name)
+        assert len(line) <= 80 or len(max(line.split(), key=len)) > 60, line
+        assert line == line.rstrip(), repr(line)  # no padding to the width
+    # every line of the report starts at a known column: a wrapped line never at column 0
+    tops = ("reverseprobe checklist", "This PC", "PACS ", "Summary", "Verdict:", "20")
+    for prev, line in itertools.pairwise(lines):
+        if line and not line.startswith(" "):
+            assert line.startswith(tops), (prev, line)
+    text = "\n".join(lines)
+    assert "\n         LISTENER_LOOPBACK_ONLY" in text  # the verdict's continuation, indented
+    assert "\n      fix: " in text
+    assert "\n           " in text  # a wrapped fix continues under its text, not under "fix:"
+    assert "Path:\n  [FAIL] PACS\n  -> " in text  # too long for one line: one hop a line
+
+
+def test_checklist_text_probe_lines_only_with_verbose() -> None:
+    assert not any(line.lstrip().startswith("probes:") for line in _text_80())
+    assert any(line.lstrip().startswith("probes:") for line in _text_80(verbose=True))
+
+
+def test_checklist_text_default_width_is_80_when_not_a_tty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    import shutil
+
+    monkeypatch.setattr(
+        shutil, "get_terminal_size", lambda fallback=(80, 24): os.terminal_size(fallback)
+    )
+    text = cl.render(every_code_result(), "text")
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -119,6 +119,28 @@ def _pairs() -> set[tuple[str, str]]:
     return seen
 
 
+def assert_one_story(found: Sequence[Finding]) -> None:
+    """The pair rules over one report's findings (also applied to the lab's real reports,
+    tests/test_story_lab.py): no fix contradicts a pass, forwarding advice at most once,
+    no fix repeated, a finding explained by another names one that is there."""
+    passed = {f.code for f in found if f.severity is Severity.PASS}
+    for b in passed & set(CONTRADICTS):
+        # renewing a mapping that works (UPNP_MAPPING_OK's own fix) is upkeep, no contradiction
+        for a in (f for f in found if f.code not in (b, "UPNP_MAPPING_OK")):
+            assert not CONTRADICTS[b].search(a.fix), f"{a.code}'s fix contradicts {b}: {a.fix}"
+    forwarding = [
+        f.code for f in found if FORWARDING.search(f.fix) and f.code != "UPNP_MAPPING_OK"
+    ]  # renewing a mapping that works is not the advice to make one
+    assert len(forwarding) <= 1, f"forwarding advice repeated in {forwarding}"
+    fixes = [f.fix for f in found if f.fix]
+    assert len(fixes) == len(set(fixes))
+    # a finding explained by another points at one that is in the report
+    codes = {f.code for f in found}
+    for f in found:
+        if f.detail.get("caused_by"):
+            assert f.detail["caused_by"] in codes and f.severity is Severity.INFO and not f.fix
+
+
 def test_the_scenarios_cover_the_pairs_that_matter() -> None:
     pairs = _pairs()
     for pair in [
@@ -137,23 +159,7 @@ def test_the_scenarios_cover_the_pairs_that_matter() -> None:
 def test_no_fix_contradicts_a_pass_and_each_fix_appears_once(
     scenario: tuple[str, str, str, bool],
 ) -> None:
-    found = story(probes_for(*scenario))
-    passed = {f.code for f in found if f.severity is Severity.PASS}
-    for b in passed & set(CONTRADICTS):
-        # renewing a mapping that works (UPNP_MAPPING_OK's own fix) is upkeep, no contradiction
-        for a in (f for f in found if f.code not in (b, "UPNP_MAPPING_OK")):
-            assert not CONTRADICTS[b].search(a.fix), f"{a.code}'s fix contradicts {b}: {a.fix}"
-    forwarding = [
-        f.code for f in found if FORWARDING.search(f.fix) and f.code != "UPNP_MAPPING_OK"
-    ]  # renewing a mapping that works is not the advice to make one
-    assert len(forwarding) <= 1, f"forwarding advice repeated in {forwarding}"
-    fixes = [f.fix for f in found if f.fix]
-    assert len(fixes) == len(set(fixes))
-    # a finding explained by another points at one that is in the report
-    codes = {f.code for f in found}
-    for f in found:
-        if f.detail.get("caused_by"):
-            assert f.detail["caused_by"] in codes and f.severity is Severity.INFO and not f.fix
+    assert_one_story(story(probes_for(*scenario)))
 
 
 def test_loopback_listener_with_a_mapping_blames_the_listener_not_the_router() -> None:

@@ -587,7 +587,7 @@ def _render(report: Any, cfg: c.Config, args: argparse.Namespace, env: Environme
     if isinstance(cfg, c.ChecklistConfig):
         from reverseprobe.commands.checklist import emit
 
-        emit(report, cfg, env)
+        emit(report, cfg, env, verbose=bool(getattr(args, "verbose", False)))
         return
     from reverseprobe.render.json import render_json
     from reverseprobe.render.terminal import render_text

@@ -92,8 +92,11 @@ def step_names(cfg: c.ChecklistConfig) -> tuple[str, ...]:
     return ("check", *(p.name for p in site.pacs))
 
 
-def emit(result: ChecklistResult, cfg: c.ChecklistConfig, env: Environment) -> None:
-    """Every report to its file (or stdout); without one for stdout, the text (or --json)."""
+def emit(
+    result: ChecklistResult, cfg: c.ChecklistConfig, env: Environment, *, verbose: bool = False
+) -> None:
+    """Every report to its file (or stdout); without one for stdout, the text (or --json);
+    the text's per-probe lines only with `verbose` (--verbose)."""
     written = write_reports(result, cfg.formats, cfg.outputs, env=env)
     if not any(str(p) == "-" for p in cfg.outputs):
         if cfg.json_out:
@@ -101,7 +104,7 @@ def emit(result: ChecklistResult, cfg: c.ChecklistConfig, env: Environment) -> N
 
             env.stdout.write(render_json(result.report()))
         else:
-            env.stdout.write(render(result, "text", color=env.color))
+            env.stdout.write(render(result, "text", color=env.color, verbose=verbose))
     env.stdout.flush()
     for path in written:
         print(f"wrote {path}", file=env.stderr)
@@ -111,7 +114,7 @@ def _label(target: str) -> str:
     return "check" if target == SITE_TARGET else target
 
 
-def render(result: ChecklistResult, fmt: str, *, color: bool = False) -> str:
+def render(result: ChecklistResult, fmt: str, *, color: bool = False, verbose: bool = False) -> str:
     if fmt == "json":
         from reverseprobe.render.json import render_json
 
@@ -126,7 +129,7 @@ def render(result: ChecklistResult, fmt: str, *, color: bool = False) -> str:
         return render_html(result)
     from reverseprobe.render.checklist_text import render_checklist_text
 
-    return render_checklist_text(result, color=color)
+    return render_checklist_text(result, color=color, verbose=verbose)
 
 
 def write_reports(

@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+from rich.text import Text
+
 from reverseprobe.diagnosis.path import run_hops
 from reverseprobe.model import Severity, Status, sort_findings
 from reverseprobe.render.summary import target_severity
-from reverseprobe.render.terminal import hanging, make_console, mark, verdict_line
+from reverseprobe.render.terminal import hanging, make_console, mark, print_path, verdict_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,41 +21,56 @@ if TYPE_CHECKING:
     from reverseprobe.model.checklist import ChecklistResult, TargetRun
 
 
-def render_checklist_text(result: ChecklistResult, *, color: bool, width: int = 100) -> str:
+def render_checklist_text(
+    result: ChecklistResult, *, color: bool, width: int | None = None, verbose: bool = False
+) -> str:
+    """The checklist at the terminal's width (80 when not a TTY, as check's report): wrapped
+    lines indented; each target's per-probe line only with `verbose` (--verbose)."""
     buf = io.StringIO()
-    _render(make_console(buf, color=color, width=width), result, color)
+    _render(make_console(buf, color=color, width=width), result, color, verbose)
     return buf.getvalue()
 
 
-def _render(con: Console, result: ChecklistResult, color: bool) -> None:
+def _render(con: Console, result: ChecklistResult, color: bool, verbose: bool) -> None:
     from reverseprobe.render.terminal import escape
 
     s = result.site
-    con.print(
-        f"[bold]reverseprobe checklist[/bold]: site {escape(s.name)!r}, AE title "
-        f"{escape(s.aet)}, port {s.port}, {len(s.pacs)} PACS"
+    hanging(
+        con,
+        "[bold]reverseprobe checklist[/bold]: ",
+        f"site {s.name!r}, AE title {s.aet}, port {s.port}, {len(s.pacs)} PACS",
+        2,
     )
     con.print(f"[dim]{result.started:%Y-%m-%d %H:%M:%S} UTC[/dim]")
     con.print()
     site = result.site_run
     con.print("[bold underline]This PC (reverseprobe check)[/bold underline]")
-    _run_body(con, site, color)
+    _run_body(con, site, color, verbose)
     for run in result.pacs_runs:
         p = run.pacs
         assert p is not None
-        con.print(
-            f"[bold underline]PACS {escape(p.name)!r}[/bold underline]: {escape(p.aet)} at "
-            f"{escape(p.host)}:{p.port} (reverseprobe move-test)"
+        hanging(
+            con,
+            f"[bold underline]PACS {escape(p.name)!r}[/bold underline]: ",
+            f"{p.aet} at {p.host}:{p.port} (reverseprobe move-test)",
+            2,
         )
-        _run_body(con, run, color)
+        _run_body(con, run, color, verbose)
         states = run_hops(result, run)
-        con.print(
-            "  Path:  " + "  ->  ".join(f"{mark(h.severity, color)} {h.label}" for h in states)
-        )
+        parts = [f"{mark(h.severity, color)} {escape(h.label)}" for h in states]
+        one = "  Path:  " + "  ->  ".join(parts)
+        if Text.from_markup(one).cell_len <= con.width:
+            con.print(one)
+        else:  # the path on its own lines, one hop a line
+            con.print("  Path:")
+            print_path(con, parts)
         e = result.entry(run)
-        con.print(
+        hanging(
+            con,
             f"  Entry for the PACS administrator: AE title [bold]{escape(e.aet)}[/bold], "
-            f"host [bold]{escape(e.host or '(unknown)')}[/bold], port [bold]{e.port}[/bold]"
+            f"host [bold]{escape(e.host or '(unknown)')}[/bold], port [bold]{e.port}[/bold]",
+            "",
+            4,
         )
         con.print()
     if not result.pacs_runs:
@@ -61,34 +78,31 @@ def _render(con: Console, result: ChecklistResult, color: bool) -> None:
         con.print(
             "[bold underline]PACS entry[/bold underline] (give this to the PACS administrator)"
         )
-        con.print(
-            f"  AE title {escape(e.aet)}, host {escape(e.host or '(unknown)')}, port {e.port}"
-        )
+        hanging(con, "  ", f"AE title {e.aet}, host {e.host or '(unknown)'}, port {e.port}", 4)
         con.print()
     con.print("[bold underline]Summary[/bold underline]")
     for run in result.runs:
         name = "this PC" if run.pacs is None else run.target
         sev = target_severity(run.findings, run.result.status, strict=result.strict)
-        con.print(f"  {mark(sev, color)} {escape(name)}")
+        hanging(con, f"  {mark(sev, color)} ", name, 4)
     con.print()
     hanging(con, verdict_line(result.report(), color=color), "", 9)
 
 
-def _run_body(con: Console, run: TargetRun, color: bool) -> None:
-    from reverseprobe.render.terminal import escape
+def _run_body(con: Console, run: TargetRun, color: bool, verbose: bool) -> None:
 
     if not run.findings:
         con.print("  (no findings)")
     for f in sort_findings(run.findings):
-        con.print(f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  {escape(f.summary)}")
+        hanging(con, f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  ", f.summary, 6)
         if f.fix and f.severity is not Severity.PASS:
-            con.print(f"      [dim]fix:[/dim] {escape(f.fix)}")
-    if run.result.probes:
+            hanging(con, "      [dim]fix:[/dim] ", f.fix, 11)
+    if verbose and run.result.probes:
         parts = []
         for name, pr in run.result.probes.items():
             txt = f"{name} {pr.status.value}"
             if pr.status is not Status.OK and pr.reason:
                 txt += f" ({pr.reason})"
-            parts.append(escape(txt))
-        con.print(f"  [dim]probes: {'; '.join(parts)}[/dim]")
+            parts.append(txt)
+        hanging(con, "  [dim]probes:[/dim] ", "; ".join(parts), 4)
     con.print()

@@ -148,7 +148,6 @@ def hanging(console: object, head: str, text: str, indent: int) -> None:
     """`head` (markup) then `text` (from peers: escaped), wrapped at the console's width with
     the continuation lines indented by `indent` columns, so a report holds at 80 columns."""
     from rich.console import Console
-    from rich.padding import Padding
     from rich.text import Text
 
     assert isinstance(console, Console)
@@ -157,9 +156,9 @@ def hanging(console: object, head: str, text: str, indent: int) -> None:
     if len(lines) <= 1:
         console.print(line)
         return
-    console.print(lines[0])
-    rest = Text("\n").join(list(lines)[1:])
-    console.print(Padding(rest, (0, 0, 0, indent)))
+    for i, ln in enumerate(lines):
+        ln.rstrip()  # no trailing blanks where a line was broken (nor padding to the width)
+        console.print(ln if i == 0 else Text(" " * indent) + ln)
 
 
 def print_path(console: object, parts: list[str]) -> None:
