@@ -43,12 +43,17 @@ def test_black_holed_services_end_within_the_timeout() -> None:
         net = home_net(lab, upnp=False, natpmp=False)
         start_blackhole(net.inet, 8443)
         hole = f"http://{net.inet_ip}:8443/"
-        run = run_check(net.pc, [hole], timeout=2)  # run_check's subprocess timeout: no hang
+        run = run_check(net.pc, [hole], timeout=4)  # run_check's subprocess timeout: no hang
         pub = run.probe("public_ip")
         assert pub["status"] == "fail" and pub["address"] is None
         assert pub["answers"][0]["error"] in ("timed out", "no answer by the deadline")
         assert run.codes["PUBLIC_IP_UNKNOWN"] == "warn"
         assert run.doc["pacs_entry"]["host"] is None  # behind NAT, address unknown
+        # Too short a deadline to wait for one HTTP answer: not measured, not "unknown".
+        short = run_check(net.pc, [hole], timeout=1.5)
+        assert short.probe("public_ip")["status"] == "timeout"
+        assert "not measured in time" in short.probe("public_ip")["reason"]
+        assert "PUBLIC_IP_UNKNOWN" not in short.codes
 
 
 def test_no_public_ip_flag_sends_nothing() -> None:

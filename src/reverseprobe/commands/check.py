@@ -189,6 +189,8 @@ def needs_s(cfg: CheckConfig) -> dict[str, float]:
         out["router"] = ROUTER_RESERVE_S + ROUTER_SILENCE_S / ssdp_share + MARGIN_S
     if cfg.reflector:
         out["inbound"] = INBOUND_DIAL_S + inbound.SLACK_S + inbound.STOP_RESERVE_S + MARGIN_S
+    if cfg.public_ip:
+        out["public_ip"] = PUBLIC_IP_HTTP_S + MARGIN_S
     out.update(nat_layer_needs_s(cfg))
     return out
 
@@ -205,6 +207,7 @@ def nat_layer_needs_s(cfg: CheckConfig) -> dict[str, float]:
 
 
 INBOUND_DIAL_S = 2.0  # one dial-back that gets an answer on a slow line
+PUBLIC_IP_HTTP_S = 1.5  # one HTTPS round trip to an IP service on a slow line
 ROUTER_SILENCE_S = 0.3  # SSDP silence this long means "no IGD answered", not "not asked"
 
 
