@@ -152,3 +152,48 @@ def test_a_short_deadline_says_not_measured_once_never_a_network_fact(h: Home) -
     )
     assert "INBOUND_OK" not in codes or run.doc["probes"]["inbound"]["status"] == "ok"
     assert_one_story(findings(run))
+
+
+SHAPES = ("healthy", "no-mapping", "loopback-listener", "nothing-listens")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_real_reports_of_the_lab_shapes_tell_one_story(h: Home, shape: str) -> None:
+    """The pair rules of tests/test_story.py over real reports, at the default deadline."""
+    procs: list[LabProcess] = []
+    try:
+        if shape in ("healthy", "no-mapping"):
+            procs.append(storescp(h.net.pc))
+        if shape == "loopback-listener":
+            procs.append(loopback_listener(h.net.pc))
+        if shape != "no-mapping":
+            add_mapping(h)
+        run = check(h, 8)
+    finally:
+        for p in procs:
+            p.stop()
+    codes = run.codes
+    assert_one_story(findings(run))
+    if shape == "healthy":
+        assert codes.get("UPNP_MAPPING_OK") == "pass" and codes.get("INBOUND_OK") == "pass"
+        assert codes.get("LISTENER_OK") == "pass" and run.rc == 0
+    elif shape == "no-mapping":
+        assert codes.get("UPNP_MAPPING_MISSING") == "fail" and run.rc == 1
+        assert run.finding("INBOUND_REFUSED")["detail"].get("caused_by") == "UPNP_MAPPING_MISSING"
+    elif shape == "loopback-listener":
+        # the listener is the cause: the router is not blamed, the dial-back names it
+        assert codes.get("LISTENER_LOOPBACK_ONLY") == "fail" and run.rc == 1
+        assert codes.get("UPNP_MAPPING_OK") == "pass"
+        dial = [f for f in run.doc["findings"] if f["code"].startswith("INBOUND_")]
+        for f in dial:
+            if f["severity"] != "pass":
+                assert f["detail"].get("caused_by") == "LISTENER_LOOPBACK_ONLY", f
+                assert "forward" not in f["fix"].lower(), f
+    else:  # nothing listens: the temporary listener proves the way in; the verdict says start it
+        assert codes.get("LISTENER_NONE") and codes.get("INBOUND_OK") == "pass"
+        proc = h.net.pc.python(
+            ["-m", "reverseprobe", "check", "--port", str(PORT), "--no-upnp", "--no-public-ip"],
+            check=False,
+            timeout=40,
+        )
+        assert "nothing listens" in proc.stdout and "start the" in proc.stdout
