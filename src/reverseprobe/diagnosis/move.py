@@ -537,7 +537,14 @@ def _observed(move: MoveResult, ctx: _Ctx, status: str, detail: dict[str, Any]) 
         f"({move.connections} connection(s)) but the move was incomplete ({status}"
         f"{'; ' + '; '.join(why) if why else ''}).",
         "Look in your receiver's log for these associations (the timeline gives their times "
-        "and source addresses); ask the PACS administrator what it logged for them.",
+        "and source addresses); ask the PACS administrator what it logged for them. A receiver "
+        "that refuses the images says why there: the transfer syntax (archives mostly store "
+        "JPEG, JPEG-LS or JPEG 2000: dcmtk storescp needs +xa, Orthanc its accepted transfer "
+        "syntaxes), the SOP class, or the storage sender's AE title or address (Orthanc: "
+        "DicomAlwaysAllowStore / DicomModalities). To measure it: stop your receiver and run "
+        "move-test --receiver own --json > move.json once (its receiver records every context "
+        "the PACS proposes), then --contexts-from move.json preflights your receiver with "
+        "exactly those.",
         **detail,
     )
 
