@@ -414,28 +414,11 @@ def _move_observed(  # noqa: PLR0913 - the observed move's inputs (running recei
     return MoveResult(
         status=status,
         reason=reason,
-        association=a.state,
-        reject=a.reject,
-        final_status=word,
-        final_code=code,
-        final_code_hex=f"0x{code:04X}" if code is not None else None,
-        final_meaning=status_meaning(code) if code is not None else None,
-        completed=out.completed,
-        failed=out.failed,
-        warning=out.warning,
-        remaining=out.remaining,
-        pending_responses=out.pending_responses,
-        error_comment=out.error_comment,
-        failed_instances=out.failed_instances,
-        no_response=out.no_response,
-        cancelled=out.cancelled,
+        **_from_outcome(out),
         connections=obs.connections,
         associations=assocs,
         grace_s=round(grace, 3),
-        final_t=None if out.final_t is None else round(out.final_t, 4),
-        timeline=timeline.events(),
-        timeline_dropped=timeline.dropped,
-        stall_s=_stall(out, timeline),
+        **_timing(out, timeline),
         receiver_mode="running",
         observer_note=obs.note,
         port_busy=None,
@@ -500,21 +483,7 @@ def _move_result(
     return MoveResult(
         status=status,
         reason=reason,
-        association=a.state,
-        reject=a.reject,
-        final_status=word,
-        final_code=code,
-        final_code_hex=f"0x{code:04X}" if code is not None else None,
-        final_meaning=status_meaning(code) if code is not None else None,
-        completed=out.completed,
-        failed=out.failed,
-        warning=out.warning,
-        remaining=out.remaining,
-        pending_responses=out.pending_responses,
-        error_comment=out.error_comment,
-        failed_instances=out.failed_instances,
-        no_response=out.no_response,
-        cancelled=out.cancelled,
+        **_from_outcome(out),
         received=st.received,
         store_failures=st.failed,
         received_after_final=st.received_after_final,
@@ -522,12 +491,41 @@ def _move_result(
         connections=st.connections,
         associations=st.associations,
         grace_s=round(grace, 3),
-        final_t=None if out.final_t is None else round(out.final_t, 4),
-        timeline=timeline.events(),
-        timeline_dropped=timeline.dropped,
-        stall_s=_stall(out, timeline),
+        **_timing(out, timeline),
         **base,
     )
+
+
+def _from_outcome(out: MoveOutcome) -> dict[str, Any]:
+    """The MoveResult fields that restate the C-MOVE's own outcome (own and observed mode)."""
+    code, a = out.final_code, out.association
+    return {
+        "association": a.state,
+        "reject": a.reject,
+        "final_status": status_word(code) if code is not None else None,
+        "final_code": code,
+        "final_code_hex": f"0x{code:04X}" if code is not None else None,
+        "final_meaning": status_meaning(code) if code is not None else None,
+        "completed": out.completed,
+        "failed": out.failed,
+        "warning": out.warning,
+        "remaining": out.remaining,
+        "pending_responses": out.pending_responses,
+        "error_comment": out.error_comment,
+        "failed_instances": out.failed_instances,
+        "no_response": out.no_response,
+        "cancelled": out.cancelled,
+    }
+
+
+def _timing(out: MoveOutcome, timeline: Timeline) -> dict[str, Any]:
+    """When the final response came, the timeline, and the stall (own and observed mode)."""
+    return {
+        "final_t": None if out.final_t is None else round(out.final_t, 4),
+        "timeline": timeline.events(),
+        "timeline_dropped": timeline.dropped,
+        "stall_s": _stall(out, timeline),
+    }
 
 
 def _stall(out: MoveOutcome, timeline: Timeline) -> float | None:
