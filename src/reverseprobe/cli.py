@@ -156,21 +156,7 @@ def _check_parser(sub: Any) -> None:
         type=_t(c.parse_aet, what="PACS AE title"),
         help="receiver preflight: the PACS's AE title (with --pacs)",
     )
-    ck.add_argument(
-        "--context",
-        dest="contexts",
-        action="append",
-        metavar="SOP=TS",
-        type=_t(c.parse_context),
-        help="receiver preflight: a SOP class and transfer syntax to propose to the receiver "
-        "on --port (repeatable)",
-    )
-    ck.add_argument(
-        "--contexts-from",
-        metavar="FILE",
-        help="receiver preflight: propose what the PACS proposed in a recorded move "
-        "(a move-test --receiver own --json report)",
-    )
+    _preflight_contexts(ck, "receiver preflight", "")
     _strict(ck)
     _common(ck, c.DEFAULT_CHECK_TIMEOUT)
 
@@ -260,6 +246,25 @@ def _firewall_options(fw: argparse.ArgumentParser) -> None:
     )
 
 
+def _preflight_contexts(p: argparse.ArgumentParser, who: str, default: str) -> None:
+    """The receiver preflight's contexts (issue 11), for check and move-test alike."""
+    p.add_argument(
+        "--context",
+        dest="contexts",
+        action="append",
+        metavar="SOP=TS",
+        type=_t(c.parse_context),
+        help=f"{who}: a SOP class and transfer syntax to propose to the receiver on --port "
+        f"(repeatable{default})",
+    )
+    p.add_argument(
+        "--contexts-from",
+        metavar="FILE",
+        help=f"{who}: propose what the PACS proposed in a recorded move (an earlier "
+        "move-test --receiver own --json report)",
+    )
+
+
 def _move_test_parser(sub: Any) -> None:
     mv = _command(
         sub,
@@ -298,20 +303,8 @@ def _move_test_parser(sub: Any) -> None:
         "there and move-test observes it; auto (default): own when --port is free, else running",
     )
     _reflector(mv, "echo-back service: measure the way in to --port before the move")
-    mv.add_argument(
-        "--context",
-        dest="contexts",
-        action="append",
-        metavar="SOP=TS",
-        type=_t(c.parse_context),
-        help="running receiver: a SOP class and transfer syntax the preflight proposes to it "
-        "(repeatable; default: what the PACS's IMAGE-level C-FIND says it holds)",
-    )
-    mv.add_argument(
-        "--contexts-from",
-        metavar="FILE",
-        help="running receiver: the preflight proposes what the PACS proposed in a recorded "
-        "move (an earlier move-test --receiver own --json report) instead of asking C-FIND",
+    _preflight_contexts(
+        mv, "running receiver", "; default: what the PACS's IMAGE-level C-FIND says it holds"
     )
     mv.add_argument("--try-cget", action="store_true", help="also retrieve the study with C-GET")
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")
