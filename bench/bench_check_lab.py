@@ -129,7 +129,19 @@ def full(runs: int) -> dict[str, Any]:
         net = home_net(lab)
         urls = [start_ip_service(net.inet, 8080), start_ip_service(net.inet, 8081)]
         refl = net.inet.python_popen(
-            ["-m", "reverseprobe", "reflector", "--listen", f"0.0.0.0:{REFLECTOR_PORT}"],
+            # repeated runs from one address: the default token bucket (4, 12/min) would
+            # answer 429 from the fifth run on
+            [
+                "-m",
+                "reverseprobe",
+                "reflector",
+                "--listen",
+                f"0.0.0.0:{REFLECTOR_PORT}",
+                "--burst",
+                "100",
+                "--rate",
+                "600",
+            ],
             name="reflector",
         )
         refl.wait_log(r"listening on http://", timeout=20)
