@@ -149,3 +149,36 @@ def test_text_and_html_give_each_target_the_same_word_and_codes_link_to_the_appe
         h[len("#code-") :].upper().replace("-", "_") for h in hrefs
     }
     assert "This workstation" in html and "Calling AE title the PACS sees" in html
+
+
+def test_the_evidence_a_pacs_administrator_asks_for() -> None:
+    """Per PACS: the study used, the final C-MOVE status in hex with its meaning, the counts and
+    the timeline with DIMSE statuses (issue 12)."""
+    from reverseprobe.model import Report, Status
+    from reverseprobe.model.checklist import RunResult, TargetRun
+    from reverseprobe.model.dicom import EventKind, FindResult, MoveResult, TimelineEvent
+    from reverseprobe.render.html import move_evidence
+
+    timeline = (
+        TimelineEvent(0.010, EventKind.MOVE_REQUEST, None, None, {"destination": "MYSCU"}),
+        TimelineEvent(0.052, EventKind.MOVE_FINAL, None, None, {"code": 0xA801}),
+    )
+    move = MoveResult(
+        status=Status.FAIL,
+        final_code=0xA801,
+        final_meaning="Move Destination unknown",
+        completed=0,
+        failed=0,
+        warning=0,
+        timeline=timeline,
+    )
+    find = FindResult(status=Status.OK, study_uid="1.2.3.4", instances=2)
+    rep = Report("move-test", {"find": find, "move": move}, [], None, 0.1)
+    run = TargetRun("archive", "move-test", RunResult(status=Status.OK, target="archive",
+                    command="move-test"), (), rep)  # fmt: skip
+    ev = move_evidence(sample_result(), run)
+    assert ev["study"] == "1.2.3.4" and ev["instances"] == 2
+    assert ev["final"] == "0xA801 Move Destination unknown"
+    assert ev["counts"] == {"completed": 0, "failed": 0, "warning": 0, "remaining": None}
+    text = "\n".join(ev["timeline"])
+    assert "C-MOVE-RQ to MYSCU" in text and "final 0xA801" in text
