@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from reverseprobe.model.tls import TlsSettings
@@ -480,6 +480,18 @@ class WatchConfig:
     timeout: float = DEFAULT_CHECK_TIMEOUT  # each round's check
 
 
+def _probe_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What check's probes ask, from the options check and watch share (and the environment)."""
+    return {
+        "port": args.port,
+        "aet": args.aet,
+        "reflector": reflector_url(args.reflector, environ),
+        "ip_services": ip_service_urls(args.ip_services, environ),
+        "upnp": not args.no_upnp,
+        "public_ip": not args.no_public_ip,
+    }
+
+
 def watch_config(args: argparse.Namespace, environ: Mapping[str, str]) -> WatchConfig:
     host, mport = "127.0.0.1", 0
     if args.metrics is not None:
@@ -491,12 +503,7 @@ def watch_config(args: argparse.Namespace, environ: Mapping[str, str]) -> WatchC
     if args.interval < 1:
         raise BadInput(f"invalid --interval {args.interval:g}: at least 1 second")
     return WatchConfig(
-        port=args.port,
-        aet=args.aet,
-        reflector=reflector_url(args.reflector, environ),
-        ip_services=ip_service_urls(args.ip_services, environ),
-        upnp=not args.no_upnp,
-        public_ip=not args.no_public_ip,
+        **_probe_targets(args, environ),
         interval=args.interval,
         count=args.count,
         exit_on_change=args.exit_on_change,
@@ -563,12 +570,7 @@ def _virtual_env(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 def check_config(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckConfig:
     return CheckConfig(
-        port=args.port,
-        aet=args.aet,
-        reflector=reflector_url(args.reflector, environ),
-        ip_services=ip_service_urls(args.ip_services, environ),
-        upnp=not args.no_upnp,
-        public_ip=not args.no_public_ip,
+        **_probe_targets(args, environ),
         expect_process=args.expect_process,
         require_listener=args.require_listener,
         strict=args.strict,
