@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from peers.rawhttp import Handler, RawServer
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.network import rules
 from reverseprobe.model import Report, Severity, Status
@@ -43,8 +44,6 @@ DESC = b"""<?xml version="1.0"?>
 <controlURL>/ctl/IPConn</controlURL></service></serviceList>
 </device></deviceList></device></deviceList></device></root>"""
 
-Handler = Callable[[socket.socket, bytes], object]  # (connection, request) -> writes an answer
-
 
 def soap_answer(action: str, **out: str) -> bytes:
     from xml.sax.saxutils import escape
@@ -65,52 +64,21 @@ def http_ok(body: bytes) -> bytes:
     )
 
 
-class FakeIgd:
+class FakeIgd(RawServer):
     """A loopback IGD: GET serves `desc`, POST calls `soap[action]` (default: a normal answer)."""
 
     def __init__(self) -> None:
         self.desc: Handler = lambda c, _r: c.sendall(http_ok(DESC))
         self.soap: dict[str, Handler] = {}
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
+        super().__init__(self._dispatch)
         self.location = f"http://127.0.0.1:{self.port}/rootDesc.xml"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
 
-    def _loop(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(30)
-            try:
-                req = b""
-                while b"\r\n\r\n" not in req:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    req += chunk
-                if req.startswith(b"GET"):
-                    self.desc(conn, req)
-                    return
-                action = req.split(b"#", 1)[1].split(b'"', 1)[0].decode()
-                self.soap.get(action, lambda c, _r: c.sendall(soap_answer(action)))(conn, req)
-            except OSError:
-                pass
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.sock.close()
-        self._thread.join(5)
+    def _dispatch(self, conn: socket.socket, req: bytes) -> None:
+        if req.startswith(b"GET"):
+            self.desc(conn, req)
+            return
+        action = req.split(b"#", 1)[1].split(b'"', 1)[0].decode()
+        self.soap.get(action, lambda c, _r: c.sendall(soap_answer(action)))(conn, req)
 
 
 @pytest.fixture

@@ -16,55 +16,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from peers.rawhttp import Handler, RawServer
 from reverseprobe.httpfetch import FetchError, FetchKind, fetch
 
-Handler = Callable[[socket.socket, bytes], object]  # its return value is ignored
 MARGIN = 3.0  # seconds on top of a timeout, for a loaded machine
-
-
-class RawServer:
-    """Loopback TCP: reads one request head per connection, then hands the socket to `handler`.
-    Records every request head and the time each connection broke (the client let go)."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[bytes] = []
-        self.broke_at: list[float] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(30)
-            req = b""
-            try:
-                while b"\r\n\r\n" not in req:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    req += chunk
-                self.requests.append(req)
-                self.handler(conn, req)
-            except OSError:
-                self.broke_at.append(time.monotonic())
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.sock.close()
-        self._thread.join(5)
 
 
 @pytest.fixture
