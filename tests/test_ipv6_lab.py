@@ -9,7 +9,6 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -28,6 +27,7 @@ from lab import (
     start_ip_service,
     start_ip_service6,
 )
+from netcheck_lab import CheckRun
 
 pytestmark = [
     pytest.mark.lab,
@@ -38,20 +38,6 @@ PORT = 11112
 REFLECTOR_PORT = 8472
 IP_SERVICE_PORT = 8080
 CHECK_TIMEOUT = 12.0
-
-
-@dataclass
-class Run:
-    rc: int
-    doc: dict[str, Any]
-    stderr: str
-
-    @property
-    def codes(self) -> dict[str, str]:
-        return {f["code"]: f["severity"] for f in self.doc["findings"]}
-
-    def finding(self, code: str) -> dict[str, Any]:
-        return next(f for f in self.doc["findings"] if f["code"] == code)
 
 
 @dataclass
@@ -82,14 +68,14 @@ def s(site: Site) -> Iterator[Site]:
     site.ds.allow_inbound()
 
 
-def run_check(s: Site, *extra: str) -> Run:
+def run_check(s: Site, *extra: str) -> CheckRun:
     argv = [
         "-m", "reverseprobe", "check", "--port", str(PORT), "--aet", "MYSCU",
         "--reflector", s.reflector6, "--json", "--timeout", str(CHECK_TIMEOUT), *extra,
     ]  # fmt: skip
     res = s.net.pc.python(argv, check=False, timeout=CHECK_TIMEOUT + 40)
     assert res.returncode in (0, 1), f"check exited {res.returncode}: {res.stderr[-3000:]}"
-    return Run(res.returncode, json.loads(res.stdout), res.stderr)
+    return CheckRun(res.returncode, json.loads(res.stdout), res.stderr)
 
 
 def add_mapping(s: Site) -> None:

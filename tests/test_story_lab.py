@@ -8,7 +8,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from lab import (
     requires_tools,
     start_ip_service,
 )
+from netcheck_lab import CheckRun
 from reverseprobe.model import Finding, Severity
 from test_story import assert_one_story
 
@@ -33,20 +33,6 @@ pytestmark = [
 PORT = 11112
 REFLECTOR_PORT = 8473
 IP_PORT = 8083
-
-
-@dataclass
-class Run:
-    rc: int
-    doc: dict[str, Any]
-    stderr: str
-
-    @property
-    def codes(self) -> dict[str, str]:
-        return {f["code"]: f["severity"] for f in self.doc["findings"]}
-
-    def finding(self, code: str) -> dict[str, Any]:
-        return next(f for f in self.doc["findings"] if f["code"] == code)
 
 
 @dataclass
@@ -79,7 +65,7 @@ def h(home: Home) -> Iterator[Home]:
     home.net.upnpc(["-d", str(PORT), "TCP"])
 
 
-def check(h: Home, timeout: float) -> Run:
+def check(h: Home, timeout: float) -> CheckRun:
     argv = [
         "-m", "reverseprobe", "check", "--port", str(PORT), "--aet", "MYSCU",
         "--reflector", h.reflector, "--ip-service", h.ip_service,
@@ -87,7 +73,7 @@ def check(h: Home, timeout: float) -> Run:
     ]  # fmt: skip
     res = h.net.pc.python(argv, check=False, timeout=timeout + 40)
     assert res.returncode in (0, 1), f"check exited {res.returncode}: {res.stderr[-3000:]}"
-    return Run(res.returncode, json.loads(res.stdout), res.stderr)
+    return CheckRun(res.returncode, json.loads(res.stdout), res.stderr)
 
 
 def add_mapping(h: Home) -> None:
@@ -117,7 +103,7 @@ def loopback_listener(ns: Namespace) -> LabProcess:
     return proc
 
 
-def findings(run: Run) -> list[Finding]:
+def findings(run: CheckRun) -> list[Finding]:
     return [
         Finding(d["code"], Severity(d["severity"]), d["summary"], d["fix"], d["detail"])
         for d in run.doc["findings"]
