@@ -40,6 +40,7 @@ class Inbound:
     port: int
     iface: str | None = None
     program: str | None = None
+    family: str = "ipv4"  # ipv4 | ipv6: which rules see it (issue 15: no NAT on IPv6)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,19 @@ class Reading:
     rule: str | None = None
     where: str | None = None
     note: str = ""
+    family: str = "ipv4"  # the packet family this reading is about
+
+
+@dataclass(frozen=True)
+class FamilyVerdict:
+    """One address family's answer (issue 15): IPv6 has no NAT, so its filter rules (nft ip6
+    and inet tables, ip6tables, ufw's v6 rules) are the whole way in. `verdict` None: nothing
+    could be read for this family."""
+
+    family: str  # ipv4 | ipv6
+    verdict: Verdict | None
+    deciding: Reading | None = None
+    readings: tuple[Reading, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,3 +80,9 @@ class FirewallResult(ProbeResult):
     verdict: Verdict | None = None  # None: nothing could be read
     deciding: Reading | None = None
     managers: tuple[str, ...] = ()  # active front ends (ufw, firewalld): their fix wins
+    # readings/verdict/deciding above are IPv4's (as before issue 15); each family here
+    families: tuple[FamilyVerdict, ...] = ()
+
+    def family(self, name: str) -> FamilyVerdict | None:
+        """The answer for `name` (ipv4 | ipv6), None when that family was not read."""
+        return next((f for f in self.families if f.family == name), None)

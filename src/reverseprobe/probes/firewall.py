@@ -1,7 +1,8 @@
 """What the local firewall does with a new inbound TCP connection to the port: read, never guessed.
 
-Linux: `nft -j list ruleset`, `iptables-save` (and `iptables-legacy-save`), `ufw status
-verbose`, `firewall-cmd --list-all-zones`; Windows: `netsh advfirewall`; macOS: the application
+Linux: `nft -j list ruleset`, `iptables-save` and `ip6tables-save` (and their `-legacy-`
+twins), `ufw status verbose` (and IPV6= of /etc/default/ufw), `firewall-cmd --list-all-zones`,
+each family read on its own (issue 15: IPv6 has no NAT, its filters are the whole way in); Windows: `netsh advfirewall`; macOS: the application
 firewall (`socketfilterfw`). Each tool that exists is run concurrently with a timeout from the
 deadline; every packet filter must let the connection pass, so the worst reading decides. A
 tool that cannot be read (missing rights, unknown output) is named in `unread` and the reason,
@@ -13,12 +14,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reverseprobe.concurrent import gather
 from reverseprobe.config import CheckConfig
 from reverseprobe.model import Status
+from reverseprobe.model.firewall import FamilyVerdict
 from reverseprobe.model.firewall import FirewallResult as FirewallResult
 from reverseprobe.probes.fwparse import iptables, nft
 from reverseprobe.probes.fwparse.model import Inbound, ParseError, Reading, Verdict, worst
@@ -27,6 +29,7 @@ from reverseprobe.runner import Deadline, Probe
 COMMAND_BUDGET_S = 3.0
 MAX_OUTPUT = 16 * 1024 * 1024
 SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw"
+UFW_DEFAULT = Path("/etc/default/ufw")  # IPV6=yes: ufw mirrors its rules to IPv6
 FIREWALLD_SERVICE_DIRS = (Path("/etc/firewalld/services"), Path("/usr/lib/firewalld/services"))
 
 
@@ -84,11 +87,18 @@ def _search_path() -> str:
 # --- Linux ----------------------------------------------------------------------------------
 
 
-def _linux(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading], list[str]]:  # noqa: PLR0912, PLR0915 - one branch per Linux firewall tool, tried in order
+def _linux(  # noqa: PLR0912, PLR0915 - one branch per Linux firewall tool, tried in order
+    inbound: Inbound, run: Runner, timeout: float
+) -> tuple[list[Reading], list[str]]:
+    """Readings for both families (issue 15): IPv4 from nft ip/inet, iptables-save and ufw's
+    v4 rules; IPv6 from nft ip6/inet, ip6tables-save and ufw's v6 rules. Each Reading says
+    its family."""
     filters = {
         "nftables": ["nft", "-j", "list", "ruleset"],
         "iptables": ["iptables-save"],
         "iptables-legacy": ["iptables-legacy-save"],
+        "ip6tables": ["ip6tables-save"],
+        "ip6tables-legacy": ["ip6tables-legacy-save"],
     }
     outs = _installed(_run_all(filters, run, timeout))
     # ufw and firewalld are Python programs (~0.2 s each): ask them only when their rules
@@ -97,7 +107,7 @@ def _linux(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading]
     loaded = " ".join(o.stdout[:4_000_000] for o in outs.values() if _ok(o))
     unreadable = not any(_ok(o) for o in outs.values())
     fronts = {}
-    if "ufw-user-input" in loaded:
+    if "ufw-user-input" in loaded or "ufw6-user-input" in loaded:
         fronts["ufw"] = ["ufw", "status", "verbose"]
     if unreadable or '"firewalld"' in loaded or "_direct" in loaded:
         fronts["firewalld"] = ["firewall-cmd", "--list-all-zones"]
@@ -106,39 +116,55 @@ def _linux(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading]
     if "firewalld" in outs and unreadable and not _ok(outs["firewalld"]):
         outs.pop("firewalld")  # not running (FirewallD is not running, exit 252)
     present = dict(outs)
+    inbound6 = replace(inbound, family="ipv6")
     readings: list[Reading] = []
     unread: list[str] = []
     skip: set[tuple[str, str]] = set()
-    backends: set[str] = set()
-    for name in ("iptables", "iptables-legacy"):
-        out = outs.get(name)
-        if out is None or (name == "iptables-legacy" and "legacy" in backends):
-            continue  # iptables-save is the legacy one itself: the same rules
-        if not _ok(out) or not out.stdout.strip():
-            if not _ok(out):
-                unread.append(_why(name, out))
-            continue
-        try:
-            save = iptables.parse_save(out.stdout)
-            r = iptables.evaluate(out.stdout, inbound)
-        except ParseError as exc:
-            unread.append(f"{name}: {exc}")
-            continue
-        backends.add(save.backend or "")
-        if name == "iptables" and save.backend == "nf_tables":
-            skip |= {("ip", t) for t in save.tables}  # the same rules, shown in full
-        readings.append(_renamed(r, name))
-    readers: dict[str, Callable[[str], Reading]] = {
-        "nftables": lambda t: nft.evaluate(t, inbound, skip_tables=skip),
+    for names, nft_family, ib in (
+        (("iptables", "iptables-legacy"), "ip", inbound),
+        (("ip6tables", "ip6tables-legacy"), "ip6", inbound6),
+    ):
+        backends: set[str] = set()
+        for name in names:
+            out = outs.get(name)
+            if out is None or (name.endswith("-legacy") and "legacy" in backends):
+                continue  # iptables-save is the legacy one itself: the same rules
+            if not _ok(out) or not out.stdout.strip():
+                if not _ok(out):
+                    unread.append(_why(name, out))
+                continue
+            try:
+                save = iptables.parse_save(out.stdout)
+                r = iptables.evaluate(out.stdout, ib)
+            except ParseError as exc:
+                unread.append(f"{name}: {exc}")
+                continue
+            backends.add(save.backend or "")
+            if not name.endswith("-legacy") and save.backend == "nf_tables":
+                skip |= {(nft_family, t) for t in save.tables}  # the same rules, shown in full
+            readings.append(_renamed(r, name))
+    readers: dict[str, Callable[[str], list[Reading]]] = {
+        "nftables": lambda t: [
+            nft.evaluate(t, inbound, skip_tables=skip),
+            nft.evaluate(t, inbound6, skip_tables=skip),
+        ],
     }
     if "ufw" in outs:
         from reverseprobe.probes.fwparse import ufw
 
-        readers["ufw"] = lambda t: ufw.evaluate(t, inbound)
+        v6 = ufw.ipv6_setting(_read_text(UFW_DEFAULT))
+        readers["ufw"] = lambda t: [
+            ufw.evaluate(t, inbound, ipv6=v6),
+            ufw.evaluate(t, inbound6, ipv6=v6),
+        ]
     if "firewalld" in outs:
         from reverseprobe.probes.fwparse import firewalld
 
-        readers["firewalld"] = lambda t: firewalld.evaluate(t, inbound, _service_ports)
+        # firewalld's zones and ports cover both families (rich rules may name one)
+        readers["firewalld"] = lambda t: [
+            firewalld.evaluate(t, inbound, _service_ports),
+            replace(firewalld.evaluate(t, inbound6, _service_ports), family="ipv6"),
+        ]
     for name, reader in readers.items():
         out = outs.get(name)
         if out is None:
@@ -147,12 +173,19 @@ def _linux(inbound: Inbound, run: Runner, timeout: float) -> tuple[list[Reading]
             unread.append(_why(name, out))
             continue
         try:
-            readings.append(reader(out.stdout))
+            readings.extend(reader(out.stdout))
         except ParseError as exc:
             unread.append(f"{name}: {exc}")
     if not present:
         unread.append("no firewall tool found (nft, iptables-save, firewall-cmd)")
     return readings, unread
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[:65536]
+    except OSError:
+        return ""
 
 
 def _service_ports(name: str) -> list[tuple[str, str]] | None:
@@ -256,7 +289,7 @@ def _why(name: str, out: CommandOutput) -> str:
 
 
 def _renamed(r: Reading, source: str) -> Reading:
-    return Reading(source, r.active, r.verdict, r.rule, r.where, r.note)
+    return replace(r, source=source)
 
 
 def probe_firewall(  # noqa: PLR0913 - keyword-only injection points (run, platform) for tests
@@ -290,12 +323,18 @@ def probe_firewall(  # noqa: PLR0913 - keyword-only injection points (run, platf
             port=port,
             platform=plat,
         )
-    managers = tuple(r.source for r in readings if r.source in ("ufw", "firewalld") and r.active)
-    active = [r for r in readings if r.active]
-    verdict = worst([r.verdict for r in active]) if active else None
-    if readings and verdict is None:
-        verdict = Verdict.OPEN  # every firewall read is off
-    deciding = next((r for r in active if r.verdict is verdict), None)
+    if not plat.startswith("linux"):  # one rule set for both families there
+        readings += [replace(r, family="ipv6") for r in readings]
+    managers = tuple(
+        dict.fromkeys(r.source for r in readings if r.source in ("ufw", "firewalld") and r.active)
+    )
+    families = tuple(
+        _family(fam, [r for r in readings if r.family == fam])
+        for fam in ("ipv4", "ipv6")
+        if any(r.family == fam for r in readings)
+    )
+    v4 = next((f for f in families if f.family == "ipv4"), None)
+    readings4 = [r for r in readings if r.family == "ipv4"]
     reason = None
     if unread:
         reason = ("could not read: " if readings else "not checked, could not read: ") + (
@@ -323,12 +362,23 @@ def probe_firewall(  # noqa: PLR0913 - keyword-only injection points (run, platf
         platform=plat,
         interface=inbound.iface,
         program=inbound.program,
-        readings=tuple(readings),
+        readings=tuple(readings4),
         unread=tuple(unread),
-        verdict=verdict,
-        deciding=deciding,
+        verdict=v4.verdict if v4 else None,
+        deciding=v4.deciding if v4 else None,
         managers=managers,
+        families=families,
     )
+
+
+def _family(family: str, readings: list[Reading]) -> FamilyVerdict:
+    """Every packet filter of the family must let the connection pass: the worst decides."""
+    active = [r for r in readings if r.active]
+    verdict = worst([r.verdict for r in active]) if active else None
+    if readings and verdict is None:
+        verdict = Verdict.OPEN  # every firewall read is off
+    deciding = next((r for r in active if r.verdict is verdict), None)
+    return FamilyVerdict(family, verdict, deciding, tuple(readings))
 
 
 def listener_program(port: int) -> str | None:

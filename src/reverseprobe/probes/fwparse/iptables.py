@@ -1,5 +1,5 @@
-"""Read `iptables-save` (IPv4) and walk it for one inbound TCP SYN (iptables(8),
-iptables-extensions(8)).
+"""Read `iptables-save` (IPv4) or `ip6tables-save` (IPv6, the same format: issue 15) and walk
+it for one inbound TCP SYN (iptables(8), ip6tables(8), iptables-extensions(8)).
 
 An inbound packet passes raw PREROUTING, mangle PREROUTING, mangle INPUT and filter INPUT, in
 that order; nat chains do not filter. Matches we know are evaluated; any other module or option
@@ -107,12 +107,18 @@ def evaluate(text: str, inbound: Inbound) -> Reading:
         if f"{t} {c}" in chains
     ]
     if not any(c.rules or c.policy is Action.DROP for c in base):
-        return Reading("iptables", False, Verdict.OPEN, note="no rule and accept policies")
+        return Reading(
+            "iptables",
+            False,
+            Verdict.OPEN,
+            note="no rule and accept policies",
+            family=inbound.family,
+        )
     d = decide(walk_hook(base, chains))
-    return _reading(d, inbound.port)
+    return _reading(d, inbound.port, inbound.family)
 
 
-def _reading(d: Decision, port: int) -> Reading:
+def _reading(d: Decision, port: int, family: str = "ipv4") -> Reading:
     o = d.decisive
     note = ""
     if d.verdict is Verdict.CONDITIONAL:
@@ -130,6 +136,7 @@ def _reading(d: Decision, port: int) -> Reading:
         rule=o.rule if o else None,
         where=o.chain if o else None,
         note=note,
+        family=family,
     )
 
 
@@ -163,7 +170,7 @@ def _rule(table: str, chain: str, tok: list[str], inbound: Inbound) -> Rule:  # 
                 m = _PROTO.get(val().lower(), False)
             elif t in ("-s", "--source", "-d", "--destination"):
                 v = val()
-                m = True if v in ("0.0.0.0/0", "0/0") else None
+                m = True if v in ("0.0.0.0/0", "0/0", "::/0") else None
                 t = f"{'! ' if neg else ''}{t} {v}"
             elif t in ("-i", "--in-interface"):
                 v = val()

@@ -1,8 +1,10 @@
 """Read `nft -j list ruleset` (libnftables-json(5)) and walk it for one inbound TCP SYN.
 
 Base chains of type filter on the prerouting and input hooks of the ip and inet families see
-an inbound IPv4 connection (ip6, arp, bridge and netdev tables do not, and nat/route chains do
-not filter). Known expressions are evaluated for that packet; anything else (an address set
+an inbound IPv4 connection, those of the ip6 and inet families an IPv6 one (issue 15; arp,
+bridge and netdev tables see neither, and nat/route chains do not filter). In an inet chain a
+rule is restricted to one family by `meta nfproto`, or by an `ip`/`ip6` header match (nft(8)
+adds the implicit nfproto dependency), so each family is walked on its own. Known expressions are evaluated for that packet; anything else (an address set
 we cannot place the PACS in, `xt` matches of iptables-nft, fib, socket, limits) is unknown,
 never guessed.
 """
@@ -18,7 +20,8 @@ from reverseprobe.probes.fwparse.nft_text import expr_text, rule_text
 from reverseprobe.probes.fwparse.walk import Action, Chain, Decision, Rule, decide, walk_hook
 
 _HOOKS = {"prerouting": 0, "input": 1}  # netfilter order for an inbound packet
-_FAMILIES = ("ip", "inet")
+_FAMILIES = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
+_L3 = {"ipv4": "ip", "ipv6": "ip6"}  # the header (payload protocol) of each family
 MAX_JSON = 16 * 1024 * 1024
 _PROTO_NUM = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132, "dccp": 33, "udplite": 136}
 _OTHER_L4 = {"udp", "udplite", "sctp", "dccp", "icmp", "igmp", "esp", "ah", "comp", "icmpv6"}
@@ -56,7 +59,7 @@ def evaluate(
         if not isinstance(body, dict):
             continue
         fam, table = str(body.get("family", "")), str(body.get("table", ""))
-        if fam not in _FAMILIES or (fam, table) in skip:
+        if fam not in _FAMILIES.get(inbound.family, ()) or (fam, table) in skip:
             continue
         if kind in ("set", "map"):
             elem = body.get("elem", [])
@@ -87,13 +90,19 @@ def evaluate(
         if is_base:
             base.append((_HOOKS[str(hook)] * 10**6 + prio, ch))
     if not base:
-        return Reading("nftables", False, Verdict.OPEN, note="no filter chain on the input hook")
+        return Reading(
+            "nftables",
+            False,
+            Verdict.OPEN,
+            note="no filter chain on the input hook",
+            family=inbound.family,
+        )
     ordered = [Chain(c.name, c.rules, c.policy, order) for order, c in base]
     d = decide(walk_hook(ordered, built))
-    return _reading(d, inbound.port)
+    return _reading(d, inbound.port, inbound.family)
 
 
-def _reading(d: Decision, port: int) -> Reading:
+def _reading(d: Decision, port: int, family: str = "ipv4") -> Reading:
     o = d.decisive
     notes = []
     if d.verdict is Verdict.CONDITIONAL:
@@ -112,6 +121,7 @@ def _reading(d: Decision, port: int) -> Reading:
         rule=o.rule if o else None,
         where=o.chain if o else None,
         note=". ".join(notes),
+        family=family,
     )
 
 
@@ -243,8 +253,8 @@ class _Evaluator:
         if isinstance(left, dict) and "payload" in left:
             pl = left["payload"]
             proto = pl.get("protocol") if isinstance(pl, dict) else None
-            if proto in _OTHER_L4 or proto == "ip6":
-                return False
+            if proto in _OTHER_L4 or proto in set(_L3.values()) - {_L3[self.inbound.family]}:
+                return False  # another protocol's or the other family's header
         value = self._value(left)
         if value is _UNKNOWN:
             return True if _is_any(right) and op == "==" else None
@@ -277,19 +287,22 @@ class _Evaluator:
             proto, fld = spec.get("protocol"), spec.get("field")
             if proto in ("tcp", "th") and fld == "dport":
                 return port
-            if proto == "ip" and fld == "protocol":
+            own = _L3[self.inbound.family]
+            if proto != own:
+                return _UNKNOWN  # another header (the other family's: its match fails)
+            if fld in ("protocol", "nexthdr"):
                 return "tcp"
-            if proto == "ip" and fld == "version":
-                return 4
+            if fld == "version":
+                return 6 if own == "ip6" else 4
             return _UNKNOWN
         if kind == "meta":
             key = spec.get("key")
             if key == "l4proto":
                 return "tcp"
             if key == "nfproto":
-                return "ipv4"
+                return self.inbound.family
             if key == "protocol":
-                return "ip"
+                return _L3[self.inbound.family]
             if key == "pkttype":
                 return "host"
             if key in ("iifname", "iif"):
@@ -304,7 +317,7 @@ class _Evaluator:
             if key == "direction":
                 return "original"
             if key in ("l3proto", "protocol"):
-                return "ipv4" if key == "l3proto" else "tcp"
+                return self.inbound.family if key == "l3proto" else "tcp"
             return _UNKNOWN
         return _UNKNOWN
 

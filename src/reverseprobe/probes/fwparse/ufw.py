@@ -1,7 +1,10 @@
 """Read `ufw status verbose` (ufw(8)) for one inbound TCP connection to the port.
 
 ufw evaluates its user rules in order, first match wins, then the default incoming policy.
-IPv6 rules ("(v6)") do not apply to an IPv4 connection; an application profile name ("OpenSSH")
+IPv6 rules ("(v6)", or a rule naming an IPv6 address) apply to an IPv6 connection only, the
+others to IPv4 only; with IPV6=yes in /etc/default/ufw ufw mirrors each rule to v6 itself
+(issue 15), with IPV6=no it leaves IPv6 alone (ip6tables then decides, read on its own). An
+application profile name ("OpenSSH")
 names ports this output does not show, so such a rule is an unknown condition. ufw writes
 iptables rules, which `iptables.py` reads in full: this reading adds the ufw view and its fix.
 """
@@ -88,10 +91,32 @@ def _ports_match(spec: str, port: int) -> bool | None:
     return False if total else None
 
 
+def ipv6_setting(default_file: str) -> bool | None:
+    """IPV6= of /etc/default/ufw: whether ufw filters IPv6 too; None when the line is absent."""
+    m = re.search(r"^\s*IPV6\s*=\s*\"?(\w+)", default_file[:MAX_TEXT], re.MULTILINE)
+    return None if m is None else m.group(1).lower() == "yes"
+
+
+def rule_family(rule: UfwRule) -> str:
+    """ipv6 for a "(v6)" rule or one naming an IPv6 address, else ipv4."""
+    text = f"{rule.to} {rule.source}"
+    if "(v6)" in text or re.search(r"(?:^|\s)[0-9a-fA-F]*:[0-9a-fA-F:]*:[0-9a-fA-F:./]*", text):
+        return "ipv6"
+    return "ipv4"
+
+
+def _strip_v6(rule: UfwRule) -> UfwRule:
+    def clean(s: str) -> str:
+        return " ".join(s.replace("(v6)", " ").split())
+
+    return UfwRule(clean(rule.to), rule.action, rule.direction, clean(rule.source), rule.line)
+
+
 def _rule_match(rule: UfwRule, inbound: Inbound) -> tuple[bool | None, str]:  # noqa: PLR0912 - a rule matcher: one branch per ufw rule field
     """(match, the condition we could not evaluate)."""
-    if rule.direction != "IN" or "(v6)" in rule.to or "(v6)" in rule.source:
+    if rule.direction != "IN" or rule_family(rule) != inbound.family:
         return False, ""
+    rule = _strip_v6(rule)
     to, _, iface = rule.to.partition(" on ")
     conds: list[str] = []
     if iface:
@@ -107,7 +132,11 @@ def _rule_match(rule: UfwRule, inbound: Inbound) -> tuple[bool | None, str]:  # 
     dest = words[0] if len(words) == 2 else None
     if port_spec == "Anywhere":
         pass
-    elif re.fullmatch(r"[\d.:/a-fA-F]+", port_spec) and "." in port_spec and dest is None:
+    elif (
+        re.fullmatch(r"[\d.:/a-fA-F]+", port_spec)
+        and ("." in port_spec or port_spec.count(":") > 1)
+        and dest is None
+    ):
         conds.append(f"to {port_spec}")  # a destination address alone
     else:
         pm = _ports_match(port_spec, inbound.port)
@@ -125,10 +154,24 @@ def _rule_match(rule: UfwRule, inbound: Inbound) -> tuple[bool | None, str]:  # 
     return (None if conds else True), ", ".join(conds)
 
 
-def evaluate(text: str, inbound: Inbound) -> Reading:
+def evaluate(text: str, inbound: Inbound, *, ipv6: bool | None = None) -> Reading:
+    """ufw's verdict for `inbound`; `ipv6`: the IPV6= setting (None: not read, then the
+    presence of "(v6)" rules says it)."""
+    r = _evaluate(text, inbound, ipv6)
+    return Reading(r.source, r.active, r.verdict, r.rule, r.where, r.note, inbound.family)
+
+
+def _evaluate(text: str, inbound: Inbound, ipv6: bool | None) -> Reading:  # noqa: PLR0911 - one return per ufw outcome
     st = parse_status(text)
     if not st.active:
         return Reading("ufw", False, Verdict.OPEN, note="ufw is inactive")
+    if inbound.family == "ipv6":
+        if ipv6 is None:
+            ipv6 = any(rule_family(r) == "ipv6" for r in st.rules) or not st.rules
+        if not ipv6:
+            return Reading(
+                "ufw", False, Verdict.OPEN, note="IPV6=no in /etc/default/ufw: ufw leaves IPv6 alone"
+            )
     cond_accepts: list[str] = []
     cond_blocks: list[str] = []
     for rule in st.rules:
