@@ -115,7 +115,7 @@ def test_ufw_ipv6_off_leaves_ipv6_alone() -> None:
     text = sample("ufw_status_verbose_v6.txt")
     r6 = ufw.evaluate(text, V6, ipv6=False)
     assert not r6.active and "IPV6=no" in r6.note
-    assert ufw.ipv6_setting('# comment\nIPV6=no\n') is False
+    assert ufw.ipv6_setting("# comment\nIPV6=no\n") is False
     assert ufw.ipv6_setting('IPV6="yes"\n') is True
     assert ufw.ipv6_setting("DEFAULT_INPUT_POLICY=DROP\n") is None
 
@@ -129,7 +129,9 @@ class Runner:
 
     def __call__(self, argv: Sequence[str], timeout: float) -> CommandOutput:
         out = self.outputs.get(" ".join(argv))
-        return CommandOutput(0, out) if out is not None else CommandOutput(None, "", "not installed")
+        return (
+            CommandOutput(0, out) if out is not None else CommandOutput(None, "", "not installed")
+        )
 
 
 def test_probe_answers_per_family_with_ip6tables_nft() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from reverseprobe.model.firewall import Reading, Verdict
 
 SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw"
+_IPTABLES_PROGS = ("iptables", "iptables-legacy", "ip6tables", "ip6tables-legacy")
 
 
 def allow_command(  # noqa: PLR0911, PLR0912 - one branch per firewall manager and platform, each returns its command
@@ -48,8 +49,8 @@ def allow_command(  # noqa: PLR0911, PLR0912 - one branch per firewall manager a
             f"sudo nft insert rule {chain} tcp dport {port} accept "
             "(and add the same rule to /etc/nftables.conf to keep it after a reboot)"
         )
-    if src.startswith("iptables"):
-        prog = "iptables-legacy" if src == "iptables-legacy" else "iptables"
+    if src.startswith(("iptables", "ip6tables")):  # ip6tables: the IPv6 twin (issue 15)
+        prog = src if src in _IPTABLES_PROGS else "iptables"
         table, _, chain = (reading.where or "filter INPUT").partition(" ")
         if table == "filter":
             chain = "INPUT"  # the base chain: before any jump to the blocking chain

@@ -9,7 +9,7 @@ cannot be excluded). What was not measured is said to be not tested, never passe
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -402,3 +402,20 @@ def _network(
         return ipaddress.ip_network(f"{address.split('%', 1)[0]}/{netmask}", strict=False)
     except ValueError:
         return None
+
+
+def ipv6_timeout_cause(findings: Sequence[Finding]) -> Finding | None:
+    """Who dropped a dial-back over IPv6 that timed out (issue 15: no NAT on IPv6, only
+    firewalls): this PC, when its own IPv6 rules refuse the port (the FIREWALL_BLOCKS fail
+    naming IPv6, probes/firewall.py read nft ip6/inet and ip6tables), else None: the router's
+    IPv6 forward policy (RFC 6092 REC-11). The two readings are exclusive: one story."""
+    return next(
+        (
+            f
+            for f in findings
+            if f.code == "FIREWALL_BLOCKS"
+            and f.severity is Severity.FAIL
+            and "ipv6" in (f.detail.get("families") or ())
+        ),
+        None,
+    )

@@ -27,7 +27,7 @@ from reverseprobe.diagnosis.firewall_fix import allow_command
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.model.check import InterfacesResult, PublicIpResult, RouterResult
-from reverseprobe.model.firewall import FirewallResult, Verdict
+from reverseprobe.model.firewall import FamilyVerdict, FirewallResult, Reading, Verdict
 
 
 def family_of(address: str) -> str | None:
@@ -202,7 +202,7 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
         out += upnp_rules(rt, view, cfg, _local_addresses(probes))
     fw = probes.get("firewall")
     if isinstance(fw, FirewallResult) and _ok(fw):
-        out += firewall_rules(fw)
+        out += firewall_rules(fw, probes)
     return out
 
 
@@ -456,60 +456,148 @@ def upnp_rules(
     ]
 
 
-def firewall_rules(fw: FirewallResult) -> list[Finding]:
-    r = fw.deciding
+def firewall_rules(
+    fw: FirewallResult, probes: Mapping[str, ProbeResult] | None = None
+) -> list[Finding]:
+    """FIREWALL_BLOCKS / FIREWALL_MAY_BLOCK per address family (issue 15). Where both
+    families are ways in and one rule decides for both (an inet chain, ufw's mirrored rules),
+    one finding; where they differ, the blocked family is named: a fail where it is the way
+    in that was measured (the dial-back came over it) or the only one left, a warning
+    otherwise (the PACS may well use the other)."""
+    from reverseprobe.diagnosis.local import dial_back_family
+
+    fams = {f.family: f for f in fw.families} or {
+        "ipv4": FamilyVerdict("ipv4", fw.verdict, fw.deciding, fw.readings)
+    }
+    measured = dial_back_family(probes) if probes is not None else None
+    ifs = probes.get("interfaces") if probes is not None else None
+    global_v6 = isinstance(ifs, InterfacesResult) and any(
+        a.family == "ipv6" and a.klass is AddressClass.GLOBAL_V6
+        for i in ifs.interfaces
+        for a in i.addresses
+    )
+    v6_way = "ipv6" in fams and (probes is None or measured == "ipv6" or global_v6)
+    ways: list[str] = [f for f in ("ipv4", "ipv6") if f in fams and (f == "ipv4" or v6_way)]
+    if measured is not None and measured in fams and measured not in ways:
+        ways.append(measured)
+    seen = [fams[f] for f in ways if fams[f].verdict is not None]
+    if not seen:
+        return []
+    passes = {Verdict.ALLOWED, Verdict.OPEN}
+
+    def key(f: FamilyVerdict) -> tuple[object, ...]:
+        d = f.deciding
+        return (f.verdict, d and (d.source, d.where, d.rule))
+
+    if len({key(f) for f in seen}) == 1:  # one answer for every way in
+        out = _firewall_finding(fw, seen[0], "", severity=None)
+        fam_list = [f.family for f in seen]
+        return [
+            _with(x, family=None if len(fam_list) > 1 else fam_list[0], families=fam_list)
+            for x in out
+        ]
+    out = []
+    for f in seen:
+        if f.verdict in passes:
+            continue
+        others = [o for o in seen if o is not f]
+        open_other = [o for o in others if o.verdict in passes]
+        fail = measured == f.family or (measured is None and not open_other)
+        label = _FAMILY_NAME[f.family]
+        tail = "".join(
+            f" Over {_FAMILY_NAME[o.family]} it lets the connection in"
+            + (f" (rule `{o.deciding.rule}`)." if o.deciding and o.deciding.rule else ".")
+            for o in open_other
+        )
+        if measured == f.family:
+            tail += f" The reflector's dial-back came over {label}."
+        out += [
+            _with(x, family=f.family, families=[f.family])
+            for x in _firewall_finding(
+                fw, f, label, severity=None if fail else Severity.WARN, tail=tail
+            )
+        ]
+    return out
+
+
+_FAMILY_NAME = {"ipv4": "IPv4", "ipv6": "IPv6"}
+
+
+def _with(f: Finding, **detail: Any) -> Finding:
+    from dataclasses import replace
+
+    return replace(f, detail={**f.detail, **detail})
+
+
+def _firewall_finding(
+    fw: FirewallResult,
+    fv: FamilyVerdict,
+    label: str,
+    *,
+    severity: Severity | None,
+    tail: str = "",
+) -> list[Finding]:
+    """One family's reading as a finding (`label` "IPv6": the summary names the family)."""
+    r = fv.deciding
     port = fw.port
-    if r is None or fw.verdict is None:
+    if r is None or fv.verdict is None:
         return []
     name = {
         "nftables": "nftables",
         "iptables": "iptables",
         "iptables-legacy": "iptables (legacy)",
+        "ip6tables": "ip6tables",
+        "ip6tables-legacy": "ip6tables (legacy)",
         "ufw": "ufw",
         "firewalld": "firewalld",
         "windows": "Windows Defender Firewall",
         "macos": "macOS application firewall",
     }.get(r.source, r.source)
+    over = f"Over {label}, the" if label else "The"
     # a front end (ufw, firewalld) owns the rules: its own reading names what to change
-    own = next((x for x in fw.readings if x.source in fw.managers and x.verdict is fw.verdict), r)
+    own = next((x for x in fv.readings if x.source in fw.managers and x.verdict is fv.verdict), r)
     fix = allow_command(port, own, fw.managers, fw.program)
-    chain = "chain " if r.source in ("nftables", "iptables", "iptables-legacy") else ""
+    chain = "chain " if r.source in _RAW_FILTERS else ""
     where = f" ({chain}{r.where})" if r.where else ""
-    if fw.verdict is Verdict.BLOCKED:
+    if fv.verdict is Verdict.BLOCKED:
         return [
             make(
                 "FIREWALL_BLOCKS",
-                f"The {name} firewall{where} refuses inbound TCP {port}: rule `{r.rule}`.",
+                f"{over} {name} firewall{where} refuses inbound TCP {port}: rule `{r.rule}`."
+                + tail,
                 f"Allow the port: {fix}.",
+                severity=severity,
                 source=r.source,
                 rule=r.rule,
                 where=r.where,
                 note=r.note,
             )
         ]
-    if fw.verdict is Verdict.DEFAULT_DROP:
+    if fv.verdict is Verdict.DEFAULT_DROP:
         note = f" ({r.note})" if r.note else ""
-        gaps = _partial(fw)
+        gaps = _partial(fw, r)
         return [
             make(
                 "FIREWALL_BLOCKS" if not gaps else "FIREWALL_MAY_BLOCK",
-                f"The {name} firewall{where} is active and no rule allows inbound TCP {port}: "
+                f"{over} {name} firewall{where} is active and no rule allows inbound TCP {port}: "
                 f"its default refuses the connection{note}."
-                + (f" Not everything could be read: {'; '.join(gaps)}." if gaps else ""),
+                + (f" Not everything could be read: {'; '.join(gaps)}." if gaps else "")
+                + tail,
                 f"Run `reverseprobe forward --firewall --port {port}` (--dry-run shows what it "
                 f"runs, --remove undoes it), or allow the port by hand: {fix}.",
+                severity=severity if not gaps else None,
                 source=r.source,
                 rule=r.rule,
                 where=r.where,
                 note=r.note,
             )
         ]
-    if fw.verdict is Verdict.CONDITIONAL:
+    if fv.verdict is Verdict.CONDITIONAL:
         return [
             make(
                 "FIREWALL_MAY_BLOCK",
-                f"The {name} firewall{where} allows inbound TCP {port} only conditionally: "
-                f"{r.note or 'a condition this check cannot see'}.",
+                f"{over} {name} firewall{where} allows inbound TCP {port} only conditionally: "
+                f"{r.note or 'a condition this check cannot see'}." + tail,
                 "Make sure the PACS's connection meets that condition (its address is in the "
                 f"allowed range), or allow the port for every source: {fix}.",
                 source=r.source,
@@ -521,15 +609,15 @@ def firewall_rules(fw: FirewallResult) -> list[Finding]:
     return []
 
 
-_RAW_FILTERS = ("nftables", "iptables", "iptables-legacy")
+_RAW_FILTERS = ("nftables", "iptables", "iptables-legacy", "ip6tables", "ip6tables-legacy")
 
 
-def _partial(fw: FirewallResult) -> list[str]:
+def _partial(fw: FirewallResult, deciding: Reading | None = None) -> list[str]:
     """What keeps a default-drop reading from being the whole answer: a raw netfilter chain's
     drop is the kernel's own verdict (nothing else can let the packet through, nft(8)); a front
     end's or the OS firewall's reading is complete only when nothing else was left unread.
     macOS's pf cannot allow what the application firewall blocks, so its absence is no gap."""
-    r = fw.deciding
+    r = deciding or fw.deciding
     if r is None or r.source in _RAW_FILTERS:
         return []
     gaps = [u for u in fw.unread if not u.startswith("pf:")]

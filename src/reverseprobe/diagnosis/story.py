@@ -16,7 +16,7 @@ from typing import Any
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.diagnosis.inbound import reflector_inside
+from reverseprobe.diagnosis.inbound import ipv6_timeout_cause, reflector_inside
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 
 # The codes whose fix tells the user to make the router forward the port, most specific cause
@@ -221,6 +221,19 @@ def _ipv6_timeout(
 
     if dial_back_family(probes) != "ipv6":
         return out
+    host = ipv6_timeout_cause(out)
+    if host is not None:  # this PC's ip6 rules drop it: the host's firewall, not the router
+        return [
+            _caused(
+                f,
+                host.code,
+                f"The dial-back came over IPv6 and this PC's own IPv6 rules drop it "
+                f"({host.code}): the router was not the one that stopped it.",
+            )
+            if f.code == "INBOUND_TIMEOUT" and not f.detail.get("caused_by")
+            else f
+            for f in out
+        ]
     port = cfg.port
     res = []
     for orig in out:
@@ -256,7 +269,13 @@ def _consequences(out: list[Finding]) -> list[Finding]:
             cause = "UPNP_MAPPING_MISSING"
         elif f.code == "INBOUND_TIMEOUT":
             cause = next(
-                (c for c in ("FIREWALL_BLOCKS", "UPNP_MAPPING_MISSING") if _has(out, c)), None
+                (
+                    c
+                    for c in ("FIREWALL_BLOCKS", "UPNP_MAPPING_MISSING")
+                    # a firewall's warning names the other family's rules (issue 15)
+                    if _has(out, c, Severity.FAIL if c == "FIREWALL_BLOCKS" else None)
+                ),
+                None,
             )
         if cause is None:
             res.append(f)

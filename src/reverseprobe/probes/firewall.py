@@ -2,7 +2,8 @@
 
 Linux: `nft -j list ruleset`, `iptables-save` and `ip6tables-save` (and their `-legacy-`
 twins), `ufw status verbose` (and IPV6= of /etc/default/ufw), `firewall-cmd --list-all-zones`,
-each family read on its own (issue 15: IPv6 has no NAT, its filters are the whole way in); Windows: `netsh advfirewall`; macOS: the application
+each family read on its own (issue 15: IPv6 has no NAT, its filters are the whole way in).
+Windows: `netsh advfirewall`; macOS: the application
 firewall (`socketfilterfw`). Each tool that exists is run concurrently with a timeout from the
 deadline; every packet filter must let the connection pass, so the worst reading decides. A
 tool that cannot be read (missing rights, unknown output) is named in `unread` and the reason,

@@ -4,7 +4,8 @@ Base chains of type filter on the prerouting and input hooks of the ip and inet 
 an inbound IPv4 connection, those of the ip6 and inet families an IPv6 one (issue 15; arp,
 bridge and netdev tables see neither, and nat/route chains do not filter). In an inet chain a
 rule is restricted to one family by `meta nfproto`, or by an `ip`/`ip6` header match (nft(8)
-adds the implicit nfproto dependency), so each family is walked on its own. Known expressions are evaluated for that packet; anything else (an address set
+adds the implicit nfproto dependency), so each family is walked on its own.
+Known expressions are evaluated for that packet; anything else (an address set
 we cannot place the PACS in, `xt` matches of iptables-nft, fib, socket, limits) is unknown,
 never guessed.
 """

@@ -170,7 +170,10 @@ def _evaluate(text: str, inbound: Inbound, ipv6: bool | None) -> Reading:  # noq
             ipv6 = any(rule_family(r) == "ipv6" for r in st.rules) or not st.rules
         if not ipv6:
             return Reading(
-                "ufw", False, Verdict.OPEN, note="IPV6=no in /etc/default/ufw: ufw leaves IPv6 alone"
+                "ufw",
+                False,
+                Verdict.OPEN,
+                note="IPV6=no in /etc/default/ufw: ufw leaves IPv6 alone",
             )
     cond_accepts: list[str] = []
     cond_blocks: list[str] = []
