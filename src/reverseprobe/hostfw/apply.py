@@ -12,12 +12,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reverseprobe.hostfw import builders as b
 from reverseprobe.model import Status
-from reverseprobe.model.firewall import FirewallResult, Reading, Verdict
+from reverseprobe.model.firewall import FamilyVerdict, FirewallResult, Reading, Verdict, worst
 from reverseprobe.model.hostfw import HostFirewallResult
 from reverseprobe.probes.firewall import CommandOutput
 
@@ -70,12 +70,88 @@ def _result(req: Request, action: str, **kw: object) -> HostFirewallResult:
 def open_port(
     req: Request, fw: FirewallResult, run: Run, state_dir: Path, program: str | None = None
 ) -> HostFirewallResult:
-    """Add one accept for TCP req.port inbound to the firewall that decides."""
+    """Add one accept for TCP req.port inbound to the firewall that decides, for each address
+    family whose raw rules decide on their own (issue 15: nft ip and ip6 chains, iptables and
+    ip6tables); an inet chain deciding both gets one rule, a front end (ufw, firewalld) or
+    the OS firewall one command that covers both."""
+    fams = _families(fw, req.source)
     r = backend_of(fw)
-    if fw.verdict is None or r is None:
+    if r is None or not fams:
         why = fw.reason or "no firewall could be read"
         return _result(req, "open", status=Status.FAIL, reason=f"not opened: {why}")
-    if fw.verdict in (Verdict.ALLOWED, Verdict.OPEN):
+    raw = [f for f in fams if f.deciding is not None and f.deciding.source in _RAW]
+    if r.source not in _RAW or not raw:
+        verdict = worst([f.verdict for f in fams if f.verdict is not None])
+        return _open_one(req, fw, r, verdict, run, state_dir=state_dir, program=program)
+    need = [f for f in raw if f.verdict not in (Verdict.ALLOWED, Verdict.OPEN)]
+    if not need:
+        return _open_one(req, fw, r, fams[0].verdict, run, state_dir=state_dir, program=program)
+    unknown = [f for f in need if f.verdict is Verdict.UNKNOWN]
+    if len(unknown) == len(need):
+        return _open_one(
+            req, fw, unknown[0].deciding or r, Verdict.UNKNOWN, run, state_dir=state_dir
+        )
+    cmds: list[b.Argv] = []
+    readings: list[Reading] = []
+    try:
+        for f in need:
+            if f.verdict is None or f.verdict is Verdict.UNKNOWN or f.deciding is None:
+                continue
+            for argv in _open_argv(req, f.deciding, f.verdict, run, program)[0]:
+                if argv not in cmds:
+                    cmds.append(argv)
+                    readings.append(f.deciding)
+    except _Refuse as exc:
+        return _result(
+            req, "open", status=Status.FAIL, backend=r.source, where=r.where, reason=str(exc)
+        )
+    res = _execute(
+        req,
+        "open",
+        cmds,
+        backend=", ".join(dict.fromkeys(x.source for x in readings)),
+        where=", ".join(dict.fromkeys(x.where or "" for x in readings)) or None,
+        run=run,
+        state_dir=state_dir,
+    )
+    opened = tuple(dict.fromkeys(f.family for f in need if f not in unknown))
+    if unknown and res.status is not Status.FAIL:
+        res = replace(
+            res,
+            reason=f"{res.reason}; {', '.join(_NAME[f.family] for f in unknown)} not opened: "
+            "its rules could not be evaluated",
+        )
+    return replace(res, families=opened)
+
+
+_RAW = ("nftables", "iptables", "iptables-legacy", "ip6tables", "ip6tables-legacy")
+_NAME = {"ipv4": "IPv4", "ipv6": "IPv6"}
+
+
+def _families(fw: FirewallResult, source: str | None) -> list[FamilyVerdict]:
+    """The families to open: both (a --from CIDR: its own family only), read ones only."""
+    fams = list(fw.families) or [FamilyVerdict("ipv4", fw.verdict, fw.deciding, fw.readings)]
+    if source:
+        fam = "ipv6" if b.is_v6(source) else "ipv4"
+        fams = [f for f in fams if f.family == fam]
+    return [f for f in fams if f.verdict is not None]
+
+
+def _open_one(  # noqa: PLR0913 - the one firewall that decides, its verdict, and where to run
+    req: Request,
+    fw: FirewallResult,
+    r: Reading,
+    verdict: Verdict | None,
+    run: Run,
+    *,
+    state_dir: Path,
+    program: str | None = None,
+) -> HostFirewallResult:
+    """One firewall for every family (a front end, the OS firewall, or one raw reading)."""
+    if verdict is None:
+        why = fw.reason or "no firewall could be read"
+        return _result(req, "open", status=Status.FAIL, reason=f"not opened: {why}")
+    if verdict in (Verdict.ALLOWED, Verdict.OPEN):
         rule = f" (rule `{r.rule}`)" if r.rule else ""
         return _result(
             req,
@@ -85,7 +161,7 @@ def open_port(
             where=r.where,
             reason=f"nothing to do: {r.source} already lets TCP {req.port} in{rule}",
         )
-    if fw.verdict is Verdict.UNKNOWN:
+    if verdict is Verdict.UNKNOWN:
         return _result(
             req,
             "open",
@@ -95,7 +171,7 @@ def open_port(
             reason=f"not opened: {r.source}'s rules could not be evaluated ({r.note})",
         )
     try:
-        cmds, record = _open_argv(req, r, fw, run, program)
+        cmds, record = _open_argv(req, r, verdict, run, program)
     except _Refuse as exc:
         return _result(
             req, "open", status=Status.FAIL, backend=r.source, where=r.where, reason=str(exc)
@@ -117,15 +193,15 @@ class _Refuse(Exception):
 
 
 def _open_argv(  # noqa: PLR0912 - one branch per firewall backend
-    req: Request, r: Reading, fw: FirewallResult, run: Run, program: str | None
+    req: Request, r: Reading, verdict: Verdict, run: Run, program: str | None
 ) -> tuple[list[b.Argv], list[dict[str, object]]]:
     src, port = r.source, req.port
     if src == "nftables":
         if not r.where or len(r.where.split()) != 3:
             raise _Refuse("not opened: the nftables chain that decides is not known")
         return [b.nft_open(r.where, port, req.source)], []
-    if src.startswith("iptables"):
-        prog = "iptables-legacy" if src == "iptables-legacy" else "iptables"
+    if src in ("iptables", "iptables-legacy", "ip6tables", "ip6tables-legacy"):
+        prog = src
         table, _, chain = (r.where or "filter INPUT").partition(" ")
         if table == "filter":
             chain = "INPUT"  # the base chain: before any jump to the blocking chain
@@ -133,7 +209,7 @@ def _open_argv(  # noqa: PLR0912 - one branch per firewall backend
             chain = "PREROUTING"
         return [b.iptables_open(prog, table, chain, port, req.source)], []
     if src == "ufw":
-        return [b.ufw_open(port, req.source, first=fw.verdict is Verdict.BLOCKED)], []
+        return [b.ufw_open(port, req.source, first=verdict is Verdict.BLOCKED)], []
     if src == "firewalld":
         zone = r.where[5:] if r.where and r.where.startswith("zone ") else None
         spec = b.firewalld_spec(port, req.source)
@@ -154,14 +230,14 @@ def _open_argv(  # noqa: PLR0912 - one branch per firewall backend
             )
         return cmds, record
     if src == "windows":
-        if fw.verdict is Verdict.BLOCKED:
+        if verdict is Verdict.BLOCKED:
             raise _Refuse(
                 f"not opened: `{r.rule}` blocks TCP {port}, and a Windows block rule wins over "
                 "every allow rule: disable or narrow it first"
             )
         return [b.netsh_open(port, req.source)], []
     if src == "macos":
-        if fw.verdict is Verdict.BLOCKED and r.rule == "Block all incoming connections":
+        if verdict is Verdict.BLOCKED and r.rule == "Block all incoming connections":
             raise _Refuse(
                 "not opened: the application firewall blocks all incoming connections "
                 f"(turn that off: sudo {b.SOCKETFILTERFW} --setblockall off)"
@@ -239,7 +315,7 @@ def remove_port(  # noqa: PLR0912 - one branch per firewall backend
             mine = b.nft_ours(out.stdout, req.port)
             cmds += mine
             backends += ["nftables"] if mine else []
-        for prog in ("iptables", "iptables-legacy"):
+        for prog in ("iptables", "iptables-legacy", "ip6tables", "ip6tables-legacy"):
             for table in ("filter", "nat"):
                 out = run(b.iptables_list(prog, table), req.timeout)
                 if out.returncode == 0:
@@ -273,8 +349,8 @@ def remove_port(  # noqa: PLR0912 - one branch per firewall backend
                 backends.append("macos")
     # nftables/iptables share rules under iptables-nft: deleting the nft rule removes both
     if "nftables" in backends:
-        cmds = [c for c in cmds if c[0] != "iptables"]
-        backends = [x for x in backends if x != "iptables"]
+        cmds = [c for c in cmds if c[0] not in ("iptables", "ip6tables")]
+        backends = [x for x in backends if x not in ("iptables", "ip6tables")]
     backend = ", ".join(dict.fromkeys(backends)) or None
     forget = [e for e in recorded if e.get("backend") in ("firewalld", "macos")]
     result = _execute(

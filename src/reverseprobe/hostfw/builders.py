@@ -29,6 +29,11 @@ def _v6(cidr: str | None) -> bool:
     return cidr is not None and ipaddress.ip_network(cidr, strict=False).version == 6
 
 
+def is_v6(cidr: str) -> bool:
+    """Whether a --from CIDR is IPv6 (its rule goes to the IPv6 rules only)."""
+    return _v6(cidr)
+
+
 # --- nftables (nft(8): "RULES", "insert", "comment") --------------------------------------
 
 

@@ -24,3 +24,6 @@ class HostFirewallResult(ProbeResult):
     changed: bool = False
     commands: tuple[str, ...] = ()
     elevate: str | None = None  # the command to run with root/administrator rights
+    # the address families opened where each has its own rules (issue 15: nft ip + ip6
+    # chains, iptables + ip6tables); empty where one rule set covers both (inet, ufw...)
+    families: tuple[str, ...] = ()
