@@ -502,7 +502,9 @@ def firewall_rules(
             continue
         others = [o for o in seen if o is not f]
         open_other = [o for o in others if o.verdict in passes]
-        fail = measured == f.family or (measured is None and not open_other)
+        # the only way in: no other family lets the PACS in, even under a condition
+        maybe = [o for o in others if o.verdict in passes or o.verdict is Verdict.CONDITIONAL]
+        fail = measured == f.family or (measured is None and not maybe)
         label = _FAMILY_NAME[f.family]
         tail = "".join(
             f" Over {_FAMILY_NAME[o.family]} it lets the connection in"
