@@ -77,6 +77,63 @@ def netns(name: str, *argv: str, input: str | None = None) -> str:
     ).stdout
 
 
+# issue 15: the IPv6 samples (an ip6 table beside an ip one; an inet table split by family;
+# ip6tables-nft with a policy drop beside an iptables accept)
+NFT_IP6 = """\
+table ip v4f {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport 11112 accept
+  }
+}
+table ip6 v6f {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ct state established,related accept
+    iifname "lo" accept
+    meta l4proto ipv6-icmp accept
+    tcp dport 11112 drop
+  }
+}
+"""
+NFT_INET_NFPROTO6 = """\
+table inet hostfw {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ct state established,related accept
+    iifname "lo" accept
+    meta nfproto ipv6 tcp dport 11112 drop
+    ip saddr 10.0.0.0/8 tcp dport 104 accept
+    ip6 saddr 2a0c::/29 tcp dport 11112 accept
+  }
+}
+"""
+IP6TABLES = [
+    "iptables -A INPUT -p tcp --dport 11112 -j ACCEPT",
+    "ip6tables -P INPUT DROP",
+    "ip6tables -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "ip6tables -A INPUT -i lo -j ACCEPT",
+    "ip6tables -A INPUT -p ipv6-icmp -j ACCEPT",
+    "ip6tables -A INPUT -s 2a0c::/29 -p tcp --dport 104 -j ACCEPT",
+    "ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT",
+]
+
+
+def record_ipv6(name: str) -> None:
+    for ruleset, out in (
+        (NFT_IP6, "nft_ip6_table.json"),
+        (NFT_INET_NFPROTO6, "nft_inet_nfproto6.json"),
+    ):
+        netns(name, "nft", "-f", "-", input=ruleset)
+        (HERE / out).write_text(netns(name, "nft", "-j", "list", "ruleset"))
+        netns(name, "nft", "flush", "ruleset")
+    for cmd in IP6TABLES:
+        netns(name, "sh", "-c", cmd)
+    (HERE / "ip6tables_save.txt").write_text(netns(name, "ip6tables-save"))
+    (HERE / "ip6tables_nft.json").write_text(netns(name, "nft", "-j", "list", "ruleset"))
+    netns(name, "nft", "flush", "ruleset")
+
+
 def main() -> None:
     name = f"rprec{os.getpid()}"
     subprocess.run(["ip", "netns", "add", name], check=True)
@@ -89,6 +146,7 @@ def main() -> None:
         (HERE / "iptables_nft_custom.txt").write_text(netns(name, "iptables-save"))
         (HERE / "iptables_nft_custom.json").write_text(netns(name, "nft", "-j", "list", "ruleset"))
         netns(name, "nft", "flush", "ruleset")
+        record_ipv6(name)
         with tempfile.TemporaryDirectory() as tmp:
             etc = Path(tmp) / "ufw"
             shutil.copytree("/etc/ufw", etc)
