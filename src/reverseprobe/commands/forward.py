@@ -440,6 +440,9 @@ def pinhole_pass(  # noqa: PLR0913 - the config, request, IGD, addresses, deadli
         return ops.not_tried(req, None, router6, "this PC has no global IPv6 address")
     if router6 is None:
         return ops.not_tried(req, client6, None, "this PC has no IPv6 default route")
+    if cfg.keep:  # --keep renews and finally removes the IPv4 mapping only: open nothing else
+        why = "--keep holds only the IPv4 mapping; open the pinhole with --family 6 (no --keep)"
+        return ops.not_tried(req, client6, router6, why)
     store = PinholeStore(state_dir(env.environ))
     remove = cfg.action is c.ForwardAction.REMOVE
     kw = {"router6": router6, "client6": client6, "store": store, "deadline": deadline}

@@ -445,7 +445,7 @@ def with_pinhole(
 ) -> dict[str, Any]:
     """The announcement with what `forward` asks of the router's IPv6 firewall too; with
     --family 6 only that (the IPv4 mapping is not touched)."""
-    if family == "4" or client6 is None:
+    if family == "4" or client6 is None or (told.get("keep") and family != "6"):
         if family == "6":
             text = "will not change anything: this PC has no global IPv6 address"
             return {**told, "ipv4": False, "ipv6": None, "text": text}
@@ -480,7 +480,7 @@ def _pin_detail(p: PinholeResult) -> dict[str, Any]:
     }
 
 
-def pinhole_findings(
+def pinhole_findings(  # noqa: PLR0911 - one return per pinhole outcome
     ctx: Context, p: PinholeResult, *, ipv4_done: bool, alone: bool = False
 ) -> list[Finding]:
     """The pinhole's finding (detail.family 6), under the mapping codes: OK when the router's
@@ -492,8 +492,11 @@ def pinhole_findings(
     d = _pin_detail(p)
     a = p.action
     if a is Action.NOT_TRIED and p.offered is None:
+        if not alone and p.internal_client is None:
+            return []  # no global IPv6 address: nothing to open, nothing to say
         if not alone:
-            return []  # no global IPv6 address (or no route): nothing to open, nothing to say
+            return [make("UPNP_MAPPING_MISSING", f"No IPv6 pinhole asked: {p.reason}.", fix,
+                         severity=Severity.INFO, **d)]  # fmt: skip
         return [make("UPNP_MAPPING_MISSING", f"No IPv6 pinhole: {p.reason}.", fix,
                      severity=Severity.FAIL, **d)]  # fmt: skip
     if p.done and p.status is Status.OK:
