@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pytest
 
@@ -56,8 +57,9 @@ def _foreign(ns: Namespace, igd_url: str, router6: str, addr: str, port: int) ->
     return uid
 
 
-def _pin(doc: dict) -> dict:
-    return doc["probes"]["pinhole"]
+def _pin(doc: dict[str, Any]) -> dict[str, Any]:
+    pin: dict[str, Any] = doc["probes"]["pinhole"]
+    return pin
 
 
 def _rules_for(net, addr: str, port: int) -> list[str]:

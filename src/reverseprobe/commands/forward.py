@@ -186,8 +186,13 @@ def run(  # noqa: PLR0915 - one pass, then each optional step (pinhole, public I
         print(f"reverseprobe forward: {told['text']}", file=env.stderr, flush=True)
     t_pass = time.monotonic()
     if cfg.family is c.ForwardFamily.V6:
-        return pinhole_only_report(
+        report = pinhole_only_report(
             cfg, req, gateway, six, deadline=deadline, env=env, told=told, t0=t0
+        )
+        return replace(
+            report,
+            probes={**report.probes, **fw_probes},
+            findings=[*report.findings, *fw_findings],
         )
     router, mapping = one_pass(cfg, req, gateway, deadline, store)
     spent = round(time.monotonic() - t_pass, 4)

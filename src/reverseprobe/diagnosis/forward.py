@@ -450,23 +450,22 @@ def with_pinhole(
             text = "will not change anything: this PC has no global IPv6 address"
             return {**told, "ipv4": False, "ipv6": None, "text": text}
         return {**told, "ipv6": None}
-    router = f"[{router6}]" if router6 else "the IPv6 router"
+    router = f"the router at [{router6}]" if router6 else "the router"
     if told["action"] == "remove":
         six = f"remove the IPv6 pinhole reverseprobe made for [{client6}]:{req.port}"
     else:
         six = (
-            f"open an IPv6 pinhole in the router's firewall at {router} for TCP port {req.port} "
-            f"to this PC's [{client6}], from any address"
+            f"open TCP port {req.port} in its IPv6 firewall (a pinhole) to this PC's "
+            f"[{client6}], from any address"
         )
     ipv6 = {"internal_client": client6, "router": router6, "internal_port": req.port,
             "text": six}  # fmt: skip
     if family == "6":
-        text = told["text"].split(" will ask", 1)[0]
         verb = "would" if req.dry_run else "will"
         lead = "dry run, nothing changes: " if req.dry_run else ""
-        text = f"{lead}{verb} ask the router to {six} (no IPv4 mapping: --family 6)"
+        text = f"{lead}{verb} ask {router} to {six} (no IPv4 mapping: --family 6)"
         return {**told, "ipv4": False, "ipv6": ipv6, "text": text}
-    return {**told, "ipv6": ipv6, "text": f"{told['text']}; and to {six}"}
+    return {**told, "ipv6": ipv6, "text": f"{told['text']}; and {router} to {six}"}
 
 
 def _pin_detail(p: PinholeResult) -> dict[str, Any]:
