@@ -94,7 +94,7 @@ def test_upnp_pinhole_opens_reads_back_and_remove_takes_out_only_ours():
         ok = [f for f in doc["findings"] if f["code"] == "UPNP_MAPPING_OK"]
         assert sorted(f["detail"].get("family", 4) for f in ok) == [4, 6]
         assert doc["announcement"]["ipv6"]["internal_client"] == ds.pc_ip6
-        assert "IPv6 pinhole" in err and ds.pc_ip6 in err  # said before it was asked
+        assert "IPv6 firewall (a pinhole)" in err and ds.pc_ip6 in err  # said before asking
         alt = doc["pacs_entry"]["alternatives"]
         assert [(a["family"], a["host"], a["port"]) for a in alt] == [("ipv6", ds.pc_ip6, 11112)]
         assert len(_rules_for(net, ds.pc_ip6, 11112)) == 1
