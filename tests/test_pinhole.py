@@ -438,3 +438,30 @@ def test_keep_opens_no_pinhole_and_says_so(tmp_path: Path) -> None:
     (f,) = advice.pinhole_findings(CTX, r, ipv4_done=True)
     assert (f.code, f.severity) == ("UPNP_MAPPING_MISSING", Severity.INFO)
     assert not (tmp_path / "pinholes.json").exists()
+
+
+@needs_v6
+def test_a_pinhole_the_router_cannot_show_after_adding_it_is_a_failure(fw, tmp_path):
+    fw.soap["CheckPinholeWorking"] = lambda _a: fault(704, "NoSuchEntry")
+    r = open_it(fw, store(tmp_path))
+    assert (r.status, r.verified, r.unique_id) == (Status.FAIL, False, 7)
+    assert "reading it back shows no such pinhole" in (r.reason or "")
+
+
+@needs_v6
+def test_a_silent_firewall_service_ends_within_the_deadline(fw, tmp_path):
+    import threading
+    import time
+
+    release = threading.Event()
+    fw.soap["GetFirewallStatus"] = lambda _a: (release.wait(30), b"")[1]
+    t0 = time.monotonic()
+    try:
+        r = ops.open_upnp(
+            req(), location=fw.location, router6=ROUTER6, client6=PC6, store=store(tmp_path),
+            deadline=Deadline.after(2.0),
+        )  # fmt: skip
+    finally:
+        release.set()
+    assert time.monotonic() - t0 < 2.0 + 3.0  # the deadline plus a generous margin
+    assert r.status is Status.TIMEOUT and "GetFirewallStatus" in (r.reason or "")
