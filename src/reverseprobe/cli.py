@@ -218,9 +218,22 @@ def _forward_parser(sub: Any) -> None:
     )
     fw.add_argument("--verify", action="store_true", help="echo-back probe after mapping")
     _firewall_options(fw)
+    _family_option(fw)
     _reflector(fw, "echo-back service for --verify")
     _ip_service(fw, no_public_ip=False)
     _common(fw, c.DEFAULT_FORWARD_TIMEOUT)
+
+
+def _family_option(fw: argparse.ArgumentParser) -> None:
+    """forward's --family (issue 15)."""
+    fw.add_argument(
+        "--family",
+        choices=[str(f) for f in c.ForwardFamily],
+        default=None,
+        help="4: the IPv4 port mapping; 6: an IPv6 pinhole in the router's firewall for this "
+        "PC's global IPv6 address (UPnP WANIPv6FirewallControl, PCP); both (default): each "
+        "where it exists",
+    )
 
 
 def _firewall_options(fw: argparse.ArgumentParser) -> None:

@@ -61,6 +61,15 @@ class ForwardMode(_Choice):
     AUTO = "auto"
 
 
+class ForwardFamily(_Choice):
+    """Which address family `forward` opens (issue 15): IPv4 maps a port through the NAT,
+    IPv6 opens a pinhole in the router's IPv6 firewall (no NAT on IPv6)."""
+
+    V4 = "4"
+    V6 = "6"
+    BOTH = "both"
+
+
 class ForwardAction(_Choice):
     ADD = "add"
     LIST = "list"
@@ -392,6 +401,9 @@ class ForwardConfig:
     firewall_only: bool = False
     source: str | None = None
     permanent: bool = False
+    # --family (issue 15): the IPv4 mapping, the IPv6 pinhole, or both (where this PC has a
+    # global IPv6 address)
+    family: ForwardFamily = ForwardFamily.BOTH
 
 
 @dataclass(frozen=True)
@@ -653,7 +665,19 @@ def forward_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Forw
         timeout=args.timeout,
         remote_host=remote_host,
     )
-    return with_firewall_options(cfg, args)
+    return with_family(with_firewall_options(cfg, args), args)
+
+
+def with_family(cfg: ForwardConfig, args: argparse.Namespace) -> ForwardConfig:
+    """forward's --family (issue 15); --family 6 with --list or --from exits 2."""
+    family = ForwardFamily(getattr(args, "family", None) or ForwardFamily.BOTH.value)
+    if family is ForwardFamily.V6 and cfg.action is ForwardAction.LIST:
+        raise BadInput("invalid --family 6: --list reads the router's IPv4 mappings")
+    if family is ForwardFamily.V6 and cfg.remote_host is not None:
+        raise BadInput(f"invalid --from {cfg.remote_host}: an IPv4 source for an IPv6 pinhole")
+    if family is ForwardFamily.V6 and cfg.keep:
+        raise BadInput("invalid --keep: it renews the IPv4 mapping; use --family 4 or both")
+    return dataclasses.replace(cfg, family=family)
 
 
 def with_firewall_options(cfg: ForwardConfig, args: argparse.Namespace) -> ForwardConfig:

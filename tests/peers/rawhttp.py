@@ -15,13 +15,15 @@ class RawServer:
     """Loopback TCP: reads one request head per connection, then hands the socket to `handler`.
     Records every request head and the time each connection broke (the client let go)."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, host: str = "127.0.0.1") -> None:
         self.handler = handler
         self.requests: list[bytes] = []
         self.broke_at: list[float] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.create_server((host, 0), family=family)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+        where = f"[{host}]" if ":" in host else host
+        self.url = f"http://{where}:{self.port}/"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()

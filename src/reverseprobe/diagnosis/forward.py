@@ -7,7 +7,7 @@ give the PACS administrator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reverseprobe.addresses import AddressClass
@@ -15,7 +15,14 @@ from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, PacsEntry, Severity, Status
-from reverseprobe.model.forward import Action, MappingResult, PortmapRouterResult, Request, Via
+from reverseprobe.model.forward import (
+    Action,
+    MappingResult,
+    PinholeResult,
+    PortmapRouterResult,
+    Request,
+    Via,
+)
 
 _NO_READBACK = (
     "NAT-PMP/PCP cannot read a mapping back: the router's answer is the proof; --verify "
@@ -417,4 +424,133 @@ def pacs_entry(ctx: Context, router: PortmapRouterResult, m: MappingResult) -> P
             behind_nat=True,  # forward maps a port on a NAT router
             double_nat=router_double_nat(router),
         )
+    )
+
+
+# --- the IPv6 pinhole (issue 15) ---------------------------------------------------------------
+
+_V6_FIX = (
+    "IPv6 has no NAT: the router's IPv6 firewall decides. Open TCP port {port} for {addr} in the "
+    "router's IPv6 firewall page ({admin}), or let the PACS reach this PC over IPv4 (the "
+    "port mapping)."
+)
+
+
+def with_pinhole(
+    told: dict[str, Any],
+    req: Request,
+    family: str,
+    client6: str | None,
+    router6: str | None,
+) -> dict[str, Any]:
+    """The announcement with what `forward` asks of the router's IPv6 firewall too; with
+    --family 6 only that (the IPv4 mapping is not touched)."""
+    if family == "4" or client6 is None or (told.get("keep") and family != "6"):
+        if family == "6":
+            text = "will not change anything: this PC has no global IPv6 address"
+            return {**told, "ipv4": False, "ipv6": None, "text": text}
+        return {**told, "ipv6": None}
+    router = f"the router at [{router6}]" if router6 else "the router"
+    if told["action"] == "remove":
+        six = f"remove the IPv6 pinhole reverseprobe made for [{client6}]:{req.port}"
+    else:
+        six = (
+            f"open TCP port {req.port} in its IPv6 firewall (a pinhole) to this PC's "
+            f"[{client6}], from any address"
+        )
+    ipv6 = {"internal_client": client6, "router": router6, "internal_port": req.port,
+            "text": six}  # fmt: skip
+    if family == "6":
+        verb = "would" if req.dry_run else "will"
+        lead = "dry run, nothing changes: " if req.dry_run else ""
+        text = f"{lead}{verb} ask {router} to {six} (no IPv4 mapping: --family 6)"
+        return {**told, "ipv4": False, "ipv6": ipv6, "text": text}
+    return {**told, "ipv6": ipv6, "text": f"{told['text']}; and {router} to {six}"}
+
+
+def _pin_detail(p: PinholeResult) -> dict[str, Any]:
+    return {
+        "family": 6,
+        "action": p.action.value,
+        "via": p.via.value if p.via else None,
+        "internal_client": p.internal_client,
+        "internal_port": p.internal_port,
+        "unique_id": p.unique_id,
+    }
+
+
+def pinhole_findings(  # noqa: PLR0911 - one return per pinhole outcome
+    ctx: Context, p: PinholeResult, *, ipv4_done: bool, alone: bool = False
+) -> list[Finding]:
+    """The pinhole's finding (detail.family 6), under the mapping codes: OK when the router's
+    IPv6 firewall admits the port, else MISSING: info where the router offers no pinhole or
+    the IPv4 mapping carries the way in, fail with --family 6 (the pinhole was all asked)."""
+    addr = f"[{p.internal_client}]" if p.internal_client else "this PC's IPv6 address"
+    admin = f"http://{ctx.gateway}/" if ctx.gateway else "your default gateway"
+    fix = _V6_FIX.format(port=p.internal_port, addr=addr, admin=admin)
+    d = _pin_detail(p)
+    a = p.action
+    if a is Action.NOT_TRIED and p.offered is None:
+        if not alone and p.internal_client is None:
+            return []  # no global IPv6 address: nothing to open, nothing to say
+        if not alone:
+            return [make("UPNP_MAPPING_MISSING", f"No IPv6 pinhole asked: {p.reason}.", fix,
+                         severity=Severity.INFO, **d)]  # fmt: skip
+        return [make("UPNP_MAPPING_MISSING", f"No IPv6 pinhole: {p.reason}.", fix,
+                     severity=Severity.FAIL, **d)]  # fmt: skip
+    if p.done and p.status is Status.OK:
+        how = f"UPnP pinhole {p.unique_id}" if p.via is Via.UPNP else "PCP"
+        back = "read back" if p.verified else "the router's answer (cannot be read back)"
+        lease = f", lease {p.lease_granted} s" if p.lease_granted is not None else ""
+        return [make(
+            "UPNP_MAPPING_OK",
+            f"The router's IPv6 firewall admits TCP port {p.internal_port} to this PC {addr} "
+            f"({how}, {a.value}{lease}; {back}).",
+            f"A PACS that reaches you over IPv6 dials {addr} port {p.internal_port} (no NAT: "
+            "the address is this PC's own). Remove it with `reverseprobe forward --remove`.",
+            **d,
+        )]  # fmt: skip
+    if a in (Action.REMOVED, Action.ABSENT, Action.WOULD_ADD, Action.WOULD_REMOVE):
+        words = {
+            Action.REMOVED: f"The IPv6 pinhole for {addr} port {p.internal_port} was removed.",
+            Action.ABSENT: f"No IPv6 pinhole of reverseprobe to remove: {p.reason}.",
+            Action.WOULD_ADD: f"Would open an IPv6 pinhole for {addr} port {p.internal_port}.",
+            Action.WOULD_REMOVE: f"Would remove the IPv6 pinhole {p.unique_id or ''} for {addr}.",
+        }
+        sev = Severity.INFO if p.status is Status.OK else Severity.FAIL
+        return [make("UPNP_MAPPING_MISSING", words[a], "", severity=sev, **d)]
+    if p.offered is False:
+        sev = Severity.FAIL if alone else Severity.INFO
+        return [make(
+            "UPNP_MAPPING_MISSING",
+            f"The router offers no IPv6 pinhole: {p.reason}."
+            + ("" if alone else " The IPv4 part is not affected."),
+            fix, severity=sev, offered=False, **d,
+        )]  # fmt: skip
+    sev = Severity.FAIL if alone or not ipv4_done else Severity.WARN
+    return [make(
+        "UPNP_MAPPING_MISSING",
+        f"The IPv6 pinhole for {addr} port {p.internal_port} was not opened: {p.reason}.",
+        (p.error_fix + ". " if p.error_fix else "") + fix,
+        severity=sev, error_code=p.error_code, error_name=p.error_name, **d,
+    )]  # fmt: skip
+
+
+def with_pinhole_entry(e: PacsEntry | None, p: PinholeResult | None) -> PacsEntry | None:
+    """The IPv4 entry, with the IPv6 one as its alternative where the pinhole is open."""
+    if e is None or p is None or not p.done or p.status is not Status.OK or not p.internal_client:
+        return e
+    note = "over IPv6, through the pinhole (a PACS given a host name may try IPv6 first)"
+    return replace(e, alternatives=(*e.alternatives, ("ipv6", p.internal_client, note)))
+
+
+def pinhole_entry(ctx: Context, p: PinholeResult) -> PacsEntry | None:
+    """--family 6: the PC's own global IPv6 address and port, once the pinhole is open."""
+    if not p.done or p.status is not Status.OK or not p.internal_client:
+        return None
+    return PacsEntry(
+        aet=ctx.aet or "",
+        host=p.internal_client,
+        port=p.internal_port,
+        note="this PC's global IPv6 address (no NAT on IPv6); the PACS must reach it over IPv6",
     )

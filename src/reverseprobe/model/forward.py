@@ -110,3 +110,37 @@ class MappingResult(ProbeResult):
     @property
     def public_port(self) -> int:
         return self.assigned_external_port or self.external_port
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinholeResult(ProbeResult):
+    """The IPv6 pinhole for TCP `internal_port` on this PC's global IPv6 address (issue 15).
+
+    IPv6 has no NAT: the router's IPv6 firewall admits the port or not, so a pinhole has no
+    external port. status SKIPPED with `offered` False: the router has no pinhole service (or
+    says InboundPinholeAllowed=0); never a failure of the IPv4 mapping."""
+
+    action: Action
+    via: Via | None = None
+    protocol: str = "TCP"
+    internal_client: str | None = None  # this PC's global IPv6 address
+    internal_port: int
+    router: str | None = None  # the router's IPv6 address we asked
+    service_url: str | None = None  # the WANIPv6FirewallControl control URL (UPnP)
+    offered: bool | None = None  # the router offers pinholes (None: not asked)
+    firewall_enabled: bool | None = None  # GetFirewallStatus FirewallEnabled
+    inbound_allowed: bool | None = None  # GetFirewallStatus InboundPinholeAllowed
+    unique_id: int | None = None  # UPnP UniqueID of the pinhole
+    lease_requested: int = 0
+    lease_granted: int | None = None  # PCP: the lifetime granted; UPnP: the LeaseTime accepted
+    verified: bool | None = None  # read back (CheckPinholeWorking); None: cannot be (PCP)
+    recorded: bool | None = None  # kept in the state file so --remove can remove exactly it
+    error_code: int | None = None
+    error_name: str | None = None
+    error_meaning: str | None = None
+    error_fix: str | None = None
+    note: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.action in DONE

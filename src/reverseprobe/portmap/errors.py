@@ -120,6 +120,24 @@ _LOCAL: tuple[ErrorInfo, ...] = (
               "retry with a longer --timeout; else " + _ADMIN),
 )  # fmt: skip
 
+# UPnP-gw-WANIPv6FirewallControl-v1 2.4 (its 7xx codes overlap WANIPConnection's: 708 and 709
+# mean something else there). `pinhole_error` reads a pinhole action's code with this table.
+_PINHOLE: tuple[ErrorInfo, ...] = (
+    ErrorInfo(606, "Action not authorized",
+              "the router refuses this pinhole: another address than the asking PC's, or a port "
+              "below 1024 (miniupnpd allows pinholes only from 1024 up)",
+              "use a port from 1024 to 65535 (11112 is the IANA DICOM port), or open the port "
+              "in the router's IPv6 firewall page"),
+    ErrorInfo(708, "WildCardNotPermittedInSrcIP", "the router wants a specific internal address",
+              "open the port in the router's IPv6 firewall page"),
+    ErrorInfo(709, "NoPacketSent", "no packet has passed the pinhole yet",
+              "nothing to do: the pinhole is in place"),
+)  # fmt: skip
+PINHOLE_BY_CODE: Mapping[int, ErrorInfo] = {
+    **{e.code: e for e in _TABLE if e.code is not None and 701 <= e.code <= 707},
+    **{e.code: e for e in _PINHOLE if e.code is not None},
+}
+
 BY_CODE: Mapping[int, ErrorInfo] = {e.code: e for e in _TABLE if e.code is not None}
 _BY_NAME: Mapping[str, ErrorInfo] = {e.name.casefold(): e for e in (*_TABLE, *_LOCAL)}
 
@@ -159,6 +177,14 @@ class UpnpTimeout(UpnpError):
         info = _BY_NAME["timeout"]
         super().__init__(None, info.name, f"{what}: no answer within {timeout:.1f} s", info.fix)
         self.timeout = timeout
+
+
+def pinhole_error(exc: UpnpError) -> UpnpError:
+    """`exc` from a WANIPv6FirewallControl action, with that service's meaning of its code."""
+    info = PINHOLE_BY_CODE.get(exc.code) if exc.code is not None else None
+    if info is None or isinstance(exc, UpnpGarbage | UpnpTimeout):
+        return exc
+    return UpnpError.from_info(info)
 
 
 def lookup(name: str) -> ErrorInfo | None:

@@ -63,16 +63,18 @@ class UdpTransport:
     """A UDP socket connected to gateway:5351: the kernel drops datagrams from anyone else."""
 
     def __init__(self, gateway: str, port: int = PORT) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # an IPv6 gateway (PCP for IPv6 pinholes, RFC 6887 8.1) needs an IPv6 socket
+        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            self._sock.connect((gateway, port))
+            self._sock.connect(socket.getaddrinfo(gateway, port, family, socket.SOCK_DGRAM)[0][4])
         except OSError:
             self._sock.close()
             raise
 
     @property
     def local_address(self) -> str:
-        return str(self._sock.getsockname()[0])
+        return str(self._sock.getsockname()[0]).split("%", 1)[0]
 
     def send(self, data: bytes) -> None:
         self._sock.send(data)
@@ -210,6 +212,7 @@ def map_port(  # noqa: PLR0913 - keyword-only fields of RFC 6886/6887 MAP
     nonce: bytes | None = None,
     timeout: float = 2.0,
     transport: Transport | None = None,
+    external_address: str | None = None,
 ) -> Mapping:
     """Ask for (or renew, or with lifetime 0 delete) a mapping with PCP MAP or NAT-PMP.
 
@@ -230,6 +233,7 @@ def map_port(  # noqa: PLR0913 - keyword-only fields of RFC 6886/6887 MAP
                 protocol=protocol,
                 nonce=nonce,
                 timeout=timeout,
+                external_address=external_address,
             )
         return _natpmp_map(
             t,
@@ -258,6 +262,11 @@ def unmap(mapping: Mapping, *, timeout: float = 2.0, transport: Transport | None
         nonce=mapping.nonce,
         timeout=timeout,
         transport=transport,
+        external_address=(
+            mapping.external_address
+            if mapping.method is Method.PCP and ":" in mapping.client_address
+            else None
+        ),
     )
 
 
@@ -306,9 +315,12 @@ def _pcp_map(  # noqa: PLR0913 - keyword-only fields of the RFC 6887 MAP request
     protocol: str,
     nonce: bytes | None,
     timeout: float,
+    external_address: str | None = None,
 ) -> Mapping:
     nonce = nonce or new_nonce()
     client = t.local_address
+    if external_address == "":  # a pinhole (RFC 6887 8.1): suggest the internal address itself
+        external_address = client
     proto = ip_proto(protocol)
     request = pack_pcp_map_request(
         client_address=client,
@@ -317,6 +329,7 @@ def _pcp_map(  # noqa: PLR0913 - keyword-only fields of the RFC 6887 MAP request
         internal_port=iport,
         external_port=eport,
         lifetime=lifetime,
+        **({"external_address": external_address} if external_address else {}),
     )
 
     def match(d: bytes) -> PcpResponse | NatPmpMapResponse | None:

@@ -135,6 +135,31 @@ def parse_description(body: bytes, location: str) -> tuple[str, str]:
     )
 
 
+def service_control_url(body: bytes, location: str, service_type: str) -> str | None:
+    """The control URL of `service_type` in a device description, or None when it has none.
+
+    The same rules as `parse_description`: no DTD, and the URL on the host of `location`
+    (UpnpGarbage otherwise)."""
+    what = "the IGD description"
+    root = _xml(body, what)
+    base = _child_text(root, "URLBase") or location
+    for el in root.iter():
+        if _local(el.tag) != "service" or _child_text(el, "serviceType") != service_type:
+            continue
+        ctl = _child_text(el, "controlURL")
+        if not ctl:
+            continue
+        url = urljoin(base, ctl)
+        try:
+            same = urlsplit(url).hostname == urlsplit(location).hostname
+        except ValueError:
+            same = False
+        if not same or any(ord(c) < 0x21 or ord(c) > 0x7E for c in url):
+            raise UpnpGarbage(what, f"control URL {quote(url, 80)} is not on the IGD itself")
+        return url
+    return None
+
+
 class BoundedUpnp:
     """The router's WAN connection service with a byte cap and deadline on every answer.
 
@@ -204,6 +229,11 @@ class BoundedUpnp:
             if _local(el.tag) == f"{action}Response":
                 return {_local(c.tag): (c.text or "") for c in el}
         raise UpnpGarbage(action, f"no {action}Response in the answer")
+
+    def call(self, action: str, args: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+        """One SOAP action of `servicetype` at `controlurl` (another service than the WAN
+        connection: set both first, as `pinhole` does for WANIPv6FirewallControl)."""
+        return self._soap(action, args)
 
     def _entry(self, action: str, args: tuple[tuple[str, str], ...]) -> dict[str, str] | None:
         try:

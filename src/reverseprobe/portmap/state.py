@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 FILE_NAME = "pcp-nonces.json"
@@ -76,7 +77,7 @@ class NonceStore:
         del data[k]
         return self._save(data)
 
-    def _save(self, data: dict[str, str]) -> bool:
+    def _save(self, data: Mapping[str, object]) -> bool:
         """Write atomically (temp file + rename), readable by this user only."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -100,3 +101,105 @@ def _is_hex(v: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+PINHOLE_FILE = "pinholes.json"
+
+
+@dataclass(frozen=True)
+class OwnedPinhole:
+    """An IPv6 pinhole this program opened: what `forward --remove` may remove, and only that
+    (UPnP by its UniqueID, PCP by its nonce, RFC 6887 15)."""
+
+    via: str  # "upnp" | "pcp"
+    router: str
+    client: str
+    protocol: str
+    internal_port: int
+    unique_id: int | None = None
+    nonce: bytes | None = None
+    service_url: str | None = None
+
+
+def pinhole_key(router: str, client: str, protocol: str, internal_port: int, via: str) -> str:
+    return f"{via}|{router}|{client}|{protocol.upper()}|{internal_port}"
+
+
+class PinholeStore(NonceStore):
+    """The pinholes we own, in `pinholes.json` beside the PCP nonces (same rules: private,
+    atomic, failures swallowed, an in-memory copy for this run)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.path = directory / PINHOLE_FILE
+        self._owned: dict[str, OwnedPinhole | None] = {}
+
+    def _records(self) -> dict[str, dict[str, object]]:
+        try:
+            if self.path.stat().st_size > _MAX_FILE:
+                return {}
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+    def get_pinhole(self, k: str) -> OwnedPinhole | None:
+        if k in self._owned:
+            return self._owned[k]
+        return _owned(self._records().get(k))
+
+    def put_pinhole(self, k: str, p: OwnedPinhole) -> bool:
+        self._owned[k] = p
+        data = self._records()
+        data[k] = {
+            "via": p.via,
+            "router": p.router,
+            "client": p.client,
+            "protocol": p.protocol,
+            "internal_port": p.internal_port,
+            "unique_id": p.unique_id,
+            "nonce": p.nonce.hex() if p.nonce is not None else None,
+            "service_url": p.service_url,
+        }
+        return self._save(data)
+
+    def drop_pinhole(self, k: str) -> bool:
+        self._owned[k] = None
+        data = self._records()
+        if k not in data:
+            return True
+        del data[k]
+        return self._save(data)
+
+
+def _owned(v: object) -> OwnedPinhole | None:
+    """A record of the file, or None for one that is not well-formed (never trusted blindly:
+    a wrong UniqueID would remove another program's pinhole)."""
+    if not isinstance(v, dict):
+        return None
+    via, uid, nonce, port = v.get("via"), v.get("unique_id"), v.get("nonce"), v.get("internal_port")
+    texts = [v.get(n) for n in ("router", "client", "protocol")]
+    if via not in ("upnp", "pcp") or not all(isinstance(t, str) and t for t in texts):
+        return None
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        return None
+    if via == "upnp" and not (isinstance(uid, int) and 0 <= uid <= 65535):
+        return None
+    raw = None
+    if via == "pcp":
+        if not (isinstance(nonce, str) and len(nonce) == _NONCE_HEX and _is_hex(nonce)):
+            return None
+        raw = bytes.fromhex(nonce)
+    url = v.get("service_url")
+    return OwnedPinhole(
+        via=str(via),
+        router=str(texts[0]),
+        client=str(texts[1]),
+        protocol=str(texts[2]),
+        internal_port=port,
+        unique_id=uid if via == "upnp" and isinstance(uid, int) else None,
+        nonce=raw,
+        service_url=url if isinstance(url, str) else None,
+    )
