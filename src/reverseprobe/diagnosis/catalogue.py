@@ -1,12 +1,24 @@
 """The catalogue of finding codes (docs/reference.md "Findings"): stable API, add, never rename.
 
-Each code has a default severity, the report section it belongs to, and the hop of the path
-(PACS -> internet -> router -> this PC -> listener) that it marks. Rules in `rules/` build
-findings from reports with `make()`, which fills in what the catalogue knows.
+Each code has a default severity, the report section it belongs to, the hop of the path
+(PACS -> internet -> router -> this PC -> listener) that it marks, and its words: a summary
+and a fix template per variant (`TEXTS`, like tailscale's health.Warnable). Rules in
+`diagnosis/` decide which code and variant apply and supply the values; `make()` renders.
+
+To add a code:
+1. a `Code(...)` line in `CATALOGUE` (the name and severity SPEC.md's table gives);
+2. its `Text(summary, fix)` templates in `TEXTS`, one per variant where the wording genuinely
+   differs (str.format fields, plain names only: `{port}`, `{aet!r}`, `{status:04X}`);
+3. a section in docs/findings.md (tests/test_findings_docs.py);
+4. the rule: `make("CODE", variant="...", detail={...}, port=..., ...)` with exactly the
+   template's fields (a missing or unexpected value raises; tests/test_catalogue.py renders
+   every template). Peer-supplied text is escaped where it is shown (render/, textsafe.py);
+   str.format never re-reads a value, so a peer's "{" is just a character.
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -36,6 +48,48 @@ class Code:
     section: Section
     hop: Hop
     meaning: str
+
+    @property
+    def texts(self) -> Mapping[str, Text]:
+        """The code's wordings by variant (empty: its rules still pass the text to `make`)."""
+        return TEXTS.get(self.code, {})
+
+    def render(self, variant: str | None, values: Mapping[str, Any]) -> tuple[str, str]:
+        """(summary, fix) of one variant; a value the template lacks, or lacks a value for,
+        is a programming error, raised here rather than shown half-filled to a user."""
+        name = variant or DEFAULT
+        text = self.texts.get(name)
+        if text is None:
+            raise ValueError(f"{self.code}: no text variant {name!r} (has {sorted(self.texts)})")
+        want = text.fields()
+        missing, extra = want - values.keys(), values.keys() - want
+        if missing or extra:
+            raise TypeError(
+                f"{self.code}/{name}: missing values {sorted(missing)}, "
+                f"unexpected values {sorted(extra)}"
+            )
+        return text.summary.format(**values), text.fix.format(**values)
+
+
+DEFAULT = "default"  # the variant of a code with one wording
+
+
+@dataclass(frozen=True)
+class Text:
+    """One wording of a code: summary and fix as str.format templates with named fields."""
+
+    summary: str
+    fix: str = ""
+
+    def fields(self) -> frozenset[str]:
+        """Every field the two templates name (a field with an attribute or index counts by
+        its whole name, which tests/test_catalogue.py rejects: rules pass plain values)."""
+        return frozenset(
+            name
+            for template in (self.summary, self.fix)
+            for _lit, name, _spec, _conv in string.Formatter().parse(template)
+            if name is not None
+        )
 
 
 _S = Severity
@@ -170,20 +224,205 @@ CATALOGUE: Mapping[str, Code] = {
 
 def make(
     code: str,
-    summary: str,
+    summary: str | None = None,
     fix: str = "",
     *,
+    variant: str | None = None,
     severity: Severity | None = None,
     target: str | None = None,
-    **detail: Any,
+    detail: Mapping[str, Any] | None = None,
+    **values: Any,
 ) -> Finding:
-    """A finding for a catalogued code; an unknown code is a programming error."""
+    """A finding for a catalogued code; an unknown code is a programming error.
+
+    Templated: `make(code, variant=..., detail={...}, **values)` renders the catalogue's
+    texts. Older form, kept for rules not yet moved: `make(code, summary, fix, **detail)`."""
     entry = CATALOGUE[code]
+    if summary is None:
+        summary, fix = entry.render(variant, values)
+        facts = dict(detail or {})
+    else:
+        if variant is not None or detail is not None:
+            raise TypeError(f"{code}: a literal summary takes no variant and no detail mapping")
+        facts = values
     return Finding(
         code=code,
         severity=severity or entry.severity,
         summary=summary,
         fix=fix,
-        detail=detail,
+        detail=facts,
         target=target,
     )
+
+
+_T = Text
+
+# The words of every code, by variant. Fields are filled by the rule that makes the finding.
+TEXTS: Mapping[str, Mapping[str, Text]] = {
+    # this PC: listener, port, route (diagnosis/local.py)
+    "LISTENER_NONE": {
+        DEFAULT: _T(
+            "Nothing listens on TCP port {port} on this PC.",
+            "Start the DICOM receiver (storage SCP) of your viewer or PACS client on port "
+            "{port} before you run the C-MOVE, listening on all interfaces, with the AE "
+            "title the PACS knows ({aet}).",
+        ),
+    },
+    "LISTENER_MULTIPLE": {
+        DEFAULT: _T(
+            "More than one program or socket listens on port {port}: {names}.",
+            "Keep exactly one DICOM receiver on port {port}: stop the others (or move them "
+            "to another port). Which one gets the PACS's images is decided by the "
+            "kernel, not by you.",
+        ),
+    },
+    "LISTENER_LOOPBACK_ONLY": {
+        DEFAULT: _T(
+            "{who} listens on loopback only: no other machine can connect.",
+            "Configure the receiver to listen on all interfaces (0.0.0.0) or on the LAN "
+            "address; pynetdicom's bundled `movescu --store` is one program that listens "
+            "on localhost only.",
+        ),
+    },
+    "LISTENER_UNEXPECTED_PROCESS": {
+        DEFAULT: _T(
+            "Port {port} is held by {holders}, not by {expected}.",
+            "Stop {holder} or move it off port {port}, then start {expected} on port {port}.",
+        ),
+    },
+    "LISTENER_OK": {
+        DEFAULT: _T("{who} accepts DICOM as {called_aet!r} ({implementation})."),
+    },
+    "LISTENER_IPV4_ONLY": {
+        # measured: the dial-back came over IPv6; global_v6: this PC has a global address
+        **{
+            variant: _T(
+                "The receiver listens on IPv4 only ({listing}): a PACS that dials this PC "
+                "over IPv6 is refused" + tail,
+                "Make the receiver listen on :: as well (dual-stack; dcmtk `storescp +6`), "
+                "or give the PACS this PC's IPv4 address literal (not a host name with an "
+                "AAAA record): most clients try IPv6 first (RFC 6724, RFC 8305). Port {port}.",
+            )
+            for variant, tail in (
+                ("measured", ", and the reflector's dial-back came over IPv6."),
+                ("global_v6", " (this PC has a global IPv6 address)."),
+            )
+        },
+    },
+    "LISTENER_IPV6_ONLY": {
+        **{
+            variant: _T(
+                "The receiver listens on IPv6 only ({listing}; {told}): a PACS that dials "
+                "this PC's IPv4 address is refused" + tail,
+                "Make the receiver listen on IPv4 too (0.0.0.0 beside ::, or IPV6_V6ONLY "
+                "off), or give the PACS this PC's IPv6 address. Port {port}.",
+            )
+            for variant, tail in (
+                ("measured", ", and the reflector's dial-back came over IPv4."),
+                (DEFAULT, "."),
+            )
+        },
+    },
+    "LISTENER_NOT_DICOM": {
+        "no_echo_success": _T(
+            "The program on {where} accepts the association but does not answer "
+            "C-ECHO with success: {answer}.",
+            "Check the receiver's log on port {port}: it must support the "
+            "Verification service (C-ECHO) and answer within seconds.",
+        ),
+        "not_dicom": _T(
+            "The program on {where} is not a DICOM receiver: {reason}.",
+            "Free port {port} for the DICOM receiver (stop the program that holds "
+            "it), or give the DICOM receiver another port and register that port at "
+            "the PACS.",
+        ),
+        "aborted": _T(
+            "The program on {where} aborted the DICOM association: {reason}.",
+            "Check the receiver's log on port {port}; it may refuse our calling "
+            "AE title or this address.",
+        ),
+    },
+    "LISTENER_REJECTS_AET": {
+        # called_aet: reason 7, "called AE title not recognized" (PS3.8 9.3.4)
+        **{
+            variant: _T(
+                "The DICOM receiver on {where} rejects association with called AE title "
+                "{called_aet!r}: {result_str}, {source_str}, {reason_str} "
+                "(result {result}, source {source}, reason {reason}).",
+                fix,
+            )
+            for variant, fix in (
+                (
+                    "called_aet",
+                    "Make the receiver's own AE title {called_aet!r} (the title the "
+                    "PACS will call), or pass --aet with the title it uses; that title "
+                    "must also be the Move Destination and the PACS entry.",
+                ),
+                (
+                    "caller",
+                    "Allow this caller in the receiver's configuration (calling AE "
+                    "title or address), or check its association limits.",
+                ),
+            )
+        },
+    },
+    "LISTENER_TLS": {
+        DEFAULT: _T(
+            "The receiver on {where} speaks DICOM over TLS{what}: it "
+            "{seen} and answered a TLS ClientHello.",
+            "The PACS must send to it with TLS (PS3.15 B.1; port {tls_port} by "
+            "convention); check it with --tls --tls-ca CA.pem. A PACS that sends plain "
+            "DICOM here fails (MOVE_TLS_MISMATCH).",
+        ),
+        "handshake": _T(
+            "The receiver on {where} answered TLS, but the handshake failed: {reason}.",
+            "Check the TLS versions and ciphers the receiver allows (TLS 1.2 or later, "
+            "PS3.15 B.9) and whether it requires a client certificate (--tls-cert).",
+        ),
+        # cert:<TlsProblem>: our --tls handshake failed on the certificate
+        **{
+            f"cert:{problem}": _T(
+                "The receiver on {where} speaks DICOM over TLS, but our TLS connection "
+                "failed: {problem} ({reason}).",
+                fix + " The PACS verifies it the same way.",
+            )
+            for problem, fix in (
+                ("expired", "Renew the receiver's certificate (it has expired) and restart it."),
+                (
+                    "not-yet-valid",
+                    "Check the receiver's and this PC's clocks, or reissue the "
+                    "certificate: it is not valid yet.",
+                ),
+                (
+                    "wrong-name",
+                    "Issue the receiver's certificate for the name or address the "
+                    "PACS dials (subjectAltName), or dial the name the certificate carries.",
+                ),
+                (
+                    "unknown-ca",
+                    "Give the CA that signed the receiver's certificate with --tls-ca "
+                    "(and install it at the PACS), or have the certificate signed by the CA "
+                    "the PACS trusts.",
+                ),
+                ("other", "Check the receiver's certificate."),
+            )
+        },
+    },
+    "PORT_PRIVILEGED": {
+        DEFAULT: _T(
+            "Port {port} is below 1024: many ISPs block inbound connections to such ports, "
+            "and listening on it needs administrator/root rights.",
+            "Use port {dicom_port} (the IANA-registered DICOM port) for the "
+            "receiver, and give the PACS administrator that port.",
+        ),
+    },
+    "ROUTE_VIA_VPN": {
+        DEFAULT: _T(
+            "The default route leaves through {interface} ({kind}): the PACS may "
+            "see the VPN's exit address, and connections back may not come through it.",
+            "Disconnect the VPN while you test, or have the VPN forward the port; if the PACS "
+            "is reached through the VPN, give the PACS this PC's address inside the VPN "
+            "({address}).",
+        ),
+    },
+}
