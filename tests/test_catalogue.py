@@ -65,7 +65,6 @@ def test_every_template_renders_with_plain_named_fields(code: str, variant: str,
     values = {f: Anything() for f in text.fields()}
     f = make(code, variant=variant, **values)
     assert f.summary and "{" not in f.summary.replace("{{", "")
-    assert f.summary.endswith((".", ")", ":")) or "\n" in f.summary, f.summary
     assert f.severity is CATALOGUE[code].severity
     assert f.detail == {}
 

@@ -257,6 +257,19 @@ def make(
 
 _T = Text
 
+# sentences more than one code's template shares
+DYNAMIC_NOTE = (
+    "If {public} is a dynamic address (most home and many business lines), it changes "
+    "when the line reconnects and the PACS entry breaks: ask the ISP for a static address, "
+    "or give the PACS a dynamic-DNS name that follows it."
+)
+_BY_HAND = "forward TCP {port} to {lan}:{port} by hand in {admin}"
+_UPNP_ON = (
+    "Turn on UPnP in the router so `reverseprobe forward --upnp --port {port}` "
+    "can open the port, or " + _BY_HAND + "."
+)
+_UPNP_FAULTY = "The router's UPnP service is faulty: restart the router, or " + _BY_HAND + "."
+
 # The words of every code, by variant. Fields are filled by the rule that makes the finding.
 TEXTS: Mapping[str, Mapping[str, Text]] = {
     # this PC: listener, port, route (diagnosis/local.py)
@@ -423,6 +436,131 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             "Disconnect the VPN while you test, or have the VPN forward the port; if the PACS "
             "is reached through the VPN, give the PACS this PC's address inside the VPN "
             "({address}).",
+        ),
+    },
+    # the network between: public address, NAT, the router's UPnP (diagnosis/network.py)
+    "PUBLIC_IP_UNKNOWN": {
+        variant: _T(
+            summary,
+            "Check that this PC reaches the internet over HTTPS (a proxy-only network "
+            "blocks the services), pass --ip-service URL of a service you trust, or read "
+            "the WAN address on the status page of {gateway}.",
+        )
+        for variant, summary in (
+            (DEFAULT, "No source could tell this network's public address."),
+            ("reason", "No source could tell this network's public address ({reason})"),
+        )
+    },
+    "PUBLIC_IP_INCONSISTENT": {
+        DEFAULT: _T(
+            "Sources disagree about the public address: {listing}.",
+            "A multi-WAN router, a proxy or a VPN makes services see different addresses, "
+            "and a PACS can dial only one. Find the line the PACS's connection will arrive "
+            "on (turn off the VPN/proxy for the test, or ask your network administrator), "
+            "and give the PACS that address; {address} got the most votes.",
+        ),
+    },
+    "NAT_DOUBLE": {
+        # v6_note: what IPv6 adds beside the NATed IPv4 address (network.ipv6_way_in), or ""
+        DEFAULT: _T(
+            "Double NAT: {why}. Forwarding TCP {port} on your own router "
+            "cannot make this PC reachable over IPv4 on its own.{v6_note}",
+            "Ask the ISP for a public IPv4 address (or put the ISP's modem/router in "
+            "bridge mode so your router gets it), then forward TCP "
+            "{port} to {lan}:{port}. Otherwise the outer NAT must forward the port too, "
+            "or connect the sites by VPN, or use C-GET where the PACS supports it.",
+        ),
+    },
+    "NAT_NONE": {
+        DEFAULT: _T(
+            "The public address {public} is on this PC: no NAT in between, the PACS can "
+            "dial it directly.",
+            DYNAMIC_NOTE.replace("{public}", "{dynamic}"),
+        ),
+    },
+    "NAT_DETECTED": {
+        "public": _T(
+            "Behind NAT: this PC is {lan}, the internet sees {public}. A PACS outside "
+            "this network must dial {public}, and the router must forward TCP {port} "
+            "to {lan}.{v6_note}",
+            "Give the PACS administrator {public} port {port} (not {lan}), and forward "
+            "TCP {port} on the router to {lan}:{port}: `reverseprobe forward --upnp "
+            "--port {port}`, or by hand in {admin}. " + DYNAMIC_NOTE,
+        ),
+        "private_only": _T(
+            "This PC's address {lan} is private: a PACS outside this network cannot "
+            "dial it, and the public address is not known.",
+            "Find the public address (see PUBLIC_IP_UNKNOWN), give it to the PACS "
+            "administrator with port {port}, and forward TCP {port} on the router to "
+            "{lan}:{port} (`reverseprobe forward --upnp --port {port}`, or {admin}).",
+        ),
+    },
+    "UPNP_UNAVAILABLE": {
+        # natpmp: the NAT-PMP sentence where NAT-PMP answered, or ""
+        variant: _T(summary + "{natpmp}", fix)
+        for variant, summary, fix in (
+            ("no_igd", "No UPnP IGD answered (asked {asked}).", _UPNP_ON),
+            (
+                "garbage",  # it is there and broken (or hostile): not "no UPnP" (issue 16)
+                "The router's UPnP IGD at {location} answered garbage, so its port "
+                "mappings could not be read: {error}.",
+                _UPNP_FAULTY,
+            ),
+            (
+                "timeout",
+                "The router's UPnP IGD at {location} answered discovery, then stopped "
+                "answering: {error}.",
+                _UPNP_FAULTY,
+            ),
+            ("unusable", "The UPnP IGD at {location} could not be used: {error}.", _UPNP_ON),
+        )
+    },
+    "UPNP_MAPPING_MISSING": {
+        # double: the NAT_DOUBLE sentence where the router sits behind another NAT, or ""
+        "none": _T(
+            "The router has no mapping for TCP {port}: a connection to the public "
+            "address on port {port} stops at the router.{double}",
+            "`reverseprobe forward --upnp --port {port}` (maps TCP {port} to {lan}), or "
+            + _BY_HAND
+            + ".",
+        ),
+        **{
+            variant: _T(
+                summary + "{double}",
+                "Replace it: `reverseprobe forward --upnp --port {port} --force`, or "
+                + _BY_HAND
+                + ".",
+            )
+            for variant, summary in (
+                (
+                    "other_port",
+                    "The router forwards TCP {port} to this PC's port {internal_port}, "
+                    "not {port}.",
+                ),
+                ("disabled", "The router forwards TCP {port} to this PC, but the mapping is disabled."),
+            )
+        },
+    },
+    "UPNP_MAPPING_OTHER_HOST": {
+        DEFAULT: _T(
+            "The router forwards TCP {port} to {client}:{internal_port} "
+            "({description!r}), not to this PC ({lan}): the PACS's connection reaches "
+            "that machine instead.",
+            "Remove or change that mapping in {admin} (or, if {client} does not "
+            "need it, `reverseprobe forward --upnp --port {port} --force`), or give this "
+            "PC another port and register that port at the PACS.",
+        ),
+    },
+    "UPNP_MAPPING_OK": {
+        "lease": _T(
+            "The router forwards TCP {port} to this PC ({client}:{port}, "
+            "{description!r}, lease {lease} s left).{double}",
+            "A mapping with a lease ends when it runs out or the router restarts: renew it "
+            "with `reverseprobe forward --upnp`, or make a permanent rule in the router.",
+        ),
+        "permanent": _T(
+            "The router forwards TCP {port} to this PC ({client}:{port}, "
+            "{description!r}, permanent).{double}",
         ),
     },
 }
