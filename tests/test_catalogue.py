@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,9 @@ def test_texts_belong_to_catalogued_codes() -> None:
 
 
 @pytest.mark.parametrize(("code", "variant", "text"), _variants(), ids=lambda x: str(x)[:40])
-def test_every_template_renders_with_plain_named_fields(code: str, variant: str, text: Text) -> None:
+def test_every_template_renders_with_plain_named_fields(
+    code: str, variant: str, text: Text
+) -> None:
     for template in (text.summary, text.fix):
         for _lit, name, spec, _conv in string.Formatter().parse(template):
             if name is None:
@@ -62,7 +65,7 @@ def test_every_template_renders_with_plain_named_fields(code: str, variant: str,
             assert name.isidentifier(), f"{code}/{variant}: field {name!r} is not a plain name"
             assert name not in RESERVED, f"{code}/{variant}: field {name!r} is make()'s own"
             assert "{" not in (spec or ""), f"{code}/{variant}: nested field in {spec!r}"
-    values = {f: Anything() for f in text.fields()}
+    values: dict[str, Any] = {f: Anything() for f in text.fields()}
     f = make(code, variant=variant, **values)
     assert f.summary and "{" not in f.summary.replace("{{", "")
     assert f.severity is CATALOGUE[code].severity

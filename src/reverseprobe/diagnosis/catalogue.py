@@ -10,10 +10,12 @@ To add a code:
 2. its `Text(summary, fix)` templates in `TEXTS`, one per variant where the wording genuinely
    differs (str.format fields, plain names only: `{port}`, `{aet!r}`, `{status:04X}`);
 3. a section in docs/findings.md (tests/test_findings_docs.py);
-4. the rule: `make("CODE", variant="...", detail={...}, port=..., ...)` with exactly the
-   template's fields (a missing or unexpected value raises; tests/test_catalogue.py renders
-   every template). Peer-supplied text is escaped where it is shown (render/, textsafe.py);
-   str.format never re-reads a value, so a peer's "{" is just a character.
+4. the rule picks the variant and supplies the values, and the JSON facts apart:
+   `make("CODE", variant="...", detail={...}, port=..., ...)`. A field of the variant left
+   without a value, or a value no variant of the code names, raises (tests/test_catalogue.py
+   renders every template). Peer-supplied text is escaped where it is shown (render/,
+   textsafe.py); str.format never re-reads a value, so a peer's "{" is just a character.
+The older `make(code, summary, fix, **detail)` still works for rules not yet moved.
 """
 
 from __future__ import annotations
@@ -54,15 +56,20 @@ class Code:
         """The code's wordings by variant (empty: its rules still pass the text to `make`)."""
         return TEXTS.get(self.code, {})
 
+    def fields(self) -> frozenset[str]:
+        """Every field some variant of the code names: the values a rule may pass."""
+        return frozenset().union(*(t.fields() for t in self.texts.values()))
+
     def render(self, variant: str | None, values: Mapping[str, Any]) -> tuple[str, str]:
-        """(summary, fix) of one variant; a value the template lacks, or lacks a value for,
-        is a programming error, raised here rather than shown half-filled to a user."""
+        """(summary, fix) of one variant. A field of the variant without a value, or a value
+        no variant of the code names (a misspelt field), is a programming error, raised here
+        rather than shown half-filled to a user. Values are per code, so a rule may pass one
+        that only its other variants use."""
         name = variant or DEFAULT
         text = self.texts.get(name)
         if text is None:
             raise ValueError(f"{self.code}: no text variant {name!r} (has {sorted(self.texts)})")
-        want = text.fields()
-        missing, extra = want - values.keys(), values.keys() - want
+        missing, extra = text.fields() - values.keys(), values.keys() - self.fields()
         if missing or extra:
             raise TypeError(
                 f"{self.code}/{name}: missing values {sorted(missing)}, "
@@ -222,7 +229,7 @@ CATALOGUE: Mapping[str, Code] = {
 }  # fmt: skip
 
 
-def make(
+def make(  # noqa: PLR0913 - keyword-only knobs beside the old positional texts
     code: str,
     summary: str | None = None,
     fix: str = "",
@@ -461,13 +468,22 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
         ),
     },
     "NAT_DOUBLE": {
-        # v6_note: what IPv6 adds beside the NATed IPv4 address (network.ipv6_way_in), or ""
-        DEFAULT: _T(
+        # router: the router's external address shows it (v6_note: what IPv6 adds, or "")
+        "router": _T(
             "Double NAT: {why}. Forwarding TCP {port} on your own router "
             "cannot make this PC reachable over IPv4 on its own.{v6_note}",
             "Ask the ISP for a public IPv4 address (or put the ISP's modem/router in "
             "bridge mode so your router gets it), then forward TCP "
             "{port} to {lan}:{port}. Otherwise the outer NAT must forward the port too, "
+            "or connect the sites by VPN, or use C-GET where the PACS supports it.",
+        ),
+        # path: a hop in 100.64/10 on the way out (diagnosis/virtual.py path_rules)
+        "path": _T(
+            "Double NAT: the path toward {toward} crosses {shared}, in "
+            "100.64.0.0/10, the shared space of carrier-grade NAT (RFC 6598): the ISP "
+            "translates this network's address again. Forwarding on your own router cannot "
+            "make this PC reachable on its own.",
+            "Ask the ISP for a public IPv4 address (or a port forward on its carrier-grade NAT), "
             "or connect the sites by VPN, or use C-GET where the PACS supports it.",
         ),
     },
@@ -534,10 +550,12 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             for variant, summary in (
                 (
                     "other_port",
-                    "The router forwards TCP {port} to this PC's port {internal_port}, "
-                    "not {port}.",
+                    "The router forwards TCP {port} to this PC's port {internal_port}, not {port}.",
                 ),
-                ("disabled", "The router forwards TCP {port} to this PC, but the mapping is disabled."),
+                (
+                    "disabled",
+                    "The router forwards TCP {port} to this PC, but the mapping is disabled.",
+                ),
             )
         },
     },
@@ -562,5 +580,310 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             "The router forwards TCP {port} to this PC ({client}:{port}, "
             "{description!r}, permanent).{double}",
         ),
+    },
+    # the reflector's dial-back (diagnosis/inbound.py)
+    "INBOUND_NOT_TESTED": {
+        "unfinished": _T(
+            "The echo-back probe did not finish ({status}): {reason}.",
+            "Re-run with a longer --timeout; if it persists, check that the reflector "
+            "answers (curl URL/healthz).",
+        ),
+        "skipped": _T(
+            "Inbound reachability of port {port} was not tested: {reason}.",
+            "Run `reverseprobe reflector` on a server outside this network (best beside "
+            "the PACS) and pass --reflector URL, or set REVERSEPROBE_REFLECTOR; only a "
+            "connection from outside proves that the PACS can connect back.",
+        ),
+        # refused:<why>: the reflector answered our request with an HTTP error
+        **{
+            variant: _T("The reflector {reflector} refused the probe: {reason}.", fix)
+            for variant, fix in (
+                (
+                    "refused:401",
+                    "The reflector wants a bearer token: give it in the URL as "
+                    "https://:TOKEN@host:8470/ (better in REVERSEPROBE_REFLECTOR than on the "
+                    "command line).",
+                ),
+                (
+                    "refused:403",
+                    "The reflector does not dial port {port}: ask its operator to add it to "
+                    "--allow-ports, or use port {dicom_port}.",
+                ),
+                (
+                    "refused:busy",
+                    "The reflector is rate limiting or busy: wait a minute and re-run.",
+                ),
+                (
+                    "refused",
+                    "Check that the URL names a reverseprobe reflector of a compatible version.",
+                ),
+            )
+        },
+        # deadline: the probe ran out of time (diagnosis/story.py); :need when its need is known
+        **{
+            variant: _T("The echo-back probe was not measured in time ({had:.1f} s).", fix)
+            for variant, fix in (
+                (
+                    "deadline:need",
+                    "Re-run with --timeout {need:.0f} or more: {names} need about {need:.0f} s.",
+                ),
+                ("deadline", "Re-run with a longer --timeout: {names} did not finish."),
+            )
+        },
+        "no_result": _T(
+            "The reflector gave no result for port {port}.",
+            "Re-run; if it persists, the reflector is not a compatible version.",
+        ),
+    },
+    "REFLECTOR_UNREACHABLE": {
+        DEFAULT: _T(
+            "The reflector {reflector} did not answer properly: {reason}.",
+            "Check the URL, that the reflector runs (its /healthz answers) and that this network "
+            "lets HTTP(S) out to it; inbound reachability was not tested.",
+        ),
+    },
+    "INBOUND_OK": {
+        "nonce": _T(
+            "The reflector connected to {dialed} and reached this PC: the temporary listener "
+            "saw the one-time calling AE title arrive."
+        ),
+        "fingerprint": _T(
+            "The reflector connected to {dialed} and reached this PC: the listener answered "
+            "it exactly as it answers this PC."
+        ),
+        "unconfirmed": _T(
+            "The reflector connected to {dialed} and reached a listener ({dicom}), "
+            "but could not confirm that it is this PC's listener.",
+            "To prove it, stop the receiver on port {port} and re-run `check`: it then "
+            "holds the port itself and has the reflector call it with a one-time AE title.",
+        ),
+    },
+    "INBOUND_OTHER_HOST": {
+        # by how this PC's own listener was told apart (InboundMode)
+        variant: _T(
+            "The reflector's connection to {dialed} was accepted by another listener ({who}), "
+            + why
+            + ": the router forwards port {port} to another machine, or a device on the way "
+            "answers.",
+            "Point the router's forwarding rule for TCP {port} at this PC ({here}): "
+            "`reverseprobe forward --upnp --port {port} --force` where UPnP is on, or the "
+            "router's admin page; the images would otherwise go to that other machine.",
+        )
+        for variant, why in (
+            (
+                "temporary_listener",
+                "but the temporary listener on this PC never saw its one-time AE title",
+            ),
+            ("not_held", "although nothing listens on that port on this PC"),
+            ("fingerprint", "but this PC's listener answers as {local}"),
+        )
+    },
+    "PORT_ISP_BLOCKED": {
+        # by how the dial-back to the low port failed; the high control port got through
+        variant: _T(
+            "Measured: the reflector's connection to {dialed} "
+            + how
+            + ", while the high control port {control_port} reached this PC through the "
+            "same router: the ISP (or a filter beyond the router) blocks inbound port {port}.",
+            "Use port {dicom_port} (the IANA-registered DICOM port) for the "
+            "receiver, forward that port to this PC ({here}), and give the PACS "
+            "administrator the new port.",
+        )
+        for variant, how in (("timeout", "timed out"), ("refused", "was refused"))
+    },
+    "INBOUND_REFUSED": {
+        # temporary_listener: our own listener held the port, so something listened
+        variant: _T(
+            "The reflector's connection to {dialed} was refused: the router has no "
+            "forwarding for port {port}" + tail,
+            "Forward TCP port {port} on the router to this PC ({here}): "
+            "`reverseprobe forward --upnp --port {port}` where UPnP is on, else the "
+            "router's admin page; then start the receiver on port {port} and re-run.",
+        )
+        for variant, tail in ((DEFAULT, ", or nothing listens on it."), ("temporary_listener", "."))
+    },
+    "INBOUND_TIMEOUT": {
+        # timed_out | icmp, and ":low_port" where the ISP may block a port below 1024
+        f"{variant}{low}": _T(
+            "The reflector's connection to {dialed} "
+            + how
+            + ": a firewall filters it (this PC's, the router's, or one between the sites)"
+            + tail,
+            "Allow inbound TCP port {port} in this PC's firewall and check that the "
+            "router forwards it to this PC ({here}); where the PACS is behind its own "
+            "firewall, its administrator must allow connections out to port {port}.",
+        )
+        for variant, how in (
+            ("timed_out", "timed out"),
+            ("icmp", "was rejected with an ICMP error"),
+        )
+        for low, tail in (("", "."), (":low_port", ", or the ISP blocks port {port}."))
+    },
+    # the PACS side of move-test (diagnosis/pacs.py); {pacs} is "AET at host:port"
+    "PACS_UNREACHABLE": {
+        "unresolved": _T(
+            "The PACS host name {host!r} does not resolve: {reason}.",
+            "Check the spelling and this PC's DNS (or VPN), or give the PACS's IP address "
+            "in --pacs.",
+        ),
+        # by how the TCP connect ended (PacsTcp)
+        **{
+            variant: _T("No TCP connection to the PACS {pacs}: {tcp} ({reason}).", fix)
+            for variant, fix in (
+                (
+                    "refused",
+                    "Nothing listens on {host}:{port}: check the PACS's "
+                    "DICOM port with its administrator (104 and 11112 are usual) and that it runs.",
+                ),
+                (
+                    "timeout",
+                    "The connection to {host}:{port} timed out: a firewall "
+                    "drops it, or the address is wrong, or the VPN to the PACS is down.",
+                ),
+                (
+                    "unreachable",
+                    "No route to {host}: check the address, this PC's network "
+                    "and any VPN to the PACS.",
+                ),
+            )
+        },
+        "not_dicom": _T(
+            "{host}:{port} accepts TCP but does not answer DICOM: {reason}.",
+            "Check the PACS's DICOM port with its administrator; {port} may be "
+            "another service (HTTP, TLS-only DICOM).",
+        ),
+    },
+    "PACS_REJECTED_ASSOCIATION": {
+        # A-ASSOCIATE-RJ (PS3.8 9.3.4): source 1 reason 7 / 3 / other, result 2 (transient)
+        variant: _T(
+            "The PACS {pacs} rejected the association ({what}): {result_str}, "
+            "{source_str}, {reason_str} "
+            "(result {result}, source {source}, reason {reason}).",
+            fix,
+        )
+        for variant, fix in (
+            (
+                "called_aet",
+                "Use the PACS's exact AE title (case matters): {pacs_aet!r} is not it. "
+                "dcmqrscp says the same when the *calling* AE is unknown: ask the administrator "
+                "to register {register}.",
+            ),
+            ("calling_aet", "Ask the PACS administrator to register {register}."),
+            (
+                "caller",
+                "The PACS refused this caller: ask its administrator to allow {register} "
+                "(many PACS check the calling AE title and the address it comes from).",
+            ),
+            ("transient", "The PACS is busy or temporarily refusing (transient): try again later."),
+            ("other", "Ask the PACS administrator what the PACS logged for this association."),
+        )
+    },
+    "PACS_ABORTED": {
+        "association": _T(
+            "The PACS {pacs} accepted the association but aborted {what} (A-ABORT, no "
+            "status): it does not know the calling AE title {aet!r}, or knows it with another "
+            "address than the one this PC's connections come from.",
+            "Ask the PACS administrator to register {register}; the address must be "
+            "the one the PACS sees (behind NAT: the public address) and the title must match "
+            "exactly.",
+        ),
+        "no_final_find": _T(
+            "The PACS {pacs} accepted the association but gave no final C-FIND response: {reason}.",
+            "Ask the PACS administrator why the query does not complete (its log for this "
+            "caller, {aet!r}); a PACS that answers C-ECHO but not C-FIND often does not "
+            "know the calling AE title.",
+        ),
+    },
+    "PACS_PROTOCOL_ERROR": {
+        DEFAULT: _T(
+            "The PACS {pacs} answered {what} with garbage, not DICOM: {reason}.",
+            "Report it to the PACS vendor with a network capture of the exchange; confirm with "
+            "another Q/R client (dcmtk movescu) that it is the PACS and not the path.",
+        ),
+    },
+    "MOVE_NOTHING_TO_MOVE": {
+        "find_refused": _T(
+            "The PACS {pacs} refused Study Root C-FIND, so no study could be chosen.",
+            "Name a study that is on the PACS with --study UID.",
+        ),
+        "find_failed": _T(
+            "C-FIND on the PACS {pacs} failed: {reason}.",
+            "Name a study that is on the PACS with --study UID, or ask the administrator "
+            "why the query fails.",
+        ),
+        **{
+            variant: _T(
+                summary,
+                "Store a small test study on the PACS (or ask for one), or name one with "
+                "--study UID; until then the C-MOVE cannot be tested.",
+            )
+            for variant, summary in (
+                ("study_missing", "Study {study} is not on the PACS (C-FIND found no match)."),
+                ("no_study", "The PACS {pacs} returned no study for C-FIND: nothing to move."),
+            )
+        },
+    },
+    "REFLECTOR_INSIDE": {
+        DEFAULT: _T(
+            "The reflector {reflector} is inside this network: {why}. Its dial-back is shown "
+            "but proves nothing about a connection from outside (dial-back: {seen}).",
+            "Run `reverseprobe reflector` on a server outside this network (best beside the PACS) "
+            "and pass its URL with --reflector; only a connection from outside proves that the "
+            "PACS can connect back.",
+        ),
+    },
+    # containers and VMs (diagnosis/virtual.py); host_fix: what to do on the host, per platform
+    "NAT_VIRTUAL": {
+        f"{variant}{closed}": _T(
+            "This PC is {what}{where}: a second NAT, its host, stands between the PACS and "
+            "the listener." + more + tail,
+            todo + ". Then give the PACS administrator the HOST's address, not {address}: "
+            "{aet} @ <host's LAN address>:{port} for a PACS on the same LAN, or the public "
+            "address:{port} (with the router forwarding TCP {port} to the host) for a PACS "
+            "outside.",
+        )
+        for variant, more, todo in (
+            (
+                "reached",
+                " The host sends port {port} on: the dial-back got in and reached this listener.",
+                "Keep the host's forwarding of port {port} (it works)",
+            ),
+            (
+                "not_reached",
+                " Nothing reaches port {port} here unless the host sends it on.",
+                "On the host: {host_fix}",
+            ),
+        )
+        for closed, tail in (("", ""), (":closed", " The dial-back did not get in."))
+    },
+    "LISTENER_IN_CONTAINER": {
+        DEFAULT: _T(
+            "Port {port} on this PC is published to a container: connections go on to "
+            "{address}:{container_port}. The receiver is the program in that container.",
+            "Check the receiver inside the container ({address}:{container_port}): its AE "
+            "title and its storage. The PACS still dials this PC's address and port {port}.",
+        ),
+    },
+    # the PACS's entry for us, as given with --pacs-entry (diagnosis/pacs_entry_check.py)
+    "PACS_ENTRY_WRONG": {
+        DEFAULT: _T(
+            "The PACS's entry {aet}@{host}:{port} is wrong: {wrong}.",
+            "In the PACS's AE table change {changes}: the entry must be {must}.",
+        ),
+    },
+    "PACS_ENTRY_OK": {
+        DEFAULT: _T("The PACS's entry {aet}@{host}:{port} matches what was measured."),
+    },
+    "NAT_HAIRPIN": {
+        variant: _T(
+            "The PACS is inside this site but its entry gives the public address {public}: "
+            "its connection must turn around on the router (hairpin NAT). " + measured,
+            "Give the PACS this PC's LAN address: {aet} @ {lan}:{port}.",
+        )
+        for variant, measured in (
+            ("hairpins", "Measured: the router hairpins (this PC reached its own public address)."),
+            ("no_hairpin", "Measured: the router does not hairpin: the connection cannot arrive."),
+            ("not_measured", "Whether the router hairpins was not measured."),
+        )
     },
 }

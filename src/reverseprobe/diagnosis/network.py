@@ -220,16 +220,14 @@ def public_rules(probes: Mapping[str, ProbeResult], view: PublicView) -> list[Fi
             return []  # --no-public-ip: the probe says "skipped", the PACS entry says why
         errors = {a.source: a.error for a in pub.answers} if isinstance(pub, PublicIpResult) else {}
         gw = view.gateway or "your router"
+        reason = pub.reason if isinstance(pub, PublicIpResult) else None
         return [
             make(
                 "PUBLIC_IP_UNKNOWN",
                 detail={"errors": errors},
+                variant="reason" if reason else None,
                 gateway=gw,
-                **(
-                    {"variant": "reason", "reason": pub.reason}
-                    if isinstance(pub, PublicIpResult) and pub.reason
-                    else {}
-                ),
+                reason=reason,
             )
         ]
     if view.consistent is False:
@@ -277,6 +275,7 @@ def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
         return [
             make(
                 "NAT_DOUBLE",
+                variant="router",
                 detail={
                     "router_external": view.router_external,
                     "public_address": public,
@@ -331,7 +330,11 @@ def upnp_rules(
     port = cfg.port
     lan = rt.lan_address or view.lan_address or "this PC"
     gw = f"http://{rt.gateway}/" if rt.gateway else "the router's admin page"
-    by_hand = {"port": port, "lan": lan, "admin": gw}  # the fixes' "forward ... by hand in"
+    by_hand: dict[str, Any] = {
+        "port": port,
+        "lan": lan,
+        "admin": gw,
+    }  # the fixes' "forward ... by hand in"
     if not rt.igd_found or (rt.upnp_error and not rt.mapping_checked):
         sev = Severity.WARN if view.behind_nat else Severity.INFO
         natpmp = ""
@@ -400,23 +403,13 @@ def upnp_rules(
                 **by_hand,
             )
         ]
-    if m.internal_port != port:
+    if m.internal_port != port or not m.enabled:
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                variant="other_port",
+                variant="other_port" if m.internal_port != port else "disabled",
                 detail={"port": port, "mapping": mapping},
                 internal_port=m.internal_port,
-                double=double,
-                **by_hand,
-            )
-        ]
-    if not m.enabled:
-        return [
-            make(
-                "UPNP_MAPPING_MISSING",
-                variant="disabled",
-                detail={"port": port, "mapping": mapping},
                 double=double,
                 **by_hand,
             )
@@ -431,7 +424,7 @@ def upnp_rules(
             client=m.internal_client,
             description=m.description,
             double=double,
-            **({"lease": m.lease} if m.lease else {}),
+            lease=m.lease,
         )
     ]
 
