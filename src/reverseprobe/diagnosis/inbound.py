@@ -101,22 +101,21 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
         return [
             make(
                 "INBOUND_NOT_TESTED",
-                f"The echo-back probe did not finish ({r.status.value}): {r.reason}.",
-                "Re-run with a longer --timeout; if it persists, check that the reflector "
-                "answers (curl URL/healthz).",
+                variant="unfinished",
                 severity=Severity.WARN,
+                detail={"status": r.status.value},
                 status=r.status.value,
+                reason=r.reason,
             )
         ]
     if r.status is Status.SKIPPED:
         return [
             make(
                 "INBOUND_NOT_TESTED",
-                f"Inbound reachability of port {r.port} was not tested: {r.reason}.",
-                "Run `reverseprobe reflector` on a server outside this network (best beside "
-                "the PACS) and pass --reflector URL, or set REVERSEPROBE_REFLECTOR; only a "
-                "connection from outside proves that the PACS can connect back.",
+                variant="skipped",
+                detail={"port": r.port},
                 port=r.port,
+                reason=r.reason,
             )
         ]
     if r.status is not Status.OK:
@@ -128,37 +127,27 @@ def _reflector_failed(r: InboundResult) -> Finding:
     if r.reflector_error == "refused":
         return make(
             "INBOUND_NOT_TESTED",
-            f"The reflector {r.reflector} refused the probe: {r.reason}.",
-            _refusal_fix(r.http_status, r.port),
+            variant=_refusal(r.http_status),
             severity=Severity.WARN,
+            detail={"reflector": r.reflector, "http_status": r.http_status},
             reflector=r.reflector,
-            http_status=r.http_status,
+            reason=r.reason,
+            port=r.port,
+            dicom_port=REGISTERED_DICOM_PORT,
         )
     return make(
         "REFLECTOR_UNREACHABLE",
-        f"The reflector {r.reflector} did not answer properly: {r.reason}.",
-        "Check the URL, that the reflector runs (its /healthz answers) and that this network "
-        "lets HTTP(S) out to it; inbound reachability was not tested.",
+        detail={"reflector": r.reflector, "error": r.reflector_error},
         reflector=r.reflector,
-        error=r.reflector_error,
+        reason=r.reason,
     )
 
 
-def _refusal_fix(status: int | None, port: int) -> str:
-    if status == 401:
-        return (
-            "The reflector wants a bearer token: give it in the URL as "
-            "https://:TOKEN@host:8470/ (better in REVERSEPROBE_REFLECTOR than on the "
-            "command line)."
-        )
-    if status == 403:
-        return (
-            f"The reflector does not dial port {port}: ask its operator to add it to "
-            f"--allow-ports, or use port {REGISTERED_DICOM_PORT}."
-        )
-    if status in (429, 503):
-        return "The reflector is rate limiting or busy: wait a minute and re-run."
-    return "Check that the URL names a reverseprobe reflector of a compatible version."
+def _refusal(status: int | None) -> str:
+    """The INBOUND_NOT_TESTED variant for the reflector's HTTP refusal (RFC 9110 15.5)."""
+    if status in (401, 403):
+        return f"refused:{status}"
+    return "refused:busy" if status in (429, 503) else "refused"
 
 
 def _lan_address(probes: Mapping[str, ProbeResult], r: InboundResult) -> str | None:
@@ -173,12 +162,7 @@ def _measured(r: InboundResult, cfg: CheckConfig, lan: str | None) -> list[Findi
     verdict = judge(r)
     if m is None or verdict is None:
         return [
-            make(
-                "INBOUND_NOT_TESTED",
-                f"The reflector gave no result for port {r.port}.",
-                "Re-run; if it persists, the reflector is not a compatible version.",
-                severity=Severity.WARN,
-            )
+            make("INBOUND_NOT_TESTED", variant="no_result", severity=Severity.WARN, port=r.port)
         ]
     here = lan or "this PC"
     target = f"{r.observed_ip}:{r.port}"
@@ -195,30 +179,25 @@ def _measured(r: InboundResult, cfg: CheckConfig, lan: str | None) -> list[Findi
         detail["note"] = r.note
     out: list[Finding] = []
     if verdict is Verdict.OK:
-        how = (
-            "the temporary listener saw the one-time calling AE title arrive"
-            if r.mode is InboundMode.TEMPORARY_LISTENER
-            else "the listener answered it exactly as it answers this PC"
-        )
+        evidence = "nonce" if r.mode is InboundMode.TEMPORARY_LISTENER else "fingerprint"
         out.append(
             make(
                 "INBOUND_OK",
-                f"The reflector connected to {target} and reached this PC: {how}.",
-                evidence="nonce" if r.mode is InboundMode.TEMPORARY_LISTENER else "fingerprint",
-                **detail,
+                variant=evidence,
+                detail={"evidence": evidence, **detail},
+                dialed=target,
             )
         )
     elif verdict is Verdict.OK_UNCONFIRMED:
         out.append(
             make(
                 "INBOUND_OK",
-                f"The reflector connected to {target} and reached a listener ({m.dicom.value}), "
-                f"but could not confirm that it is this PC's listener.",
-                f"To prove it, stop the receiver on port {r.port} and re-run `check`: it then "
-                f"holds the port itself and has the reflector call it with a one-time AE title.",
+                variant="unconfirmed",
                 severity=Severity.INFO,
-                evidence="reachability",
-                **detail,
+                detail={"evidence": "reachability", **detail},
+                dialed=target,
+                dicom=m.dicom.value,
+                port=r.port,
             )
         )
     elif verdict is Verdict.OTHER_HOST:
@@ -233,26 +212,25 @@ def _measured(r: InboundResult, cfg: CheckConfig, lan: str | None) -> list[Findi
 def _other_host(r: InboundResult, target: str, here: str, detail: dict[str, Any]) -> Finding:
     m = r.main
     assert m is not None
-    who = m.implementation_version_name or m.dicom.value
+    values: dict[str, Any] = {}
     if r.mode is InboundMode.TEMPORARY_LISTENER:
-        why = "but the temporary listener on this PC never saw its one-time AE title"
+        variant = "temporary_listener"
     elif r.mode is InboundMode.NOT_HELD:
-        why = "although nothing listens on that port on this PC"
+        variant = "not_held"
     else:
         local = ", ".join(
             fp.implementation_version_name or fp.result.value for fp in r.local_fingerprints
         )
-        why = f"but this PC's listener answers as {local or 'something else'}"
+        variant, values = "fingerprint", {"local": local or "something else"}
     return make(
         "INBOUND_OTHER_HOST",
-        f"The reflector's connection to {target} was accepted by another listener ({who}), "
-        f"{why}: the router forwards port {r.port} to another machine, or a device on the way "
-        f"answers.",
-        f"Point the router's forwarding rule for TCP {r.port} at this PC ({here}): "
-        f"`reverseprobe forward --upnp --port {r.port} --force` where UPnP is on, or the "
-        f"router's admin page; the images would otherwise go to that other machine.",
-        remote=m.implementation_version_name,
-        **detail,
+        variant=variant,
+        detail={"remote": m.implementation_version_name, **detail},
+        dialed=target,
+        who=m.implementation_version_name or m.dicom.value,
+        port=r.port,
+        here=here,
+        **values,
     )
 
 
@@ -281,52 +259,37 @@ def _not_reached(  # noqa: PLR0913 - keyword-only pieces of the one finding it b
         return [
             make(
                 "PORT_ISP_BLOCKED",
-                f"Measured: the reflector's connection to {target} "
-                f"{'timed out' if verdict is Verdict.TIMEOUT else 'was refused'}, while the high "
-                f"control port {c.port} reached this PC through the same router: the ISP (or "
-                f"a filter beyond the router) blocks inbound port {r.port}.",
-                f"Use port {REGISTERED_DICOM_PORT} (the IANA-registered DICOM port) for the "
-                f"receiver, forward that port to this PC ({here}), and give the PACS "
-                f"administrator the new port.",
+                variant="timeout" if verdict is Verdict.TIMEOUT else "refused",
+                detail={"control_port": c.port, **detail},
+                dialed=target,
                 control_port=c.port,
-                **detail,
+                port=r.port,
+                dicom_port=REGISTERED_DICOM_PORT,
+                here=here,
             )
         ]
     if verdict is Verdict.REFUSED:
         out.append(
             make(
                 "INBOUND_REFUSED",
-                f"The reflector's connection to {target} was refused: the router has no "
-                f"forwarding for port {r.port}"
-                + (
-                    ", or nothing listens on it"
-                    if r.mode is not InboundMode.TEMPORARY_LISTENER
-                    else ""
-                )
-                + ".",
-                f"Forward TCP port {r.port} on the router to this PC ({here}): "
-                f"`reverseprobe forward --upnp --port {r.port}` where UPnP is on, else the "
-                f"router's admin page; then start the receiver on port {r.port} and re-run.",
-                **detail,
+                variant="temporary_listener" if r.mode is InboundMode.TEMPORARY_LISTENER else None,
+                detail=detail,
+                dialed=target,
+                port=r.port,
+                here=here,
             )
         )
     else:
-        how = (
-            "was rejected with an ICMP error"
-            if r.main and r.main.tcp is TcpState.UNREACHABLE
-            else "timed out"
-        )
+        how = "icmp" if r.main and r.main.tcp is TcpState.UNREACHABLE else "timed_out"
+        low = ":low_port" if r.port < 1024 and not blocked else ""
         out.append(
             make(
                 "INBOUND_TIMEOUT",
-                f"The reflector's connection to {target} {how}: a firewall filters it "
-                f"(this PC's, the router's, or one between the sites)"
-                + (f", or the ISP blocks port {r.port}" if r.port < 1024 and not blocked else "")
-                + ".",
-                f"Allow inbound TCP port {r.port} in this PC's firewall and check that the "
-                f"router forwards it to this PC ({here}); where the PACS is behind its own "
-                f"firewall, its administrator must allow connections out to port {r.port}.",
-                **detail,
+                variant=how + low,
+                detail=detail,
+                dialed=target,
+                port=r.port,
+                here=here,
             )
         )
     return out

@@ -41,12 +41,10 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
         return [
             make(
                 "LISTENER_NONE",
-                f"Nothing listens on TCP port {port} on this PC.",
-                f"Start the DICOM receiver (storage SCP) of your viewer or PACS client on port "
-                f"{port} before you run the C-MOVE, listening on all interfaces, with the AE "
-                f"title the PACS knows ({cfg.aet or 'your AE title'}).",
                 severity=sev,
+                detail={"port": port},
                 port=port,
+                aet=cfg.aet or "your AE title",
             )
         ]
     out: list[Finding] = []
@@ -54,25 +52,11 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
     if overlapping(socks):
         names = "; ".join(_who(s) for s in socks)
         out.append(
-            make(
-                "LISTENER_MULTIPLE",
-                f"More than one program or socket listens on port {port}: {names}.",
-                f"Keep exactly one DICOM receiver on port {port}: stop the others (or move them "
-                f"to another port). Which one gets the PACS's images is decided by the "
-                f"kernel, not by you.",
-                sockets=socket_list,
-            )
+            make("LISTENER_MULTIPLE", detail={"sockets": socket_list}, port=port, names=names)
         )
     if all(s.loopback for s in socks):
         out.append(
-            make(
-                "LISTENER_LOOPBACK_ONLY",
-                f"{_who(socks[0])} listens on loopback only: no other machine can connect.",
-                "Configure the receiver to listen on all interfaces (0.0.0.0) or on the LAN "
-                "address; pynetdicom's bundled `movescu --store` is one program that listens "
-                "on localhost only.",
-                sockets=socket_list,
-            )
+            make("LISTENER_LOOPBACK_ONLY", detail={"sockets": socket_list}, who=_who(socks[0]))
         )
     if cfg.expect_process:
         want = _norm_proc(cfg.expect_process)
@@ -83,12 +67,11 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
             out.append(
                 make(
                     "LISTENER_UNEXPECTED_PROCESS",
-                    f"Port {port} is held by {', '.join(_who(s) for s in others)}, "
-                    f"not by {cfg.expect_process}.",
-                    f"Stop {others[0].process or 'that program'} or move it off port {port}, "
-                    f"then start {cfg.expect_process} on port {port}.",
+                    detail={"expected": cfg.expect_process, "sockets": socket_list},
+                    port=port,
+                    holders=", ".join(_who(s) for s in others),
+                    holder=others[0].process or "that program",
                     expected=cfg.expect_process,
-                    sockets=socket_list,
                 )
             )
     out.extend(_echo_rules(lst.echoes, cfg))
@@ -98,11 +81,14 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
         out.append(
             make(
                 "LISTENER_OK",
-                f"{_who(socks[0])} accepts DICOM as {cfg.called_aet!r} "
-                f"({e.implementation_version_name or 'unknown implementation'}).",
-                sockets=socket_list,
-                implementation_class_uid=e.implementation_class_uid,
-                implementation_version_name=e.implementation_version_name,
+                detail={
+                    "sockets": socket_list,
+                    "implementation_class_uid": e.implementation_class_uid,
+                    "implementation_version_name": e.implementation_version_name,
+                },
+                who=_who(socks[0]),
+                called_aet=cfg.called_aet,
+                implementation=e.implementation_version_name or "unknown implementation",
             )
         )
     return out
@@ -171,19 +157,11 @@ def family_rules(
         return [
             make(
                 "LISTENER_IPV4_ONLY",
-                f"The receiver listens on IPv4 only ({listing}): a PACS that dials this PC "
-                "over IPv6 is refused"
-                + (
-                    ", and the reflector's dial-back came over IPv6."
-                    if measured
-                    else " (this PC has a global IPv6 address)."
-                ),
-                f"Make the receiver listen on :: as well (dual-stack; dcmtk `storescp +6`), "
-                f"or give the PACS this PC's IPv4 address literal (not a host name with an "
-                f"AAAA record): most clients try IPv6 first (RFC 6724, RFC 8305). Port {port}.",
+                variant="measured" if measured else "global_v6",
                 severity=Severity.FAIL if measured else None,
-                sockets=socket_list,
-                dial_back_family=way_in,
+                detail={"sockets": socket_list, "dial_back_family": way_in},
+                listing=listing,
+                port=port,
             )
         ]
     if fams == {"ipv6"} and not unknown:
@@ -198,14 +176,12 @@ def family_rules(
         return [
             make(
                 "LISTENER_IPV6_ONLY",
-                f"The receiver listens on IPv6 only ({listing}; {told}): a PACS that dials "
-                "this PC's IPv4 address is refused"
-                + (", and the reflector's dial-back came over IPv4." if measured else "."),
-                f"Make the receiver listen on IPv4 too (0.0.0.0 beside ::, or IPV6_V6ONLY "
-                f"off), or give the PACS this PC's IPv6 address. Port {port}.",
+                variant="measured" if measured else None,
                 severity=Severity.FAIL if measured else None,
-                sockets=socket_list,
-                dial_back_family=way_in,
+                detail={"sockets": socket_list, "dial_back_family": way_in},
+                listing=listing,
+                told=told,
+                port=port,
             )
         ]
     return []  # dual-stack, or an IPv6 wildcard whose IPV6_V6ONLY could not be told
@@ -231,12 +207,11 @@ def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Findin
             out.append(
                 make(
                     "LISTENER_NOT_DICOM",
-                    f"The program on {where} accepts the association but does not answer "
-                    f"C-ECHO with success: {answer}.",
-                    f"Check the receiver's log on port {cfg.port}: it must support the "
-                    f"Verification service (C-ECHO) and answer within seconds.",
-                    host=e.host,
-                    result=e.result.value,
+                    variant="no_echo_success",
+                    detail={"host": e.host, "result": e.result.value},
+                    where=where,
+                    answer=answer,
+                    port=cfg.port,
                 )
             )
             continue
@@ -244,12 +219,11 @@ def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Findin
             out.append(
                 make(
                     "LISTENER_NOT_DICOM",
-                    f"The program on {where} is not a DICOM receiver: {e.detail}.",
-                    f"Free port {cfg.port} for the DICOM receiver (stop the program that holds "
-                    f"it), or give the DICOM receiver another port and register that port at "
-                    f"the PACS.",
-                    host=e.host,
-                    result=e.result.value,
+                    variant="not_dicom",
+                    detail={"host": e.host, "result": e.result.value},
+                    where=where,
+                    reason=e.detail,
+                    port=cfg.port,
                 )
             )
         elif e.result is DicomResult.REJECTED and e.reject is not None:
@@ -257,49 +231,47 @@ def _echo_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Findin
             out.append(
                 make(
                     "LISTENER_REJECTS_AET",
-                    f"The DICOM receiver on {where} rejects association with called AE title "
-                    f"{cfg.called_aet!r}: {r.result_str}, {r.source_str}, {r.reason_str} "
-                    f"(result {r.result}, source {r.source}, reason {r.reason}).",
-                    (
-                        f"Make the receiver's own AE title {cfg.called_aet!r} (the title the "
-                        f"PACS will call), or pass --aet with the title it uses; that title "
-                        f"must also be the Move Destination and the PACS entry."
-                        if r.reason == 7
-                        else "Allow this caller in the receiver's configuration (calling AE "
-                        "title or address), or check its association limits."
-                    ),
-                    host=e.host,
-                    reject={
-                        "result": r.result,
-                        "source": r.source,
-                        "reason": r.reason,
-                        "reason_str": r.reason_str,
+                    variant="called_aet" if r.reason == 7 else "caller",
+                    detail={
+                        "host": e.host,
+                        "reject": {
+                            "result": r.result,
+                            "source": r.source,
+                            "reason": r.reason,
+                            "reason_str": r.reason_str,
+                        },
                     },
+                    where=where,
+                    called_aet=cfg.called_aet,
+                    result_str=r.result_str,
+                    source_str=r.source_str,
+                    reason_str=r.reason_str,
+                    result=r.result,
+                    source=r.source,
+                    reason=r.reason,
                 )
             )
         elif e.result is DicomResult.ABORTED:
             out.append(
                 make(
                     "LISTENER_NOT_DICOM",
-                    f"The program on {where} aborted the DICOM association: {e.detail}.",
-                    f"Check the receiver's log on port {cfg.port}; it may refuse our calling "
-                    f"AE title or this address.",
-                    host=e.host,
-                    result=e.result.value,
+                    variant="aborted",
+                    detail={"host": e.host, "result": e.result.value},
+                    where=where,
+                    reason=e.detail,
+                    port=cfg.port,
                 )
             )
     return out
 
 
-_TLS_FIX = {
-    TlsProblem.EXPIRED: "Renew the receiver's certificate (it has expired) and restart it.",
-    TlsProblem.NOT_YET_VALID: "Check the receiver's and this PC's clocks, or reissue the "
-    "certificate: it is not valid yet.",
-    TlsProblem.WRONG_NAME: "Issue the receiver's certificate for the name or address the "
-    "PACS dials (subjectAltName), or dial the name the certificate carries.",
-    TlsProblem.UNKNOWN_CA: "Give the CA that signed the receiver's certificate with --tls-ca "
-    "(and install it at the PACS), or have the certificate signed by the CA the PACS trusts.",
-}
+# the certificate problems with a fix of their own (LISTENER_TLS variants "cert:<problem>")
+_CERT_FIXED = (
+    TlsProblem.EXPIRED,
+    TlsProblem.NOT_YET_VALID,
+    TlsProblem.WRONG_NAME,
+    TlsProblem.UNKNOWN_CA,
+)
 
 
 def tls_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]:
@@ -334,12 +306,12 @@ def tls_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]
             out.append(
                 make(
                     "LISTENER_TLS",
-                    f"The receiver on {where} speaks DICOM over TLS, but our TLS connection "
-                    f"failed: {t.problem} ({t.detail}).",
-                    _TLS_FIX.get(t.problem or "", "Check the receiver's certificate.")
-                    + " The PACS verifies it the same way.",
+                    variant=f"cert:{t.problem if t.problem in _CERT_FIXED else 'other'}",
                     severity=Severity.FAIL,
-                    **facts,
+                    detail=facts,
+                    where=where,
+                    problem=t.problem,
+                    reason=t.detail,
                 )
             )
             continue
@@ -347,11 +319,11 @@ def tls_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]
             out.append(
                 make(
                     "LISTENER_TLS",
-                    f"The receiver on {where} answered TLS, but the handshake failed: {t.detail}.",
-                    "Check the TLS versions and ciphers the receiver allows (TLS 1.2 or later, "
-                    "PS3.15 B.9) and whether it requires a client certificate (--tls-cert).",
+                    variant="handshake",
                     severity=Severity.FAIL,
-                    **facts,
+                    detail=facts,
+                    where=where,
+                    reason=t.detail,
                 )
             )
             continue
@@ -359,12 +331,11 @@ def tls_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]
         out.append(
             make(
                 "LISTENER_TLS",
-                f"The receiver on {where} speaks DICOM over TLS{what}: it "
-                f"{seen or 'refused plain DICOM'} and answered a TLS ClientHello.",
-                f"The PACS must send to it with TLS (PS3.15 B.1; port {TLS_DICOM_PORT} by "
-                f"convention); check it with --tls --tls-ca CA.pem. A PACS that sends plain "
-                f"DICOM here fails (MOVE_TLS_MISMATCH).",
-                **facts,
+                detail=facts,
+                where=where,
+                what=what,
+                seen=seen or "refused plain DICOM",
+                tls_port=TLS_DICOM_PORT,
             )
         )
     return out
@@ -374,14 +345,7 @@ def port_rules(port: int) -> list[Finding]:
     if port >= 1024:
         return []
     return [
-        make(
-            "PORT_PRIVILEGED",
-            f"Port {port} is below 1024: many ISPs block inbound connections to such ports, "
-            f"and listening on it needs administrator/root rights.",
-            f"Use port {REGISTERED_DICOM_PORT} (the IANA-registered DICOM port) for the "
-            f"receiver, and give the PACS administrator that port.",
-            port=port,
-        )
+        make("PORT_PRIVILEGED", detail={"port": port}, port=port, dicom_port=REGISTERED_DICOM_PORT)
     ]
 
 
@@ -393,13 +357,10 @@ def route_rules(ifs: InterfacesResult) -> list[Finding]:
     return [
         make(
             "ROUTE_VIA_VPN",
-            f"The default route leaves through {ifs.route_via_tunnel} ({kind}): the PACS may "
-            f"see the VPN's exit address, and connections back may not come through it.",
-            "Disconnect the VPN while you test, or have the VPN forward the port; if the PACS "
-            "is reached through the VPN, give the PACS this PC's address inside the VPN "
-            f"({ifs.source_address or 'the tunnel address'}).",
+            detail={"interface": ifs.route_via_tunnel, "kind": kind},
             interface=ifs.route_via_tunnel,
             kind=kind,
+            address=ifs.source_address or "the tunnel address",
         )
     ]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
-from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.catalogue import DYNAMIC_NOTE, make
 from reverseprobe.diagnosis.firewall_fix import allow_command
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
@@ -220,15 +220,14 @@ def public_rules(probes: Mapping[str, ProbeResult], view: PublicView) -> list[Fi
             return []  # --no-public-ip: the probe says "skipped", the PACS entry says why
         errors = {a.source: a.error for a in pub.answers} if isinstance(pub, PublicIpResult) else {}
         gw = view.gateway or "your router"
+        reason = pub.reason if isinstance(pub, PublicIpResult) else None
         return [
             make(
                 "PUBLIC_IP_UNKNOWN",
-                "No source could tell this network's public address"
-                + (f" ({pub.reason})" if isinstance(pub, PublicIpResult) and pub.reason else "."),
-                "Check that this PC reaches the internet over HTTPS (a proxy-only network "
-                "blocks the services), pass --ip-service URL of a service you trust, or read "
-                f"the WAN address on the status page of {gw}.",
-                errors=errors,
+                detail={"errors": errors},
+                variant="reason" if reason else None,
+                gateway=gw,
+                reason=reason,
             )
         ]
     if view.consistent is False:
@@ -238,23 +237,16 @@ def public_rules(probes: Mapping[str, ProbeResult], view: PublicView) -> list[Fi
         return [
             make(
                 "PUBLIC_IP_INCONSISTENT",
-                f"Sources disagree about the public address: {listing}.",
-                "A multi-WAN router, a proxy or a VPN makes services see different addresses, "
-                "and a PACS can dial only one. Find the line the PACS's connection will arrive "
-                "on (turn off the VPN/proxy for the test, or ask your network administrator), "
-                f"and give the PACS that address; {view.address} got the most votes.",
-                answers=[{"source": s, "address": a} for s, a in bad or view.answers],
+                detail={"answers": [{"source": s, "address": a} for s, a in bad or view.answers]},
+                listing=listing,
+                address=view.address,
             )
         ]
     return []
 
 
 def _dynamic_note(public: str) -> str:
-    return (
-        f"If {public} is a dynamic address (most home and many business lines), it changes "
-        "when the line reconnects and the PACS entry breaks: ask the ISP for a static address, "
-        "or give the PACS a dynamic-DNS name that follows it."
-    )
+    return DYNAMIC_NOTE.format(public=public)
 
 
 def ipv6_way_in(view: PublicView, port: int) -> str:
@@ -283,53 +275,50 @@ def nat_rules(view: PublicView, cfg: CheckConfig) -> list[Finding]:
         return [
             make(
                 "NAT_DOUBLE",
-                f"Double NAT: {view.double_nat}. Forwarding TCP {port} on your own router "
-                "cannot make this PC reachable over IPv4 on its own." + v6_note,
-                "Ask the ISP for a public IPv4 address (or put the ISP's modem/router in "
-                "bridge mode so your router gets it), then forward TCP "
-                f"{port} to {lan_s}:{port}. Otherwise the outer NAT must forward the port too, "
-                "or connect the sites by VPN, or use C-GET where the PACS supports it.",
-                router_external=view.router_external,
-                public_address=public,
-                lan_address=lan,
-                **v6_detail,
+                variant="router",
+                detail={
+                    "router_external": view.router_external,
+                    "public_address": public,
+                    "lan_address": lan,
+                    **v6_detail,
+                },
+                why=view.double_nat,
+                port=port,
+                v6_note=v6_note,
+                lan=lan_s,
             )
         ]
     if view.local:
         return [
             make(
                 "NAT_NONE",
-                f"The public address {public} is on this PC: no NAT in between, the PACS can "
-                "dial it directly.",
-                _dynamic_note(public or "it"),
-                public_address=public,
+                detail={"public_address": public},
+                public=public,
+                dynamic=public or "it",
             )
         ]
     if view.behind_nat and public:
         return [
             make(
                 "NAT_DETECTED",
-                f"Behind NAT: this PC is {lan_s}, the internet sees {public}. A PACS outside "
-                f"this network must dial {public}, and the router must forward TCP {port} "
-                f"to {lan_s}." + v6_note,
-                f"Give the PACS administrator {public} port {port} (not {lan_s}), and forward "
-                f"TCP {port} on the router to {lan_s}:{port}: `reverseprobe forward --upnp "
-                f"--port {port}`, or by hand in {gw}. {_dynamic_note(public)}",
-                public_address=public,
-                lan_address=lan,
-                **v6_detail,
+                variant="public",
+                detail={"public_address": public, "lan_address": lan, **v6_detail},
+                lan=lan_s,
+                public=public,
+                port=port,
+                v6_note=v6_note,
+                admin=gw,
             )
         ]
     if view.behind_nat:
         return [
             make(
                 "NAT_DETECTED",
-                f"This PC's address {lan_s} is private: a PACS outside this network cannot "
-                "dial it, and the public address is not known.",
-                f"Find the public address (see PUBLIC_IP_UNKNOWN), give it to the PACS "
-                f"administrator with port {port}, and forward TCP {port} on the router to "
-                f"{lan_s}:{port} (`reverseprobe forward --upnp --port {port}`, or {gw}).",
-                lan_address=lan,
+                variant="private_only",
+                detail={"lan_address": lan},
+                lan=lan_s,
+                port=port,
+                admin=gw,
             )
         ]
     return []
@@ -341,7 +330,11 @@ def upnp_rules(
     port = cfg.port
     lan = rt.lan_address or view.lan_address or "this PC"
     gw = f"http://{rt.gateway}/" if rt.gateway else "the router's admin page"
-    manual = f"forward TCP {port} to {lan}:{port} by hand in {gw}"
+    by_hand: dict[str, Any] = {
+        "port": port,
+        "lan": lan,
+        "admin": gw,
+    }  # the fixes' "forward ... by hand in"
     if not rt.igd_found or (rt.upnp_error and not rt.mapping_checked):
         sev = Severity.WARN if view.behind_nat else Severity.INFO
         natpmp = ""
@@ -352,34 +345,24 @@ def upnp_rules(
             )
         asked = f"{rt.gateway} and the multicast group" if rt.gateway else "the multicast group"
         fault = getattr(rt, "upnp_fault", None)
-        if not rt.igd_found:
-            summary = f"No UPnP IGD answered (asked {asked})."
-        elif fault == "garbage":
+        found: dict[str, Any] = {"location": rt.igd_location, "error": rt.upnp_error}
+        if not rt.igd_found:  # (the probe sets a fault only where an IGD answered)
+            variant, values = "no_igd", {"asked": asked}
+        elif fault in ("garbage", "timeout"):
             # it is there and broken (or hostile): not "no UPnP" (issue 16)
             sev = Severity.WARN
-            summary = (
-                f"The router's UPnP IGD at {rt.igd_location} answered garbage, so its port "
-                f"mappings could not be read: {rt.upnp_error}."
-            )
-        elif fault == "timeout":
-            sev = Severity.WARN
-            summary = (
-                f"The router's UPnP IGD at {rt.igd_location} answered discovery, then stopped "
-                f"answering: {rt.upnp_error}."
-            )
+            variant, values = str(fault), found
         else:
-            summary = f"The UPnP IGD at {rt.igd_location} could not be used: {rt.upnp_error}."
+            variant, values = "unusable", found
         return [
             make(
                 "UPNP_UNAVAILABLE",
-                summary + natpmp,
-                f"Turn on UPnP in the router so `reverseprobe forward --upnp --port {port}` "
-                f"can open the port, or {manual}."
-                if fault not in ("garbage", "timeout")
-                else f"The router's UPnP service is faulty: restart the router, or {manual}.",
+                variant=variant,
                 severity=sev,
-                gateway=rt.gateway,
-                natpmp_result=rt.natpmp_result,
+                detail={"gateway": rt.gateway, "natpmp_result": rt.natpmp_result},
+                natpmp=natpmp,
+                **values,
+                **by_hand,
             )
         ]
     if not rt.mapping_checked or view.local:
@@ -395,11 +378,10 @@ def upnp_rules(
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                f"The router has no mapping for TCP {port}: a connection to the public "
-                f"address on port {port} stops at the router.{double}",
-                f"`reverseprobe forward --upnp --port {port}` (maps TCP {port} to {lan}), or "
-                f"{manual}.",
-                port=port,
+                variant="none",
+                detail={"port": port},
+                double=double,
+                **by_hand,
             )
         ]
     mapping = {
@@ -414,44 +396,35 @@ def upnp_rules(
         return [
             make(
                 "UPNP_MAPPING_OTHER_HOST",
-                f"The router forwards TCP {port} to {m.internal_client}:{m.internal_port} "
-                f"({m.description!r}), not to this PC ({lan}): the PACS's connection reaches "
-                "that machine instead.",
-                f"Remove or change that mapping in {gw} (or, if {m.internal_client} does not "
-                f"need it, `reverseprobe forward --upnp --port {port} --force`), or give this "
-                "PC another port and register that port at the PACS.",
-                port=port,
-                mapping=mapping,
+                detail={"port": port, "mapping": mapping},
+                client=m.internal_client,
+                internal_port=m.internal_port,
+                description=m.description,
+                **by_hand,
             )
         ]
     if m.internal_port != port or not m.enabled:
-        what = (
-            f"to this PC's port {m.internal_port}, not {port}"
-            if m.internal_port != port
-            else "to this PC, but the mapping is disabled"
-        )
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                f"The router forwards TCP {port} {what}.{double}",
-                f"Replace it: `reverseprobe forward --upnp --port {port} --force`, or {manual}.",
-                port=port,
-                mapping=mapping,
+                variant="other_port" if m.internal_port != port else "disabled",
+                detail={"port": port, "mapping": mapping},
+                internal_port=m.internal_port,
+                double=double,
+                **by_hand,
             )
         ]
-    lease = f", lease {m.lease} s left" if m.lease else ", permanent"
     return [
         make(
             "UPNP_MAPPING_OK",
-            f"The router forwards TCP {port} to this PC ({m.internal_client}:{port}, "
-            f"{m.description!r}{lease}).{double}",
-            "A mapping with a lease ends when it runs out or the router restarts: renew it "
-            "with `reverseprobe forward --upnp`, or make a permanent rule in the router."
-            if m.lease
-            else "",
+            variant="lease" if m.lease else "permanent",
             severity=Severity.INFO if view.double_nat else None,
+            detail={"port": port, "mapping": mapping},
             port=port,
-            mapping=mapping,
+            client=m.internal_client,
+            description=m.description,
+            double=double,
+            lease=m.lease,
         )
     ]
 

@@ -66,38 +66,34 @@ def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
         return [
             make(
                 "PACS_UNREACHABLE",
-                f"The PACS host name {cfg.pacs_host!r} does not resolve: {echo.detail}.",
-                "Check the spelling and this PC's DNS (or VPN), or give the PACS's IP address "
-                "in --pacs.",
-                tcp=echo.tcp,
+                variant="unresolved",
+                detail={"tcp": echo.tcp},
+                host=cfg.pacs_host,
+                reason=echo.detail,
             )
         ]
     if echo.tcp in (PacsTcp.REFUSED, PacsTcp.TIMEOUT, PacsTcp.UNREACHABLE):
-        fix = {
-            "refused": f"Nothing listens on {cfg.pacs_host}:{cfg.pacs_port}: check the PACS's "
-            f"DICOM port with its administrator (104 and 11112 are usual) and that it runs.",
-            "timeout": f"The connection to {cfg.pacs_host}:{cfg.pacs_port} timed out: a firewall "
-            f"drops it, or the address is wrong, or the VPN to the PACS is down.",
-            "unreachable": f"No route to {cfg.pacs_host}: check the address, this PC's network "
-            f"and any VPN to the PACS.",
-        }[echo.tcp]
         return [
             make(
                 "PACS_UNREACHABLE",
-                f"No TCP connection to the PACS {where}: {echo.tcp} ({echo.detail}).",
-                fix,
+                variant=PacsTcp(echo.tcp).value,
+                detail={"tcp": echo.tcp},
+                pacs=where,
                 tcp=echo.tcp,
+                reason=echo.detail,
+                host=cfg.pacs_host,
+                port=cfg.pacs_port,
             )
         ]
     if echo.result in (DicomResult.NOT_DICOM, DicomResult.NO_ANSWER):
         return [
             make(
                 "PACS_UNREACHABLE",
-                f"{cfg.pacs_host}:{cfg.pacs_port} accepts TCP but does not answer DICOM: "
-                f"{echo.detail}.",
-                f"Check the PACS's DICOM port with its administrator; {cfg.pacs_port} may be "
-                f"another service (HTTP, TLS-only DICOM).",
-                result=echo.result,
+                variant="not_dicom",
+                detail={"result": echo.result},
+                host=cfg.pacs_host,
+                port=cfg.pacs_port,
+                reason=echo.detail,
             )
         ]
     if echo.result == DicomResult.REJECTED and echo.reject is not None:
@@ -110,41 +106,38 @@ def echo_rules(echo: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
 def rejected(r: Rejection, cfg: MoveTestConfig, entry: PacsEntry, what: str) -> Finding:
     """A-ASSOCIATE-RJ decoded (PS3.8 9.3.4): result, source, reason -> what to change."""
     if r.source == 1 and r.reason == 7:
-        fix = (
-            f"Use the PACS's exact AE title (case matters): {cfg.pacs_aet!r} is not it. "
-            f"dcmqrscp says the same when the *calling* AE is unknown: ask the administrator to "
-            f"register {register(cfg, entry)}."
-        )
+        variant = "called_aet"
     elif r.source == 1 and r.reason == 3:
-        fix = f"Ask the PACS administrator to register {register(cfg, entry)}."
+        variant = "calling_aet"
     elif r.source == 1:
-        fix = (
-            f"The PACS refused this caller: ask its administrator to allow {register(cfg, entry)} "
-            f"(many PACS check the calling AE title and the address it comes from)."
-        )
-    elif r.result == 2:
-        fix = "The PACS is busy or temporarily refusing (transient): try again later."
+        variant = "caller"
     else:
-        fix = "Ask the PACS administrator what the PACS logged for this association."
+        variant = "transient" if r.result == 2 else "other"
     return make(
         "PACS_REJECTED_ASSOCIATION",
-        f"The PACS {pacs_name(cfg)} rejected the association ({what}): {r.result_str}, "
-        f"{r.source_str}, {r.reason_str} "
-        f"(result {r.result}, source {r.source}, reason {r.reason}).",
-        fix,
-        reject={"result": r.result, "source": r.source, "reason": r.reason},
+        variant=variant,
+        detail={"reject": {"result": r.result, "source": r.source, "reason": r.reason}},
+        pacs=pacs_name(cfg),
+        what=what,
+        result_str=r.result_str,
+        source_str=r.source_str,
+        reason_str=r.reason_str,
+        result=r.result,
+        source=r.source,
+        reason=r.reason,
+        pacs_aet=cfg.pacs_aet,
+        register=register(cfg, entry),
     )
 
 
 def aborted(cfg: MoveTestConfig, entry: PacsEntry, what: str) -> Finding:
     return make(
         "PACS_ABORTED",
-        f"The PACS {pacs_name(cfg)} accepted the association but aborted {what} (A-ABORT, no "
-        f"status): it does not know the calling AE title {cfg.aet!r}, or knows it with another "
-        f"address than the one this PC's connections come from.",
-        f"Ask the PACS administrator to register {register(cfg, entry)}; the address must be "
-        f"the one the PACS sees (behind NAT: the public address) and the title must match "
-        f"exactly.",
+        variant="association",
+        pacs=pacs_name(cfg),
+        what=what,
+        aet=cfg.aet,
+        register=register(cfg, entry),
     )
 
 
@@ -152,10 +145,9 @@ def protocol_error(cfg: MoveTestConfig, what: str, reason: str | None) -> Findin
     """The PACS sent what no DICOM peer sends (PS3.8 9.2, Evt19): name it, do not guess."""
     return make(
         "PACS_PROTOCOL_ERROR",
-        f"The PACS {pacs_name(cfg)} answered {what} with garbage, not DICOM: "
-        f"{reason or 'an invalid PDU or DIMSE message'}.",
-        "Report it to the PACS vendor with a network capture of the exchange; confirm with "
-        "another Q/R client (dcmtk movescu) that it is the PACS and not the path.",
+        pacs=pacs_name(cfg),
+        what=what,
+        reason=reason or "an invalid PDU or DIMSE message",
     )
 
 
@@ -169,14 +161,7 @@ def find_rules(find: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
     if find.association is AssocState.ABORTED:
         return [aborted(cfg, entry, "C-FIND")]
     if find.association is AssocState.CONTEXT_REJECTED:
-        return [
-            make(
-                "MOVE_NOTHING_TO_MOVE",
-                f"The PACS {pacs_name(cfg)} refused Study Root C-FIND, so no study could be "
-                f"chosen.",
-                "Name a study that is on the PACS with --study UID.",
-            )
-        ]
+        return [make("MOVE_NOTHING_TO_MOVE", variant="find_refused", pacs=pacs_name(cfg))]
     if (
         find.association is AssocState.ACCEPTED
         and find.final_code is None
@@ -188,33 +173,28 @@ def find_rules(find: ProbeResult, cfg: MoveTestConfig, entry: PacsEntry) -> list
         return [
             make(
                 "PACS_ABORTED",
-                f"The PACS {pacs_name(cfg)} accepted the association but gave no final C-FIND "
-                f"response: {find.reason}.",
-                "Ask the PACS administrator why the query does not complete (its log for this "
-                f"caller, {cfg.aet!r}); a PACS that answers C-ECHO but not C-FIND often does not "
-                "know the calling AE title.",
+                variant="no_final_find",
+                pacs=pacs_name(cfg),
+                reason=find.reason,
+                aet=cfg.aet,
             )
         ]
     if find.status is not Status.OK:
         return [
             make(
                 "MOVE_NOTHING_TO_MOVE",
-                f"C-FIND on the PACS {pacs_name(cfg)} failed: {find.reason}.",
-                "Name a study that is on the PACS with --study UID, or ask the administrator "
-                "why the query fails.",
+                variant="find_failed",
+                pacs=pacs_name(cfg),
+                reason=find.reason,
             )
         ]
     if find.study_uid is None:
-        if find.requested_study:
-            summary = f"Study {find.requested_study} is not on the PACS (C-FIND found no match)."
-        else:
-            summary = f"The PACS {pacs_name(cfg)} returned no study for C-FIND: nothing to move."
         return [
             make(
                 "MOVE_NOTHING_TO_MOVE",
-                summary,
-                "Store a small test study on the PACS (or ask for one), or name one with "
-                "--study UID; until then the C-MOVE cannot be tested.",
+                variant="study_missing" if find.requested_study else "no_study",
+                study=find.requested_study,
+                pacs=pacs_name(cfg),
             )
         ]
     return []

@@ -64,25 +64,26 @@ def entry_rules(
         out.append(
             make(
                 "PACS_ENTRY_WRONG",
-                f"The PACS's entry {given.aet}@{given.host}:{given.port} is wrong: "
-                + "; ".join(wrong)
-                + ".",
-                f"In the PACS's AE table change {', '.join(f for f in fixes if f)}: the entry "
-                f"must be {must}.",
                 severity=severity,
                 target=target,
-                wrong=wrong,
-                **detail,
+                detail={"wrong": wrong, **detail},
+                aet=given.aet,
+                host=given.host,
+                port=given.port,
+                wrong="; ".join(wrong),
+                changes=", ".join(f for f in fixes if f),
+                must=must,
             )
         )
     elif not unsure and not hairpin_rules(given, t):  # a hairpin entry is not "OK"
         out.append(
             make(
                 "PACS_ENTRY_OK",
-                f"The PACS's entry {given.aet}@{given.host}:{given.port} matches what was "
-                "measured.",
                 target=target,
-                **detail,
+                detail=detail,
+                aet=given.aet,
+                host=given.host,
+                port=given.port,
             )
         )
     out += hairpin_rules(given, t, target=target)
@@ -148,23 +149,17 @@ def hairpin_rules(
 ) -> list[Finding]:
     if t.pacs_outside is not False or not t.public or given.host != t.public:
         return []
-    if t.hairpin is True:
-        measured = "Measured: the router hairpins (this PC reached its own public address)."
-    elif t.hairpin is False:
-        measured = "Measured: the router does not hairpin: the connection cannot arrive."
-    else:
-        measured = "Whether the router hairpins was not measured."
+    measured = "not_measured" if t.hairpin is None else "hairpins" if t.hairpin else "no_hairpin"
     return [
         make(
             "NAT_HAIRPIN",
-            f"The PACS is inside this site but its entry gives the public address {t.public}: "
-            f"its connection must turn around on the router (hairpin NAT). {measured}",
-            f"Give the PACS this PC's LAN address: {t.aet or given.aet} @ {t.lan or '?'}:"
-            f"{t.entry.port}.",
+            variant=measured,
             target=target,
-            hairpin=t.hairpin,
-            lan_address=t.lan,
-            public_address=t.public,
+            detail={"hairpin": t.hairpin, "lan_address": t.lan, "public_address": t.public},
+            public=t.public,
+            aet=t.aet or given.aet,
+            lan=t.lan or "?",
+            port=t.entry.port,
         )
     ]
 

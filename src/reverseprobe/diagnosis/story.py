@@ -112,24 +112,19 @@ def _not_measured(
     kept = [f for f in out if f.code not in drop]
     if "inbound" in short:
         c = short["inbound"]
+        need = max((x.need_s for x in short.values()), default=0.0)
         kept.append(
             make(
                 "INBOUND_NOT_TESTED",
-                f"The echo-back probe was not measured in time ({c.had_s:.1f} s).",
-                _deadline_fix(short),
+                variant="deadline:need" if need > 0 else "deadline",
                 severity=Severity.WARN,
-                not_measured_in_time=True,
+                detail={"not_measured_in_time": True},
+                had=c.had_s,
+                need=need,
+                names=", ".join(sorted(short)),
             )
         )
     return kept
-
-
-def _deadline_fix(short: Mapping[str, CutShort]) -> str:
-    need = max((c.need_s for c in short.values()), default=0.0)
-    names = ", ".join(sorted(short))
-    if need > 0:
-        return f"Re-run with --timeout {need:.0f} or more: {names} need about {need:.0f} s."
-    return f"Re-run with a longer --timeout: {names} did not finish."
 
 
 def _inside_reflector(out: list[Finding], probes: Mapping[str, ProbeResult]) -> list[Finding]:
@@ -142,14 +137,14 @@ def _inside_reflector(out: list[Finding], probes: Mapping[str, ProbeResult]) -> 
     seen = "; ".join(f"{f.code}: {f.summary}" for f in shown) or "no dial-back result"
     inside = make(
         "REFLECTOR_INSIDE",
-        f"The reflector {url} is inside this network: {why}. Its dial-back is shown but proves "
-        f"nothing about a connection from outside (dial-back: {seen}).",
-        "Run `reverseprobe reflector` on a server outside this network (best beside the PACS) "
-        "and pass its URL with --reflector; only a connection from outside proves that the "
-        "PACS can connect back.",
+        detail={
+            "reflector": url,
+            "observed_ip": getattr(r, "observed_ip", None),
+            "dial_back": [{"code": f.code, "summary": f.summary} for f in shown],
+        },
         reflector=url,
-        observed_ip=getattr(r, "observed_ip", None),
-        dial_back=[{"code": f.code, "summary": f.summary} for f in shown],
+        why=why,
+        seen=seen,
     )
     return [f for f in out if f.code not in DIAL_BACK_CODES] + [inside]
 

@@ -94,41 +94,27 @@ def virtual_rules(
     port = cfg.port
     what = KIND_NAMES.get(vr.kind or "", "a container or VM")
     hops = [h.address for h in path.hops if h.address] if path is not None else []
-    where = f" ({vr.address} via {vr.gateway})" if vr.address else ""
-    summary = (
-        f"This PC is {what}{where}: a second NAT, its host, stands between the PACS and the "
-        f"listener."
-    )
-    if reached:
-        summary += (
-            f" The host sends port {port} on: the dial-back got in and reached this listener."
-        )
-        todo = f"Keep the host's forwarding of port {port} (it works)"
-    else:
-        summary += f" Nothing reaches port {port} here unless the host sends it on."
-        todo = f"On the host: {host_fix(vr.kind, port)}"
-    if closed:
-        summary += " The dial-back did not get in."
     aet = cfg.aet or "<your AE title>"
-    fix = (
-        f"{todo}. Then give the PACS administrator the HOST's "
-        f"address, not {vr.address or 'this address'}: {aet} @ <host's LAN address>:{port} for "
-        f"a PACS on the same LAN, or the public address:{port} (with the router forwarding TCP "
-        f"{port} to the host) for a PACS outside."
-    )
     return [
         make(
             "NAT_VIRTUAL",
-            summary,
-            fix,
+            variant=("reached" if reached else "not_reached") + (":closed" if closed else ""),
             severity=Severity.FAIL if closed else None,
-            kind=vr.kind,
-            address=vr.address,
-            gateway=vr.gateway,
-            evidence=_evidence(vr),
-            hops=hops,
-            dial_back_reached=reached,
-            pacs_entry={"aet": aet, "host": "<host's address>", "port": port},
+            detail={
+                "kind": vr.kind,
+                "address": vr.address,
+                "gateway": vr.gateway,
+                "evidence": _evidence(vr),
+                "hops": hops,
+                "dial_back_reached": reached,
+                "pacs_entry": {"aet": aet, "host": "<host's address>", "port": port},
+            },
+            what=what,
+            where=f" ({vr.address} via {vr.gateway})" if vr.address else "",
+            port=port,
+            host_fix=host_fix(vr.kind, port),
+            address=vr.address or "this address",
+            aet=aet,
         )
     ]
 
@@ -142,13 +128,14 @@ def container_rules(vr: VirtualResult, port: int) -> list[Finding]:
     return [
         make(
             "LISTENER_IN_CONTAINER",
-            f"Port {port} on this PC is published to a container: connections go on to "
-            f"{addr}:{cport}. The receiver is the program in that container.",
-            f"Check the receiver inside the container ({addr}:{cport}): its AE title and its "
-            f"storage. The PACS still dials this PC's address and port {port}.",
-            container_address=vr.container_address,
+            detail={
+                "container_address": vr.container_address,
+                "container_port": cport,
+                "evidence": ev,
+            },
+            port=port,
+            address=addr,
             container_port=cport,
-            evidence=ev,
         )
     ]
 
@@ -171,14 +158,13 @@ def path_rules(path: PathResult, probes: Mapping[str, ProbeResult]) -> list[Find
     return [
         make(
             "NAT_DOUBLE",
-            f"Double NAT: the path toward {path.target} crosses {', '.join(shared)}, in "
-            "100.64.0.0/10, the shared space of carrier-grade NAT (RFC 6598): the ISP "
-            "translates this network's address again. Forwarding on your own router cannot "
-            "make this PC reachable on its own.",
-            "Ask the ISP for a public IPv4 address (or a port forward on its carrier-grade NAT), "
-            "or connect the sites by VPN, or use C-GET where the PACS supports it.",
-            source="path",
-            hops=hops,
-            private_before_public=list(path.private_before_public),
+            variant="path",
+            detail={
+                "source": "path",
+                "hops": hops,
+                "private_before_public": list(path.private_before_public),
+            },
+            toward=path.target,
+            shared=", ".join(shared),
         )
     ]
