@@ -31,7 +31,7 @@ CONVERTED = (
     "virtual.py",
     "pacs_entry_check.py",
 )
-NOT_YET = {("network.py", "firewall_rules")}
+NOT_YET = {("network.py", "firewall_rules"), ("network.py", "_firewall_finding")}
 RESERVED = {"code", "summary", "fix", "variant", "severity", "target", "detail"}
 
 
