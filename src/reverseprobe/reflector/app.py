@@ -306,6 +306,11 @@ class Reflector:
 
         def run() -> None:
             try:
+                # "tls": true (issue 15): the same address and port, over TLS; a dialer
+                # without TLS (tests, benchmarks) is called as before
+                tls: dict[str, Any] = (
+                    {"tls": True, "server_name": req.tls_server_name} if req.tls else {}
+                )
                 res: EchoResult | None = self.dialer(
                     client,
                     port,
@@ -313,6 +318,7 @@ class Reflector:
                     calling_aet=req.calling_aet,
                     connect_timeout=min(self.cfg.connect_timeout, left),
                     budget=left,
+                    **tls,
                 )
                 err: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 - handed to the request, logged there
