@@ -111,7 +111,7 @@ def insecure_client_context() -> ssl.SSLContext:
     return ctx
 
 
-def handshake_probe(  # noqa: PLR0911, PLR0913 - one return per handshake outcome
+def handshake_probe(  # noqa: PLR0911, PLR0912, PLR0913 - one return per handshake outcome
     host: str,
     port: int,
     timeout: float,
@@ -153,7 +153,17 @@ def handshake_probe(  # noqa: PLR0911, PLR0913 - one return per handshake outcom
                         seen=seen,
                     )
                 sock.settimeout(left)
-                data = sock.recv(4096)
+                try:
+                    data = sock.recv(4096)
+                except TimeoutError:
+                    data = None
+                if data is None:
+                    return TlsFacts(
+                        answered,
+                        problem=TlsProblem.HANDSHAKE if answered else TlsProblem.NOT_TLS,
+                        detail=f"no TLS answer within {timeout:g} s",
+                        seen=seen,
+                    )
                 if not data:
                     return TlsFacts(
                         answered,
