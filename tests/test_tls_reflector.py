@@ -86,8 +86,8 @@ def test_the_tls_request_fields_are_validated() -> None:
         with pytest.raises(RequestError) as exc:
             parse_probe_request(body, ALLOW)
         assert exc.value.status == 400
-    body = probe_request_body([11112], "A", "B", 5.0, tls=True, tls_server_name="pc.example")
-    assert_valid(body, "reflector", "#/$defs/probe_request")
+    doc = probe_request_body([11112], "A", "B", 5.0, tls=True, tls_server_name="pc.example")
+    assert_valid(doc, "reflector", "#/$defs/probe_request")
 
 
 def test_an_answer_with_a_bad_tls_object_is_refused() -> None:
