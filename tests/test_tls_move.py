@@ -198,3 +198,31 @@ def test_orthanc_tls_to_move_test_tls_is_move_ok(tmp_path: Path, pki: dict[str, 
     assert "MOVE_OK" in codes and "MOVE_TLS_MISMATCH" not in codes, doc["findings"]
     assert doc["probes"]["move"]["received"] == 2 and doc["probes"]["move"]["tls"] is True
     assert plain["probes"]["echo"]["result"] != "accepted"
+
+
+def test_a_dripping_tls_client_is_cut_at_the_receivers_deadline(pki: dict[str, Path]) -> None:
+    """A ClientHello a byte at a time: the handshake has one deadline (the receiver's PDU
+    timeout), not one per byte, and the other connections do not wait for it."""
+    import socket
+
+    port = free_port()
+    tl = Timeline()
+    recv = Receiver(AET, port, tl, host="127.0.0.1", network_timeout=2.0,
+                    ssl_context=server_context(_ours(pki)))  # fmt: skip
+    with recv, socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        t0 = time.monotonic()
+        s.sendall(b"\x16\x03\x01")
+        closed = False
+        while time.monotonic() - t0 < 20 and not closed:
+            try:
+                s.sendall(b"\x00")
+                s.settimeout(0.3)
+                closed = s.recv(64) == b""
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+        took = time.monotonic() - t0
+        cuts = _cuts(tl)
+    assert closed and took < 2.0 + 8.0, took
+    assert cuts and cuts[0].detail["why"] == "tls"
