@@ -5,6 +5,8 @@ the handshake's byte cap and deadline. Loopback only: the reflector runs with al
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import socket
@@ -117,6 +119,22 @@ def test_dial_back_over_tls_to_a_tls_storescp(tls_scp: int, pki: dict[str, Path]
     assert verify_pem(pem, str(pki["ca"]), "127.0.0.1")[0] is None
     assert verify_pem(pem, str(pki["other"]), "pc.example")[0] == TlsProblem.UNKNOWN_CA
     assert verify_pem(pem, str(pki["ca"]), "pacs.example")[0] == TlsProblem.WRONG_NAME
+
+
+def test_the_log_says_tls_and_does_not_copy_the_certificate(
+    tls_scp: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reverseprobe.reflector")
+    with reflector() as r:
+        _ask(r.url, tls_scp, tls=True)
+    with reflector(json_log=True) as r:
+        _ask(r.url, tls_scp, tls=True)
+    lines = [rec.getMessage() for rec in caplog.records if "probe" in rec.getMessage()]
+    assert any(f"{tls_scp}:open/accepted" in x and "+tls:ok" in x for x in lines), lines
+    records = [json.loads(x) for x in lines if x.startswith("{")]
+    assert records and records[0]["tls"] is True
+    assert records[0]["results"][0]["tls"]["subject"] == "good"
+    assert "BEGIN CERTIFICATE" not in "".join(lines)
 
 
 def test_dial_back_over_tls_to_a_plain_storescp_is_not_tls() -> None:
