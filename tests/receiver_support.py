@@ -3,16 +3,29 @@ peer decodes pixel data on the network path) and dcmqrscp on loopback serving it
 
 from __future__ import annotations
 
+import json
 import subprocess
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
 from conftest import free_port, wait_listening
-from dicom_fixtures import DCMQRIDX, DCMQRSCP, dcmqrscp_config, make_study, write_study
+from dicom_fixtures import (
+    DCMQRIDX,
+    DCMQRSCP,
+    ORTHANC,
+    dcmqrscp_config,
+    make_study,
+    orthanc_config,
+    write_study,
+)
 
 JPEG_BASELINE = str(JPEGBaseline8Bit)
 # A tiny JPEG frame (SOI ... EOI): its content is never decoded on the way.
@@ -53,6 +66,51 @@ def dcmqrscp(
         proc.terminate()
         try:
             proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextmanager
+def orthanc_pacs(
+    tmp: Path,
+    dest_port: int,
+    study: list,  # type: ignore[type-arg]
+    *,
+    extra: Mapping[str, Any] | None = None,
+    aet: str = "MYSCU",
+) -> Iterator[int]:
+    """Orthanc on loopback (DICOM and HTTP on free ports) knowing our AE as a modality, the
+    study stored over its REST API (POST /instances, bytes as given: still JPEG). `extra`:
+    more configuration keys, over orthanc_config's (e.g. DICOM TLS, issue 15)."""
+    port, http = free_port(), free_port()
+    cfg = orthanc_config(tmp / "orthanc", aet="ORTHANC", port=port, http_port=http,
+                         modalities={"me": (aet, "127.0.0.1", dest_port)},
+                         always_allow=True)  # fmt: skip
+    if extra:
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), **extra}, indent=1))
+    log_path = tmp / "orthanc.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([ORTHANC, "--verbose", str(cfg)], stdout=log, stderr=log)
+    try:
+        end = time.monotonic() + 60
+        while "Orthanc has started" not in log_path.read_text():
+            assert proc.poll() is None and time.monotonic() < end, log_path.read_text()[-800:]
+            time.sleep(0.1)
+        wait_listening(port)
+        for ds in study:
+            buf = BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            rq = urllib.request.Request(f"http://127.0.0.1:{http}/instances", data=buf.getvalue(),
+                                        method="POST")  # fmt: skip
+            with urllib.request.urlopen(rq, timeout=30) as r:  # loopback Orthanc
+                assert json.loads(r.read())["Status"] in ("Success", "AlreadyStored")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -317,6 +317,24 @@ def test_reflector_answers_follow_the_schema() -> None:
     assert errors({"ports": [1, 1]}, "reflector", "#/$defs/probe_request")
 
 
+def test_reflector_tls_answers_follow_the_schema() -> None:
+    """ "tls": true towards a plain receiver: the answer's `tls` object (issue 15); the
+    certificate-bearing answers are validated in tests/test_tls_reflector.py."""
+    with VerificationScp(0, host="127.0.0.1") as scp, reflector(burst=20) as r:
+        body = probe_request_body([scp.port], AET, "RPNONCE1", timeout=5.0, tls=True,
+                                  tls_server_name="pc.example")  # fmt: skip
+        assert_valid(body, "reflector", "#/$defs/probe_request")
+        answer = probe(r.url, body)
+    assert answer.status == 200, answer.body
+    doc = answer.json()
+    assert_valid(doc, "reflector", "#/$defs/probe_answer")
+    assert doc["results"][0]["tls"]["problem"] == "not-tls"
+    broken = copy.deepcopy(doc)
+    broken["results"][0]["tls"]["certificate_pem"] = "not a certificate"
+    assert errors(broken, "reflector", "#/$defs/probe_answer")
+    assert errors({"ports": [1], "tls": "yes"}, "reflector", "#/$defs/probe_request")
+
+
 # --- forward, in the lab's home network (miniupnpd on the router) -------------------------------
 
 

@@ -6,19 +6,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from io import BytesIO
 from pathlib import Path
 
 import pydicom
 import pytest
 
 from conftest import free_port, wait_listening
-from dicom_fixtures import ORTHANC, STORESCP, orthanc_config
+from dicom_fixtures import STORESCP
 from receiver_support import JPEG_BASELINE, dcmqrscp, jpeg_study
+from receiver_support import orthanc_pacs as _orthanc_pacs
 from reverseprobe.commands.move_test import run_move_test
 from reverseprobe.config import MoveTestConfig
 
@@ -158,41 +156,6 @@ def test_move_test_running_preflight_uses_the_recording(tmp_path: Path, recorded
 
 
 # --- Orthanc as the PACS holding the JPEG study -----------------------------------------------
-
-
-@contextmanager
-def _orthanc_pacs(tmp: Path, dest_port: int, study: list) -> Iterator[int]:  # type: ignore[type-arg]
-    """Orthanc on loopback (DICOM and HTTP on free ports) knowing our AE as a modality, the
-    study stored over its REST API (POST /instances, bytes as given: still JPEG)."""
-    port, http = free_port(), free_port()
-    cfg = orthanc_config(tmp / "orthanc", aet="ORTHANC", port=port, http_port=http,
-                         modalities={"me": (AET, "127.0.0.1", dest_port)},
-                         always_allow=True)  # fmt: skip
-    log_path = tmp / "orthanc.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([ORTHANC, "--verbose", str(cfg)], stdout=log, stderr=log)
-    try:
-        end = time.monotonic() + 60
-        while "Orthanc has started" not in log_path.read_text():
-            assert proc.poll() is None and time.monotonic() < end, log_path.read_text()[-800:]
-            time.sleep(0.1)
-        wait_listening(port)
-        for ds in study:
-            buf = BytesIO()
-            ds.save_as(buf, enforce_file_format=True)
-            rq = urllib.request.Request(f"http://127.0.0.1:{http}/instances", data=buf.getvalue(),
-                                        method="POST")  # fmt: skip
-            with urllib.request.urlopen(rq, timeout=30) as r:  # loopback Orthanc
-                assert json.loads(r.read())["Status"] in ("Success", "AlreadyStored")
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_orthanc_pacs_jpeg_to_our_own_receiver_saved_as_sent(tmp_path: Path) -> None:

@@ -117,6 +117,12 @@ def _tls_options(p: Any) -> None:
     g.add_argument("--tls-ca", metavar="PEM", help="CA certificate(s) to verify the peer with")
     g.add_argument("--tls-cert", metavar="PEM", help="our certificate (chain)")
     g.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    g.add_argument(
+        "--tls-name",
+        metavar="NAME",
+        help="the name the PACS calls this PC by: the receiver's certificate must carry it "
+        "(check --reflector; default: the public address the reflector saw)",
+    )
 
 
 def _check_parser(sub: Any) -> None:
@@ -316,6 +322,7 @@ def _move_test_parser(sub: Any) -> None:
         "there and move-test observes it; auto (default): own when --port is free, else running",
     )
     _reflector(mv, "echo-back service: measure the way in to --port before the move")
+    _tls_options(mv)  # issue 15: the association to the PACS and our receiver both use TLS
     _preflight_contexts(
         mv, "running receiver", "; default: what the PACS's IMAGE-level C-FIND says it holds"
     )

@@ -13,6 +13,7 @@ import enum
 import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -428,6 +429,8 @@ class MoveTestConfig:
     recorded_contexts: tuple[tuple[str, str], ...] = ()
     # --reflector / REVERSEPROBE_REFLECTOR: measure the way in (the inbound probe) before the move
     reflector: str | None = None
+    # --tls (issue 15): the association to the PACS and our receiver use DICOM TLS (PS3.15 B.1)
+    tls: TlsSettings | None = None
 
 
 RECEIVER_MODES = ("auto", "own", "running")
@@ -605,8 +608,9 @@ def tls_settings(args: argparse.Namespace) -> TlsSettings | None:
         "--tls-cert": getattr(args, "tls_cert", None),
         "--tls-key": getattr(args, "tls_key", None),
     }
+    name = getattr(args, "tls_name", None)
     if not getattr(args, "tls", False):
-        given = [k for k, v in files.items() if v]
+        given = [k for k, v in files.items() if v] + (["--tls-name"] if name else [])
         if given:
             raise BadInput(f"invalid {given[0]}: it needs --tls")
         return None
@@ -615,7 +619,14 @@ def tls_settings(args: argparse.Namespace) -> TlsSettings | None:
             raise BadInput(f"invalid {opt} {path!r}: not a readable file")
     if files["--tls-key"] and not files["--tls-cert"]:
         raise BadInput("invalid --tls-key: it needs --tls-cert")
-    return TlsSettings(ca=files["--tls-ca"], cert=files["--tls-cert"], key=files["--tls-key"])
+    if name is not None and not _TLS_NAME.match(name):
+        raise BadInput(f"invalid --tls-name {name!r}: not a host name or IP address")
+    return TlsSettings(
+        ca=files["--tls-ca"], cert=files["--tls-cert"], key=files["--tls-key"], name=name
+    )
+
+
+_TLS_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,253}$")  # a host name (RFC 1123) or an address
 
 
 def _check_pacs(args: argparse.Namespace) -> tuple[str, int] | None:
@@ -732,7 +743,23 @@ def move_test_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Mo
         contexts=tuple(getattr(args, "contexts", None) or ()),
         recorded_contexts=_recorded(args),
         reflector=reflector_url(getattr(args, "reflector", None), environ),
+        tls=_move_tls(args),
     )
+
+
+def _move_tls(args: argparse.Namespace) -> TlsSettings | None:
+    """move-test --tls: our own receiver is a TLS server, so it needs a certificate whose key
+    loads (a bad pair is bad input here, not a failure in the middle of the move)."""
+    tls = tls_settings(args)
+    if tls is None or (getattr(args, "receiver", None) or "auto") == "running":
+        return tls
+    if not tls.cert:
+        raise BadInput("invalid --tls: move-test's receiver needs --tls-cert (and --tls-key)")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise BadInput(f"invalid --tls-cert {tls.cert}: {exc}") from None
+    return tls
 
 
 def parse_context(value: str, *, what: str = "--context") -> tuple[str, str]:

@@ -109,7 +109,10 @@ def run(
         # call then dials the address, so no library resolves the name again.
         pacs_ip, resolve_error = resolve(cfg.pacs_host, dl.share(ADDRESS_BUDGET_S, reserve=0.5))
         lookup.append(AddressLookup(cfg, pacs_ip, outer.child(ADDRESS_BUDGET_S)))
-        target_box.append(Target(pacs_ip or cfg.pacs_host, cfg.pacs_port, cfg.pacs_aet, cfg.aet))
+        target_box.append(
+            Target(pacs_ip or cfg.pacs_host, cfg.pacs_port, cfg.pacs_aet, cfg.aet,
+                   tls=cfg.tls, tls_name=cfg.pacs_host)
+        )  # fmt: skip
         if pacs_ip is None:
             return EchoProbeResult(
                 status=Status.FAIL,
@@ -257,6 +260,8 @@ def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
         called_aet=target.called_aet,
         calling_aet=target.calling_aet,
         timeout=budget,
+        tls=target.tls,
+        tls_name=target.tls_name,
     )
     ok = e.result is DicomResult.ACCEPTED
     return EchoProbeResult(
@@ -269,6 +274,7 @@ def _echo(target: Target, dl: Deadline) -> EchoProbeResult:
         implementation_class_uid=e.implementation_class_uid,
         implementation_version_name=e.implementation_version_name,
         detail=e.detail,
+        tls=e.tls,
     )
 
 
@@ -309,6 +315,7 @@ def _move(  # noqa: PLR0913 - the move step's inputs: config, target, study, dea
         save_dir=cfg.save_dir,
         acse_timeout=min(10.0, dl.remaining()),
         network_timeout=max(1.0, dl.remaining()),
+        ssl_context=_receiver_tls(cfg),
     )
     try:
         recv.start()
@@ -345,6 +352,16 @@ def _move(  # noqa: PLR0913 - the move step's inputs: config, target, study, dea
     finally:
         recv.stop()
     return _move_result(out, recv, grace, timeline, base)
+
+
+def _receiver_tls(cfg: MoveTestConfig) -> Any:
+    """move-test --tls: our receiver's server context (PS3.15 B.1); with --tls-ca the PACS
+    must show a certificate of that CA. config.py checked that the pair loads."""
+    if cfg.tls is None or not cfg.tls.cert:
+        return None
+    from reverseprobe.dicom.tls import server_context
+
+    return server_context(cfg.tls)
 
 
 def _move_observed(  # noqa: PLR0913 - the observed move's inputs (running receiver mode, issue 11)
@@ -493,6 +510,7 @@ def _move_result(
         grace_s=round(grace, 3),
         **_timing(out, timeline),
         **base,
+        tls=recv.tls,
     )
 
 

@@ -21,6 +21,7 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
     if isinstance(lst, ListenersResult) and lst.status is Status.OK:
         out.extend(listener_rules(lst, cfg))
         out.extend(family_rules(lst, probes, cfg))
+    out.extend(inbound_tls_rules(probes.get("inbound"), cfg))
     out.extend(port_rules(cfg.port))
     ifs = probes.get("interfaces")
     if isinstance(ifs, InterfacesResult) and ifs.status is Status.OK:
@@ -339,6 +340,62 @@ def tls_rules(echoes: tuple[EchoResult, ...], cfg: CheckConfig) -> list[Finding]
             )
         )
     return out
+
+
+def inbound_tls_rules(inbound: ProbeResult | None, cfg: CheckConfig) -> list[Finding]:
+    """LISTENER_TLS from the reflector's TLS dial-back (check --tls --reflector): the
+    certificate as the receiver shows it from outside, verified here against --tls-ca (the
+    reflector verifies nothing); fail when it would not be trusted or the handshake failed."""
+    main = getattr(inbound, "main", None)
+    t = getattr(main, "tls", None)
+    if main is None or t is None or cfg.tls is None:
+        return []
+    where = f"{getattr(inbound, 'observed_ip', None) or 'the public address'}:{main.port}"
+    facts: dict[str, Any] = {
+        "via": "reflector",
+        "tls_version": t.version,
+        "subject": t.subject,
+        "issuer": t.issuer,
+        "not_after": t.not_after,
+        "self_signed": t.self_signed,
+        "problem": t.problem,
+        "verified": t.verified_by is not None and t.problem is None and bool(cfg.tls.ca),
+    }
+    if t.certificate_problem:
+        return [
+            make(
+                "LISTENER_TLS",
+                f"The reflector reached the receiver over TLS at {where}, but its certificate "
+                f"would not be trusted: {t.problem} ({t.detail}).",
+                _TLS_FIX.get(t.problem or "", "Check the receiver's certificate.")
+                + " A PACS outside verifies it the same way.",
+                severity=Severity.FAIL,
+                **facts,
+            )
+        ]
+    if t.problem is not None or not t.answered:
+        return [
+            make(
+                "LISTENER_TLS",
+                f"The reflector's TLS dial-back to {where} failed: {t.detail or t.problem}.",
+                "Check that the receiver on this port speaks DICOM over TLS (dcmtk: +tls; "
+                "Orthanc: DicomTlsEnabled) with TLS 1.2 or later (PS3.15 B.9).",
+                severity=Severity.FAIL,
+                **facts,
+            )
+        ]
+    cert = f"subject {t.subject}, issuer {t.issuer}, expires {t.not_after}"
+    how = t.detail or "not verified"
+    return [
+        make(
+            "LISTENER_TLS",
+            f"The reflector reached the receiver over TLS at {where} ({t.version}; {cert}); "
+            f"its certificate: {how}.",
+            f"A PACS outside must send to it with TLS (PS3.15 B.1) and trust the CA of this "
+            f"certificate{'' if cfg.tls.ca else ' (give --tls-ca to verify it here)'}.",
+            **facts,
+        )
+    ]
 
 
 def port_rules(port: int) -> list[Finding]:

@@ -47,6 +47,7 @@ from reverseprobe.model.dicom import (
 from reverseprobe.model.inbound import InboundResult
 from reverseprobe.model.move import AddressView, behind_nat
 from reverseprobe.model.receiver import ReceiverPreflight
+from reverseprobe.model.tls import TLS_DICOM_PORT
 
 
 def delivered(*, word: StatusWord | None, received: int, failed: int, want: int | None) -> bool:
@@ -276,16 +277,30 @@ def tls_mismatch_rules(move: MoveResult, cfg: MoveTestConfig) -> list[Finding]:
     if not cuts:
         return []
     reason = str(cuts[0].detail.get("reason", ""))
-    plain_at_tls = "plain DICOM" in reason
     peer = cuts[0].peer or "the PACS"
-    if plain_at_tls:
+    direction = _tls_direction(reason)
+    aet = repr(cfg.aet)
+    if direction == "plain-at-tls":
         summary = (
             f"The PACS ({peer}) opened its C-STORE sub-association with plain DICOM, but the "
-            f"receiver on port {cfg.port} expects TLS: {reason}."
+            f"receiver on port {cfg.port} expects DICOM over TLS: {reason}."
         )
         fix = (
-            f"Either turn TLS on in the PACS's entry for {cfg.aet!r} (PS3.15 B.1, with the CA "
-            f"that signed the receiver's certificate), or run the receiver without TLS."
+            f'Either turn TLS on for {aet} in the PACS (PS3.15 B.1; Orthanc: "UseDicomTls": '
+            f"true in its DicomModalities entry, with DicomTlsCertificate/DicomTlsPrivateKey "
+            f"and the CA of the receiver's certificate in DicomTlsTrustedCertificates; dcmtk: "
+            f"+tls; pynetdicom: an ssl_context), or run the receiver without TLS "
+            f"(move-test without --tls)."
+        )
+    elif direction == "handshake":
+        summary = (
+            f"The PACS ({peer}) and the receiver on port {cfg.port} both speak DICOM over TLS, "
+            f"but the handshake failed: {reason}."
+        )
+        fix = (
+            "Give each side the CA that signed the other's certificate (move-test --tls-ca: the "
+            "PACS's CA; Orthanc: DicomTlsTrustedCertificates), and check that neither "
+            "certificate has expired."
         )
     else:
         summary = (
@@ -293,20 +308,31 @@ def tls_mismatch_rules(move: MoveResult, cfg: MoveTestConfig) -> list[Finding]:
             f"on port {cfg.port} speaks plain DICOM: {reason}."
         )
         fix = (
-            f"Either turn TLS off in the PACS's entry for {cfg.aet!r}, or run the receiver "
-            f"with TLS (move-test --tls --tls-cert CERT --tls-key KEY; port 2762 by "
-            f"convention) and give the PACS the CA that signed its certificate."
+            f'Either turn TLS off for {aet} in the PACS (Orthanc: "UseDicomTls": false in '
+            f"its DicomModalities entry), or run the receiver with TLS (move-test --tls "
+            f"--tls-cert CERT --tls-key KEY; dcmtk storescp +tls KEY CERT; pynetdicom: "
+            f"ssl_context; port {TLS_DICOM_PORT} by convention) and give the PACS the CA that "
+            f"signed its certificate."
         )
     return [
         make(
             "MOVE_TLS_MISMATCH",
             summary,
             fix,
-            direction="plain-at-tls" if plain_at_tls else "tls-at-plain",
+            direction=direction,
             connections=len(cuts),
             reason=reason,
         )
     ]
+
+
+def _tls_direction(reason: str) -> str:
+    """Which side expected what, from the guard's words (dicom/guard.py, accept_tls)."""
+    if "plain DICOM" in reason:
+        return "plain-at-tls"
+    if "handshake" in reason:
+        return "handshake"
+    return "tls-at-plain"
 
 
 def _port_busy(move: MoveResult, cfg: MoveTestConfig) -> Finding:

@@ -67,12 +67,15 @@ def echo(  # noqa: PLR0913 - keyword-only options of one bounded C-ECHO (PS3.7 9
     tcp_first: bool = True,
     connect_timeout: float = 3.0,
     tls: TlsSettings | None = None,
+    tls_name: str | None = None,
 ) -> EchoResult:
     """Associate, C-ECHO, release; never raises for what the peer does, never exceeds `timeout`
     by more than pynetdicom's polling granularity. `tcp_first` classifies a failed connect
     (refused/timeout/unreachable) with a bare TCP connect first; that costs a listener one
     empty connection, so callers that know something listens pass False. `tls`: DICOM over
-    TLS (PS3.15 B.1), the certificate verified against --tls-ca; a failed handshake is named."""
+    TLS (PS3.15 B.1), the certificate verified against --tls-ca for `tls_name` (default: `host`;
+    RFC 6125: the name the user gave, not the address it resolved to); a failed handshake is
+    named."""
     t0 = time.monotonic()
     deadline = t0 + timeout
 
@@ -96,7 +99,7 @@ def echo(  # noqa: PLR0913 - keyword-only options of one bounded C-ECHO (PS3.7 9
                 **base,
             )
     try:
-        return _associate(base, t0, deadline, left, connect_timeout, tls=tls)
+        return _associate(base, t0, deadline, left, connect_timeout, tls=tls, tls_name=tls_name)
     except Exception as exc:  # noqa: BLE001 - whatever the peer sent, a result, not a crash
         return EchoResult(
             tcp=TcpState.OPEN,
@@ -115,6 +118,7 @@ def _associate(  # noqa: PLR0913 - internal; the deadline pieces of echo()
     connect_timeout: float,
     *,
     tls: TlsSettings | None = None,
+    tls_name: str | None = None,
 ) -> EchoResult:
     from pynetdicom import evt
 
@@ -131,7 +135,8 @@ def _associate(  # noqa: PLR0913 - internal; the deadline pieces of echo()
     ae.acse_timeout = left()
     ae.dimse_timeout = left()
     ae.network_timeout = left()
-    tls_args = (client_context(tls), base["host"]) if tls is not None else None
+    name = tls_name or base["host"]
+    tls_args = (client_context(tls), name) if tls is not None else None
     assoc = ae.associate(
         base["host"],
         base["port"],

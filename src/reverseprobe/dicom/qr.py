@@ -26,6 +26,7 @@ from reverseprobe.model.dicom import NoResponse as NoResponse
 from reverseprobe.model.dicom import StatusWord as StatusWord
 from reverseprobe.model.dicom import status_meaning as status_meaning
 from reverseprobe.model.dicom import status_word as status_word
+from reverseprobe.model.tls import TlsSettings
 
 QR_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Q/R Information Model - FIND
 QR_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"  # - MOVE
@@ -42,6 +43,9 @@ class Target:
     port: int
     called_aet: str  # the PACS's AE title
     calling_aet: str  # ours: the title the PACS knows us by
+    # DICOM over TLS (PS3.15 B.1, issue 15): settings and the name the certificate must carry
+    tls: TlsSettings | None = None
+    tls_name: str | None = None
 
 
 # --- association --------------------------------------------------------------------------
@@ -82,18 +86,23 @@ def associate(  # noqa: PLR0911 - one return per association outcome (accepted, 
     ae.dimse_timeout = deadline.share(ACSE_TIMEOUT_S)
     ae.network_timeout = deadline.share(deadline.remaining())
     try:
+        tls_args = _tls_args(target)
         assoc = ae.associate(
             target.host,
             target.port,
             ae_title=target.called_aet,
             ext_neg=list(ext_neg) if ext_neg else None,
             evt_handlers=[(evt.EVT_FSM_TRANSITION, on_fsm), *(handlers or [])],
+            tls_args=tls_args,
         )
     except Exception as exc:  # noqa: BLE001 - e.g. a name that does not resolve
         return None, AssocOutcome(AssocState.UNREACHABLE, detail=f"{type(exc).__name__}: {exc}")
     if assoc.is_established:
         return assoc, AssocOutcome(AssocState.ACCEPTED)
     seen = tuple(events)
+    tls_failed = _tls_connect_failure(assoc) if target.tls is not None else None
+    if tls_failed is not None:
+        return None, AssocOutcome(AssocState.UNREACHABLE, detail=tls_failed)
     cut = cut_of(assoc)
     if cut is not None:
         state = AssocState.NO_ANSWER if cut.kind == CutKind.TIMEOUT else AssocState.NOT_DICOM
@@ -112,6 +121,31 @@ def associate(  # noqa: PLR0911 - one return per association outcome (accepted, 
     if "Evt16" in seen:
         return None, AssocOutcome(AssocState.ABORTED, detail="the PACS sent A-ABORT")
     return None, AssocOutcome(AssocState.NO_ANSWER, detail="no answer to A-ASSOCIATE-RQ")
+
+
+def _tls_args(target: Target) -> tuple[Any, str] | None:
+    """pynetdicom's tls_args (context, server_hostname) for a --tls target, else None."""
+    if target.tls is None:
+        return None
+    from reverseprobe.dicom.tls import client_context
+
+    return client_context(target.tls), target.tls_name or target.host
+
+
+def _tls_connect_failure(assoc: Any) -> str | None:
+    """Why our TLS connect failed (certificate problem named), from the guard that kept it."""
+    from reverseprobe.dicom.tls import PROBLEM_TEXT, problem_of
+
+    guard = guard_of(assoc.ae)
+    exc = guard.connect_error if guard is not None else None
+    if exc is None or not isinstance(exc, OSError):
+        return None
+    import ssl
+
+    if not isinstance(exc, ssl.SSLError):
+        return None
+    problem, detail = problem_of(exc)
+    return f"TLS: {PROBLEM_TEXT.get(problem, 'TLS failed')} ({problem}): {detail}"
 
 
 def accepted(assoc: Any, sop_class: str) -> bool:

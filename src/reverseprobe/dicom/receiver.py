@@ -155,8 +155,12 @@ class Receiver:
         save_dir: Path | None = None,
         acse_timeout: float = 10.0,
         network_timeout: float = 60.0,
+        ssl_context: Any = None,
     ) -> None:
         self.aet, self.port, self.host = aet, port, host or dual_stack_host()  # issue 15
+        # DICOM over TLS (PS3.15 B.1): the guard's deadline and byte budget stay on the
+        # TLS socket; a plain A-ASSOCIATE-RQ is a cut of kind "tls" (guard.accept_tls)
+        self._ssl_context = ssl_context
         self.timeline = timeline
         self.save_dir = save_dir
         self._acse_timeout = acse_timeout
@@ -222,6 +226,7 @@ class Receiver:
                 evt_handlers=handlers,
                 contexts=[build_context(VERIFICATION_SOP_CLASS)],
                 on_cut=self._on_cut,
+                ssl_context=self._ssl_context,
             )
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
@@ -229,7 +234,15 @@ class Receiver:
             raise
         self._ae = ae
         self._last_activity = self.timeline.now()
-        self.timeline.add(EventKind.LISTENING, port=self.port, address=self.host, aet=self.aet)
+        tls: dict[str, Any] = {"tls": True} if self._ssl_context is not None else {}
+        self.timeline.add(
+            EventKind.LISTENING, port=self.port, address=self.host, aet=self.aet, detail=tls
+        )
+
+    @property
+    def tls(self) -> bool:
+        """Whether this receiver speaks DICOM over TLS (PS3.15 B.1)."""
+        return self._ssl_context is not None
 
     def stop(self) -> None:
         """Stop listening and abort what is still connected (Ctrl-C lands here too)."""

@@ -14,6 +14,7 @@ import contextlib
 import socket
 import ssl
 import time
+from typing import Any
 
 from reverseprobe.model.tls import TLS_DICOM_PORT as TLS_DICOM_PORT
 from reverseprobe.model.tls import TlsFacts as TlsFacts
@@ -60,7 +61,12 @@ def first_bytes_kind(data: bytes) -> str | None:
 
 
 def client_context(tls: TlsSettings) -> ssl.SSLContext:
-    """Verifying client context (BCP 195 via PS3.15 B.9: TLS 1.2 or later)."""
+    """Verifying client context (BCP 195 via PS3.15 B.9: TLS 1.2 or later); `insecure`
+    settings (the reflector's dial-back) verify nothing."""
+    if tls.insecure:
+        ctx = insecure_client_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
     ctx = ssl.create_default_context(cafile=tls.ca)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if tls.cert:
@@ -96,16 +102,34 @@ def facts_of_error(exc: BaseException) -> TlsFacts:
     return TlsFacts(answered=True, problem=problem, detail=detail)
 
 
-def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = None) -> TlsFacts:  # noqa: PLR0911 - one return per handshake outcome
-    """Send a ClientHello and see what comes back, verifying nothing: TLS version, cipher and
-    the certificate's names and expiry where the handshake got that far. Bounded by `timeout`
-    (one deadline for connect and handshake) and HANDSHAKE_BUDGET bytes; never raises."""
-    deadline = time.monotonic() + timeout
+def insecure_client_context() -> ssl.SSLContext:
+    """A client context that verifies nothing: for looking at a certificate (the listener
+    probe, the reflector's dial-back), never for trusting one."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def handshake_probe(  # noqa: PLR0911, PLR0912, PLR0913 - one return per handshake outcome
+    host: str,
+    port: int,
+    timeout: float,
+    *,
+    seen: str | None = None,
+    server_name: str | None = None,
+    keep_pem: bool = False,
+    budget: int = HANDSHAKE_BUDGET,
+) -> TlsFacts:
+    """Send a ClientHello and see what comes back, verifying nothing: TLS version, cipher and
+    the certificate's names and expiry where the handshake got that far. Bounded by `timeout`
+    (one deadline for connect and handshake) and `budget` bytes; never raises. `server_name`:
+    the SNI (RFC 6066 3; none when None); `keep_pem`: the certificate in PEM, for a caller that
+    verifies it elsewhere (the reflector's client)."""
+    deadline = time.monotonic() + timeout
+    ctx = insecure_client_context()
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(incoming, outgoing, server_side=False)
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_name)
     got = 0
     answered = False
     try:
@@ -129,7 +153,17 @@ def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = 
                         seen=seen,
                     )
                 sock.settimeout(left)
-                data = sock.recv(4096)
+                try:
+                    data = sock.recv(4096)
+                except TimeoutError:
+                    data = None
+                if data is None:
+                    return TlsFacts(
+                        answered,
+                        problem=TlsProblem.HANDSHAKE if answered else TlsProblem.NOT_TLS,
+                        detail=f"no TLS answer within {timeout:g} s",
+                        seen=seen,
+                    )
                 if not data:
                     return TlsFacts(
                         answered,
@@ -146,11 +180,11 @@ def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = 
                     )
                 answered = answered or data[0] == RECORD_HANDSHAKE
                 got += len(data)
-                if got > HANDSHAKE_BUDGET:
+                if got > budget:
                     return TlsFacts(
                         answered,
                         problem=TlsProblem.HANDSHAKE,
-                        detail=f"sent over {HANDSHAKE_BUDGET} bytes of handshake",
+                        detail=f"sent over {budget} bytes of handshake",
                         seen=seen,
                     )
                 incoming.write(data)
@@ -163,10 +197,14 @@ def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = 
         return TlsFacts(
             answered, problem=TlsProblem.NOT_TLS, detail=f"{type(exc).__name__}: {exc}", seen=seen
         )
-    subject = issuer = not_after = None
+    subject = issuer = not_after = pem = None
+    self_signed = None
     der = tls.getpeercert(binary_form=True)
     if der:
         subject, issuer, not_after = certificate_names(der)
+        self_signed = is_self_signed(der)
+        if keep_pem and len(der) <= MAX_PEM_DER:
+            pem = ssl.DER_cert_to_PEM_cert(der)
     cipher = tls.cipher()
     return TlsFacts(
         True,
@@ -176,7 +214,81 @@ def handshake_probe(host: str, port: int, timeout: float, *, seen: str | None = 
         issuer=issuer,
         not_after=not_after,
         seen=seen,
+        self_signed=self_signed,
+        certificate_pem=pem,
     )
+
+
+MAX_PEM_DER = 8 << 10  # a leaf certificate is 1-2 KiB; a larger one is described, not sent
+
+
+def verify_pem(pem: str, ca: str | None, name: str | None) -> tuple[str | None, str]:  # noqa: PLR0911 - one return per verdict
+    """Verify a certificate the reflector saw against our --tls-ca, for `name` (RFC 5280 6.1
+    path to a trust anchor, reduced to one issuer; RFC 6125 6.4 names in subjectAltName):
+    (TlsProblem or None, words). Needs the `cryptography` package; without it, or without
+    --tls-ca, the problem is None and the words say it was not verified."""
+    try:
+        from cryptography import x509
+    except ImportError:
+        return None, "not verified here: the cryptography package is not installed"
+    import datetime
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except ValueError as exc:
+        return TlsProblem.CERT_OTHER, f"the certificate does not parse: {exc}"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if cert.not_valid_after_utc < now:
+        return TlsProblem.EXPIRED, f"expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if cert.not_valid_before_utc > now:
+        return TlsProblem.NOT_YET_VALID, f"valid from {cert.not_valid_before_utc:%Y-%m-%d} UTC"
+    if ca is None:
+        return None, "not verified here: no --tls-ca given"
+    try:
+        with open(ca, "rb") as f:
+            anchors = x509.load_pem_x509_certificates(f.read(MAX_CA_FILE))
+    except (OSError, ValueError) as exc:
+        return TlsProblem.CERT_OTHER, f"--tls-ca does not load: {exc}"
+    if not any(_issued_by(cert, a) for a in anchors):
+        return TlsProblem.UNKNOWN_CA, f"issued by {cert.issuer.rfc4514_string()}, not by --tls-ca"
+    if name and not _names_match(cert, name):
+        return TlsProblem.WRONG_NAME, f"the certificate is not for {name}"
+    return None, "verified against --tls-ca"
+
+
+MAX_CA_FILE = 1 << 20
+
+
+def _issued_by(cert: Any, anchor: Any) -> bool:
+    try:
+        cert.verify_directly_issued_by(anchor)
+    except Exception:  # noqa: BLE001 - ValueError, TypeError, InvalidSignature: not this one
+        return False
+    return True
+
+
+def _names_match(cert: Any, name: str) -> bool:
+    """RFC 6125 6.4: subjectAltName DNS names (a "*." first label) or IP addresses."""
+    import ipaddress
+
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return ip in san.get_values_for_type(x509.IPAddress)
+    want = name.lower().rstrip(".")
+    for dns in san.get_values_for_type(x509.DNSName):
+        d = dns.lower().rstrip(".")
+        if d == want or (d.startswith("*.") and "." in want and want.split(".", 1)[1] == d[2:]):
+            return True
+    return False
 
 
 # --- a minimal DER reader (X.690) for the names and expiry of an X.509 certificate ----------
@@ -228,6 +340,19 @@ def _time(der: bytes, tag: int, start: int, end: int) -> str:
         year = int(raw[:2])
         raw = f"{1900 + year if year >= 50 else 2000 + year}{raw[2:]}"
     return f"{raw[:4]}-{raw[4:6]}-{raw[6:8]}T{raw[8:10]}:{raw[10:12]}:{raw[12:14]}Z"
+
+
+def is_self_signed(der: bytes) -> bool | None:
+    """Issuer and subject are the same Name (RFC 5280 3.2, 6.1); None if unreadable."""
+    try:
+        _, cs, ce = _tlv(der, 0)
+        _, ts, te = _children(der, cs, ce)[0]
+        fields = _children(der, ts, te)
+        if fields and fields[0][0] == 0xA0:
+            fields = fields[1:]
+        return der[fields[2][1] : fields[2][2]] == der[fields[4][1] : fields[4][2]]
+    except (ValueError, IndexError):
+        return None
 
 
 def certificate_names(der: bytes) -> tuple[str | None, str | None, str | None]:

@@ -194,6 +194,7 @@ class EchoProbeResult(ProbeResult):
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
     detail: str | None = None
+    tls: TlsFacts | None = None  # move-test --tls: the association to the PACS (issue 15)
 
 
 class EventKind(str, Enum):
@@ -338,6 +339,7 @@ class MoveResult(ProbeResult):
     receiver_mode: str = "own"  # own: our Storage SCP; running: the user's, observed
     observer_note: str | None = None  # running mode: why connections may be missing
     stall_s: float | None = None  # seconds without a C-MOVE response when the move stalled
+    tls: bool = False  # move-test --tls: our receiver spoke DICOM over TLS (PS3.15 B.1)
 
 
 @dataclass(frozen=True, kw_only=True)

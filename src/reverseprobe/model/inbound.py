@@ -8,6 +8,7 @@ from enum import Enum
 
 from reverseprobe.model import ProbeResult
 from reverseprobe.model.dicom import DicomResult, EchoResult, TcpState
+from reverseprobe.model.tls import TlsFacts
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class PortProbe:
     implementation_version_name: str | None = None
     detail: str | None = None
     elapsed_ms: float | None = None
+    tls: TlsFacts | None = None  # "tls": true: the receiver's TLS handshake, seen from outside
 
     @property
     def fingerprint(self) -> tuple[str | None, str | None]:

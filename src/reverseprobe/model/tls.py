@@ -34,6 +34,11 @@ class TlsFacts:
     problem: str | None = None  # a TlsProblem value; None: the handshake succeeded
     detail: str | None = None  # OpenSSL's words (verify_message), escaped by the renderer
     seen: str | None = None  # "tls-alert" | "closed" | "silence": how a plain RQ was met
+    self_signed: bool | None = None  # issuer name == subject name (RFC 5280 6.1: a trust anchor)
+    # the reflector's TLS dial-back: the receiver's certificate as it was shown from outside,
+    # for the client to verify against its own --tls-ca (the reflector trusts nothing)
+    certificate_pem: str | None = None
+    verified_by: str | None = None  # "reflector-pem": checked here against --tls-ca; else None
 
     @property
     def certificate_problem(self) -> bool:
@@ -53,3 +58,5 @@ class TlsSettings:
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
+    name: str | None = None  # --tls-name: the name the PACS calls this PC by (RFC 6125)
+    insecure: bool = False  # verify nothing: the reflector's dial-back (the client verifies)

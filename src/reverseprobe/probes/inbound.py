@@ -13,6 +13,7 @@ firewall problem. Every temporary listener and mapping is removed, also on Ctrl-
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import secrets
 import string
@@ -97,6 +98,11 @@ def probe_inbound(
         )
         calling = nonce if scp is not None else DEFAULT_CALLING_AET
         dial = _dial_budget(deadline, control=search is not None)
+        # check --tls (issue 15): the receiver that listens is dialled over TLS; our own
+        # temporary listener is plain, so it is not
+        tls: dict[str, Any] = {}
+        if cfg.tls is not None and mode is InboundMode.EXISTING_LISTENER:
+            tls = {"tls": True, "tls_server_name": _sni(cfg.tls.name)}
         try:
             answer = ask(
                 url,
@@ -105,6 +111,7 @@ def probe_inbound(
                 calling_aet=calling,
                 dial_timeout=dial,
                 http_timeout=dial + SLACK_S,
+                **tls,
             )
         except ReflectorError as exc:
             return InboundResult(
@@ -116,6 +123,8 @@ def probe_inbound(
                 port=cfg.port,
                 reflector=shown,
             )
+        if tls and cfg.tls is not None:
+            answer = _verified(answer, cfg.tls.ca, cfg.tls.name or answer.observed_ip)
         main = answer.for_port(cfg.port)
         opened = main is not None and main.tcp is TcpState.OPEN
         seen = None
@@ -143,6 +152,30 @@ def probe_inbound(
             port=cfg.port,
             reflector=shown,
         )
+
+
+def _sni(name: str | None) -> str | None:
+    """--tls-name as the reflector's SNI: a host name only (RFC 6066 3 carries no address)."""
+    if not name or ":" in name or name.replace(".", "").isdigit():
+        return None
+    return name
+
+
+def _verified(answer: ProbeAnswer, ca: str | None, name: str) -> ProbeAnswer:
+    """The certificate the reflector saw, verified here against --tls-ca for `name` (the
+    reflector trusts nothing and has none of our CAs): the problem goes into its TlsFacts."""
+    from reverseprobe.dicom.tls import verify_pem
+
+    out = []
+    for r in answer.results:
+        t = r.tls
+        if t is not None and t.problem is None and t.certificate_pem:
+            problem, words = verify_pem(t.certificate_pem, ca, name)
+            t = dataclasses.replace(t, problem=problem, detail=words, verified_by="reflector-pem")
+            out.append(dataclasses.replace(r, tls=t))
+        else:
+            out.append(r)
+    return dataclasses.replace(answer, results=tuple(out))
 
 
 def _dial_budget(deadline: Deadline, *, control: bool) -> float:

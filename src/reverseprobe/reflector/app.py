@@ -306,6 +306,11 @@ class Reflector:
 
         def run() -> None:
             try:
+                # "tls": true (issue 15): the same address and port, over TLS; a dialer
+                # without TLS (tests, benchmarks) is called as before
+                tls: dict[str, Any] = (
+                    {"tls": True, "server_name": req.tls_server_name} if req.tls else {}
+                )
                 res: EchoResult | None = self.dialer(
                     client,
                     port,
@@ -313,6 +318,7 @@ class Reflector:
                     calling_aet=req.calling_aet,
                     connect_timeout=min(self.cfg.connect_timeout, left),
                     budget=left,
+                    **tls,
                 )
                 err: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 - handed to the request, logged there
@@ -444,8 +450,9 @@ class Reflector:
                     "client": client,
                     "called_aet": req.called_aet,
                     "calling_aet": req.calling_aet,
-                    "results": [p.port_result(r) for r in results],
+                    "results": [_loggable(p.port_result(r)) for r in results],
                     "ignored": list(req.ignored),
+                    **({"tls": True, "tls_server_name": req.tls_server_name} if req.tls else {}),
                     "elapsed_ms": round(elapsed * 1000, 1),
                 }
             )
@@ -453,6 +460,7 @@ class Reflector:
         parts = " ".join(
             f"{r.port}:{r.tcp.value}/{r.result.value}"
             + (f"({r.implementation_version_name!r})" if r.implementation_version_name else "")
+            + (f"+tls:{r.tls.problem or 'ok'}" if r.tls is not None else "")
             for r in results
         )
         self._emit(
@@ -523,6 +531,14 @@ class Reflector:
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 _CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029", ord("\\"): "\\\\"})
+
+
+def _loggable(result: dict[str, Any]) -> dict[str, Any]:
+    """A result for the JSON log: the receiver's certificate is described, not copied."""
+    tls = result.get("tls")
+    if isinstance(tls, dict) and tls.get("certificate_pem"):
+        return {**result, "tls": {**tls, "certificate_pem": "(sent to the client)"}}
+    return result
 
 
 def escape(text: str) -> str:

@@ -79,10 +79,15 @@ def ask_probe(  # noqa: PLR0913 - keyword-only fields of the reflector's probe r
     calling_aet: str,
     dial_timeout: float,
     http_timeout: float,
+    tls: bool = False,
+    tls_server_name: str | None = None,
 ) -> p.ProbeAnswer:
-    """POST /v1/probe; the reflector dials `ports` back on the address it sees us at."""
+    """POST /v1/probe; the reflector dials `ports` back on the address it sees us at (with
+    `tls`, over DICOM TLS, `tls_server_name` as the SNI)."""
     ep = Endpoint.parse(url)
-    body = p.probe_request_body(ports, called_aet, calling_aet, dial_timeout)
+    body = p.probe_request_body(
+        ports, called_aet, calling_aet, dial_timeout, tls=tls, tls_server_name=tls_server_name
+    )
     doc = _request(ep, "POST", p.PATH_PROBE, body, http_timeout)
     try:
         return p.parse_probe_answer(doc, ports)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from reverseprobe.dicom.echo import DicomResult, EchoResult, echo
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
+from reverseprobe.dicom.tls import TlsSettings, handshake_probe
 
 
 class Dialer(Protocol):
@@ -27,6 +28,10 @@ class Dialer(Protocol):
     ) -> EchoResult: ...
 
 
+TLS_SHARE = 0.4  # of the budget, for the bounded TLS look before the association
+TLS_LOOK_MAX_S = 5.0
+
+
 def dial_back(  # noqa: PLR0913 - keyword-only fields of one dial-back
     host: str,
     port: int,
@@ -35,6 +40,8 @@ def dial_back(  # noqa: PLR0913 - keyword-only fields of one dial-back
     calling_aet: str,
     connect_timeout: float,
     budget: float,
+    tls: bool = False,
+    server_name: str | None = None,
 ) -> EchoResult:
     """Associate, C-ECHO, release; where no TCP connection came about, tell refused /
     unreachable / timeout apart. Never raises, never takes much longer than `budget`.
@@ -47,6 +54,16 @@ def dial_back(  # noqa: PLR0913 - keyword-only fields of one dial-back
     answered in milliseconds)."""
     t0 = time.monotonic()
     host = dial_address(host)
+    if tls:
+        return _dial_back_tls(
+            host,
+            port,
+            called_aet=called_aet,
+            calling_aet=calling_aet,
+            connect_timeout=connect_timeout,
+            budget=budget,
+            server_name=server_name,
+        )
     res = echo(
         host,
         port,
@@ -78,6 +95,68 @@ def dial_back(  # noqa: PLR0913 - keyword-only fields of one dial-back
         detail=detail,
         elapsed_ms=_ms(t0),
     )
+
+
+def _dial_back_tls(  # noqa: PLR0913 - the fields of one TLS dial-back
+    host: str,
+    port: int,
+    *,
+    called_aet: str,
+    calling_aet: str,
+    connect_timeout: float,
+    budget: float,
+    server_name: str | None,
+) -> EchoResult:
+    """DICOM over TLS (PS3.15 B.1): first our own bounded look at the handshake (dicom/tls.py:
+    one deadline, HANDSHAKE_BUDGET bytes, on a memory BIO), which gives the certificate as it
+    is shown from outside; only when it completes, the association over TLS, verifying
+    nothing (the reflector has no CA of the user's: the client verifies the PEM). A receiver
+    that answers the ClientHello with garbage or an endless certificate is cut by the look and
+    never reaches pynetdicom."""
+    t0 = time.monotonic()
+    look = min(TLS_LOOK_MAX_S, max(0.2, budget * TLS_SHARE))
+    facts = handshake_probe(host, port, look, server_name=server_name, keep_pem=True)
+    base: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "called_aet": called_aet,
+        "calling_aet": calling_aet,
+    }
+    if facts.problem is not None:
+        tcp = TcpState.OPEN if facts.answered else _tcp_state(facts.detail or "")
+        return EchoResult(
+            tcp=tcp,
+            result=DicomResult.NOT_TESTED,
+            detail=f"TLS: {facts.detail}",
+            elapsed_ms=_ms(t0),
+            tls=facts,
+            **base,
+        )
+    left = max(0.2, budget - (time.monotonic() - t0))
+    res = echo(
+        host,
+        port,
+        called_aet=called_aet,
+        calling_aet=calling_aet,
+        timeout=left,
+        tcp_first=False,
+        connect_timeout=min(connect_timeout, left),
+        tls=TlsSettings(insecure=True),
+        tls_name=server_name,
+    )
+    return dataclasses.replace(res, elapsed_ms=_ms(t0), tls=facts)
+
+
+def _tcp_state(detail: str) -> TcpState:
+    """Whether the TLS look got a TCP connection, from its words (handshake_probe names the
+    OSError of a failed connect; anything else happened on an open connection)."""
+    if detail.startswith("ConnectionRefusedError"):
+        return TcpState.REFUSED
+    if detail.startswith(("TimeoutError", "socket.timeout")):
+        return TcpState.TIMEOUT
+    if detail.startswith("OSError") and ("unreachable" in detail or "No route" in detail):
+        return TcpState.UNREACHABLE
+    return TcpState.OPEN
 
 
 def dial_address(host: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -20,6 +21,7 @@ from reverseprobe.model.dicom import DEFAULT_CALLING_AET, DicomResult, EchoResul
 from reverseprobe.model.inbound import PortProbe as PortProbe
 from reverseprobe.model.inbound import ProbeAnswer as ProbeAnswer
 from reverseprobe.model.inbound import Reject as Reject
+from reverseprobe.model.tls import TlsFacts
 
 PATH_IP = "/v1/ip"
 PATH_PROBE = "/v1/probe"
@@ -32,7 +34,10 @@ DEFAULT_CALLED_AET = "ANY-SCP"
 MIN_TIMEOUT = 0.2
 MAX_TIMEOUT = MAX_DIALBACK_TIMEOUT
 _DETAIL_LIMIT = 200
-_REQUEST_KEYS = ("ports", "called_aet", "calling_aet", "timeout")
+_REQUEST_KEYS = ("ports", "called_aet", "calling_aet", "timeout", "tls", "tls_server_name")
+MAX_PEM = 12 << 10  # the receiver's certificate in an answer (dicom/tls.py MAX_PEM_DER as PEM)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")  # fmt: skip
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PortRanges = Sequence[tuple[int, int]]
@@ -90,6 +95,10 @@ class ProbeRequest:
     calling_aet: str = DEFAULT_CALLING_AET
     timeout: float | None = None  # the client's budget for the whole dial-back, seconds
     ignored: tuple[str, ...] = ()  # keys we do not know, ignored (e.g. a "host" to dial)
+    # "tls": true: dial back with DICOM over TLS (PS3.15 B.1, issue 15); the server name is
+    # only the SNI of the ClientHello (RFC 6066 3), never a place to connect to
+    tls: bool = False
+    tls_server_name: str | None = None
 
 
 def port_allowed(port: int, ranges: PortRanges) -> bool:
@@ -145,8 +154,31 @@ def parse_probe_request(
     called = _aet(doc.get("called_aet", DEFAULT_CALLED_AET), "called_aet")
     calling = _aet(doc.get("calling_aet", DEFAULT_CALLING_AET), "calling_aet")
     timeout = _timeout(doc.get("timeout"))
+    tls, server_name = _tls(doc.get("tls", False), doc.get("tls_server_name"))
     ignored = tuple(sorted(str(k)[:40] for k in doc if k not in _REQUEST_KEYS))
-    return ProbeRequest(ports, called, calling, timeout, ignored[:8])
+    return ProbeRequest(ports, called, calling, timeout, ignored[:8], tls, server_name)
+
+
+def _tls(value: Any, name: Any) -> tuple[bool, str | None]:
+    """'tls' a boolean; 'tls_server_name' a host name (RFC 1123 2.1, no address: SNI carries
+    names only, RFC 6066 3) and only with "tls": true."""
+    if not isinstance(value, bool):
+        raise _bad("'tls' must be true or false")
+    if name is None:
+        return value, None
+    if not value:
+        raise _bad("'tls_server_name' needs \"tls\": true")
+    if not isinstance(name, str) or not _HOSTNAME.match(name) or _is_ip(name):
+        raise _bad(f"invalid tls_server_name {_short(name)}: must be a host name")
+    return True, name.rstrip(".").lower()
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ports(value: Any, allow: PortRanges, max_ports: int) -> tuple[int, ...]:
@@ -274,12 +306,34 @@ def port_result(result: EchoResult) -> dict[str, Any]:
             "reason_str": r.reason_str,
         }
     detail = (result.detail or "").splitlines()[0][:_DETAIL_LIMIT] if result.detail else None
-    return {
+    out: dict[str, Any] = {
         "port": result.port,
         "tcp": result.tcp.value,
         "dicom": dicom,
         "detail": detail,
         "elapsed_ms": round(result.elapsed_ms, 1),
+    }
+    if result.tls is not None:
+        out["tls"] = tls_result(result.tls)
+    return out
+
+
+def tls_result(t: TlsFacts) -> dict[str, Any]:
+    """The `tls` object of a result (docs/reference.md): what the handshake showed; nothing
+    is verified here, the client verifies `certificate_pem` against its own CA."""
+    return {
+        "answered": t.answered,
+        "version": t.version,
+        "cipher": t.cipher,
+        "subject": t.subject,
+        "issuer": t.issuer,
+        "not_after": t.not_after,
+        "self_signed": t.self_signed,
+        "problem": t.problem,
+        "detail": (t.detail or "").splitlines()[0][:_DETAIL_LIMIT] if t.detail else None,
+        "certificate_pem": t.certificate_pem
+        if t.certificate_pem and len(t.certificate_pem) <= MAX_PEM
+        else None,
     }
 
 
@@ -292,8 +346,14 @@ def probe_answer(
     return out
 
 
-def probe_request_body(
-    ports: Sequence[int], called_aet: str, calling_aet: str, timeout: float | None = None
+def probe_request_body(  # noqa: PLR0913 - the fields of one probe request
+    ports: Sequence[int],
+    called_aet: str,
+    calling_aet: str,
+    timeout: float | None = None,
+    *,
+    tls: bool = False,
+    tls_server_name: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "ports": list(ports),
@@ -302,6 +362,10 @@ def probe_request_body(
     }
     if timeout is not None:
         body["timeout"] = round(min(MAX_TIMEOUT, max(MIN_TIMEOUT, timeout)), 2)
+    if tls:
+        body["tls"] = True
+        if tls_server_name:
+            body["tls_server_name"] = tls_server_name
     return body
 
 
@@ -373,6 +437,42 @@ def _port_probe(doc: Any) -> PortProbe:
         elapsed_ms=float(elapsed)
         if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool)
         else None,
+        tls=_tls_answer(doc.get("tls"), port),
+    )
+
+
+_TLS_PROBLEMS = ("expired", "not-yet-valid", "wrong-name", "unknown-ca", "certificate",
+                 "handshake", "not-tls")  # fmt: skip
+
+
+def _tls_answer(doc: Any, port: int) -> TlsFacts | None:
+    """A result's `tls` object, untrusted: bounded text, a PEM that looks like one or none."""
+    if doc is None:
+        return None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("answered"), bool):
+        raise AnswerError(f"port {port}: 'tls' is not an object with 'answered'")
+    problem = doc.get("problem")
+    if problem is not None and problem not in _TLS_PROBLEMS:
+        raise AnswerError(f"port {port}: unknown 'tls.problem' value")
+    pem = doc.get("certificate_pem")
+    if pem is not None and (
+        not isinstance(pem, str)
+        or len(pem) > MAX_PEM
+        or not pem.startswith("-----BEGIN CERTIFICATE-----")
+    ):
+        raise AnswerError(f"port {port}: 'tls.certificate_pem' is not a PEM certificate")
+    self_signed = doc.get("self_signed")
+    return TlsFacts(
+        answered=doc["answered"],
+        version=_text(doc.get("version"), "version", 16),
+        cipher=_text(doc.get("cipher"), "cipher", 80),
+        subject=_text(doc.get("subject"), "subject", 200),
+        issuer=_text(doc.get("issuer"), "issuer", 200),
+        not_after=_text(doc.get("not_after"), "not_after", 32),
+        problem=problem,
+        detail=_text(doc.get("detail"), "detail", _DETAIL_LIMIT),
+        self_signed=self_signed if isinstance(self_signed, bool) else None,
+        certificate_pem=pem,
     )
 
 
