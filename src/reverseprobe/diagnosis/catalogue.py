@@ -278,6 +278,29 @@ _UPNP_ON = (
 _UPNP_FAULTY = "The router's UPnP service is faulty: restart the router, or " + _BY_HAND + "."
 
 # The words of every code, by variant. Fields are filled by the rule that makes the finding.
+# the certificate problems with a fix of their own (TlsProblem values)
+_CERT_FIXES: tuple[tuple[str, str], ...] = (
+    ("expired", "Renew the receiver's certificate (it has expired) and restart it."),
+    (
+        "not-yet-valid",
+        "Check the receiver's and this PC's clocks, or reissue the "
+        "certificate: it is not valid yet.",
+    ),
+    (
+        "wrong-name",
+        "Issue the receiver's certificate for the name or address the "
+        "PACS dials (subjectAltName), or dial the name the certificate carries.",
+    ),
+    (
+        "unknown-ca",
+        "Give the CA that signed the receiver's certificate with --tls-ca "
+        "(and install it at the PACS), or have the certificate signed by the CA "
+        "the PACS trusts.",
+    ),
+    ("other", "Check the receiver's certificate."),
+)
+
+
 TEXTS: Mapping[str, Mapping[str, Text]] = {
     # this PC: listener, port, route (diagnosis/local.py)
     "LISTENER_NONE": {
@@ -406,27 +429,29 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
                 "failed: {problem} ({reason}).",
                 fix + " The PACS verifies it the same way.",
             )
-            for problem, fix in (
-                ("expired", "Renew the receiver's certificate (it has expired) and restart it."),
-                (
-                    "not-yet-valid",
-                    "Check the receiver's and this PC's clocks, or reissue the "
-                    "certificate: it is not valid yet.",
-                ),
-                (
-                    "wrong-name",
-                    "Issue the receiver's certificate for the name or address the "
-                    "PACS dials (subjectAltName), or dial the name the certificate carries.",
-                ),
-                (
-                    "unknown-ca",
-                    "Give the CA that signed the receiver's certificate with --tls-ca "
-                    "(and install it at the PACS), or have the certificate signed by the CA "
-                    "the PACS trusts.",
-                ),
-                ("other", "Check the receiver's certificate."),
-            )
+            for problem, fix in _CERT_FIXES
         },
+        # reflector-cert:<TlsProblem>: the reflector's TLS dial-back, its certificate checked
+        # here against --tls-ca (check --tls --reflector)
+        **{
+            f"reflector-cert:{problem}": _T(
+                "The reflector reached the receiver over TLS at {where}, but its certificate "
+                "would not be trusted: {problem} ({reason}).",
+                fix + " A PACS outside verifies it the same way.",
+            )
+            for problem, fix in _CERT_FIXES
+        },
+        "reflector-failed": _T(
+            "The reflector's TLS dial-back to {where} failed: {reason}.",
+            "Check that the receiver on this port speaks DICOM over TLS (dcmtk: +tls; "
+            "Orthanc: DicomTlsEnabled) with TLS 1.2 or later (PS3.15 B.9).",
+        ),
+        "reflector-ok": _T(
+            "The reflector reached the receiver over TLS at {where} ({version}; {cert}); "
+            "its certificate: {how}.",
+            "A PACS outside must send to it with TLS (PS3.15 B.1) and trust the CA of this "
+            "certificate{verify_hint}.",
+        ),
     },
     "PORT_PRIVILEGED": {
         DEFAULT: _T(

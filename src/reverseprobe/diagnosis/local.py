@@ -362,38 +362,39 @@ def inbound_tls_rules(inbound: ProbeResult | None, cfg: CheckConfig) -> list[Fin
         "verified": t.verified_by is not None and t.problem is None and bool(cfg.tls.ca),
     }
     if t.certificate_problem:
+        problem = t.problem if t.problem in _CERT_FIXED else "other"
         return [
             make(
                 "LISTENER_TLS",
-                f"The reflector reached the receiver over TLS at {where}, but its certificate "
-                f"would not be trusted: {t.problem} ({t.detail}).",
-                _TLS_FIX.get(t.problem or "", "Check the receiver's certificate.")
-                + " A PACS outside verifies it the same way.",
+                variant=f"reflector-cert:{problem}",
                 severity=Severity.FAIL,
-                **facts,
+                detail=facts,
+                where=where,
+                problem=t.problem,
+                reason=t.detail,
             )
         ]
     if t.problem is not None or not t.answered:
         return [
             make(
                 "LISTENER_TLS",
-                f"The reflector's TLS dial-back to {where} failed: {t.detail or t.problem}.",
-                "Check that the receiver on this port speaks DICOM over TLS (dcmtk: +tls; "
-                "Orthanc: DicomTlsEnabled) with TLS 1.2 or later (PS3.15 B.9).",
+                variant="reflector-failed",
                 severity=Severity.FAIL,
-                **facts,
+                detail=facts,
+                where=where,
+                reason=t.detail or t.problem,
             )
         ]
-    cert = f"subject {t.subject}, issuer {t.issuer}, expires {t.not_after}"
-    how = t.detail or "not verified"
     return [
         make(
             "LISTENER_TLS",
-            f"The reflector reached the receiver over TLS at {where} ({t.version}; {cert}); "
-            f"its certificate: {how}.",
-            f"A PACS outside must send to it with TLS (PS3.15 B.1) and trust the CA of this "
-            f"certificate{'' if cfg.tls.ca else ' (give --tls-ca to verify it here)'}.",
-            **facts,
+            variant="reflector-ok",
+            detail=facts,
+            where=where,
+            version=t.version,
+            cert=f"subject {t.subject}, issuer {t.issuer}, expires {t.not_after}",
+            how=t.detail or "not verified",
+            verify_hint="" if cfg.tls.ca else " (give --tls-ca to verify it here)",
         )
     ]
 
