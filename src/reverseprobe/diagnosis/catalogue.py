@@ -319,9 +319,9 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             variant: _T(
                 "The receiver listens on IPv4 only ({listing}): a PACS that dials this PC "
                 "over IPv6 is refused" + tail,
-                "Make the receiver listen on :: as well (dual-stack; dcmtk `storescp +6`), "
-                "or give the PACS this PC's IPv4 address literal (not a host name with an "
-                "AAAA record): most clients try IPv6 first (RFC 6724, RFC 8305). Port {port}.",
+                "Make the receiver listen on port {port} on :: as well (dual-stack; dcmtk "
+                "`storescp +6`), or give the PACS this PC's IPv4 address literal (not a host "
+                "name with an AAAA record): most clients try IPv6 first (RFC 6724, RFC 8305).",
             )
             for variant, tail in (
                 ("measured", ", and the reflector's dial-back came over IPv6."),
@@ -334,8 +334,8 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             variant: _T(
                 "The receiver listens on IPv6 only ({listing}; {told}): a PACS that dials "
                 "this PC's IPv4 address is refused" + tail,
-                "Make the receiver listen on IPv4 too (0.0.0.0 beside ::, or IPV6_V6ONLY "
-                "off), or give the PACS this PC's IPv6 address. Port {port}.",
+                "Make the receiver listen on port {port} on IPv4 too (0.0.0.0 beside ::, or "
+                "IPV6_V6ONLY off), or give the PACS this PC's IPv6 address.",
             )
             for variant, tail in (
                 ("measured", ", and the reflector's dial-back came over IPv4."),
@@ -455,7 +455,7 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
         )
         for variant, summary in (
             (DEFAULT, "No source could tell this network's public address."),
-            ("reason", "No source could tell this network's public address ({reason})"),
+            ("reason", "No source could tell this network's public address ({reason})."),
         )
     },
     "PUBLIC_IP_INCONSISTENT": {
@@ -627,6 +627,10 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
                     "deadline:need",
                     "Re-run with --timeout {need:.0f} or more: {names} need about {need:.0f} s.",
                 ),
+                (
+                    "deadline:need:one",  # one probe was cut short: singular
+                    "Re-run with --timeout {need:.0f} or more: {names} needs about {need:.0f} s.",
+                ),
                 ("deadline", "Re-run with a longer --timeout: {names} did not finish."),
             )
         },
@@ -765,8 +769,8 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             (
                 "called_aet",
                 "Use the PACS's exact AE title (case matters): {pacs_aet!r} is not it. "
-                "dcmqrscp says the same when the *calling* AE is unknown: ask the administrator "
-                "to register {register}.",
+                "dcmqrscp says the same when the calling AE title is unknown: ask the "
+                "administrator to register {register}.",
             ),
             ("calling_aet", "Ask the PACS administrator to register {register}."),
             (
@@ -838,9 +842,9 @@ TEXTS: Mapping[str, Mapping[str, Text]] = {
             "This PC is {what}{where}: a second NAT, its host, stands between the PACS and "
             "the listener." + more + tail,
             todo + ". Then give the PACS administrator the HOST's address, not {address}: "
-            "{aet} @ <host's LAN address>:{port} for a PACS on the same LAN, or the public "
-            "address:{port} (with the router forwarding TCP {port} to the host) for a PACS "
-            "outside.",
+            "{aet} @ <host's LAN address>:{port} for a PACS on the same LAN, or {aet} @ "
+            "<public address>:{port} (with the router forwarding TCP {port} to the host) for "
+            "a PACS outside.",
         )
         for variant, more, todo in (
             (
