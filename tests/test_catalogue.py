@@ -14,11 +14,12 @@ import pytest
 from reverseprobe.diagnosis.catalogue import CATALOGUE, DEFAULT, TEXTS, Text, make
 from reverseprobe.model import Severity
 
-DIAGNOSIS = Path(__file__).resolve().parents[1] / "src" / "reverseprobe" / "diagnosis"
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "reverseprobe"
+DIAGNOSIS = PACKAGE / "diagnosis"
 
-# Rule modules whose findings all come from the catalogue's templates. network.py's
-# firewall_rules, move.py, receiver.py, forward.py and firewall_fix.py still pass literal
-# texts (moved by later changes).
+# Rule modules whose findings all come from the catalogue's templates. move.py and
+# receiver.py still pass literal texts (moved by a later change); firewall_fix.py builds
+# commands, not findings.
 CONVERTED = (
     "local.py",
     "network.py",
@@ -30,8 +31,11 @@ CONVERTED = (
     "story.py",
     "virtual.py",
     "pacs_entry_check.py",
+    "forward.py",
+    "../commands/checklist_run.py",
+    "../commands/forward.py",
 )
-NOT_YET = {("network.py", "firewall_rules"), ("network.py", "_firewall_finding")}
+NOT_YET: set[tuple[str, str]] = set()
 RESERVED = {"code", "summary", "fix", "variant", "severity", "target", "detail"}
 
 
@@ -105,7 +109,7 @@ def test_a_peer_value_is_never_read_as_a_template() -> None:
 
 
 def test_the_literal_form_still_works() -> None:
-    """move.py, receiver.py, forward.py, firewall_fix.py and commands/ still pass texts."""
+    """move.py and receiver.py still pass texts."""
     f = make("MOVE_OK", "All 2 images arrived.", "", received=2)
     assert (f.summary, f.fix, dict(f.detail)) == ("All 2 images arrived.", "", {"received": 2})
     with pytest.raises(TypeError):
@@ -130,3 +134,35 @@ def test_converted_rules_take_their_words_from_the_catalogue(module: str) -> Non
             continue
         literal = len(call.args) > 1 or any(k.arg in ("summary", "fix") for k in call.keywords)
         assert not literal, f"{module}:{call.lineno} ({fn}) passes a literal text to make()"
+
+
+def test_the_five_wordings_fixed_by_issue_10() -> None:
+    """Sentences end, numbers agree, an address is an address, no markdown, a port says what
+    it is for: the words go to a terminal, JSON and HTML alike."""
+    from reverseprobe.diagnosis.story import CutShort, _not_measured
+
+    f = make("PUBLIC_IP_UNKNOWN", variant="reason", reason="no service answered", gateway="gw")
+    assert f.summary.endswith("public address (no service answered).")
+
+    one = _not_measured([], {}, {"inbound": CutShort(0.7, 4.1)})[0]
+    two = _not_measured([], {}, {"inbound": CutShort(0.7, 4.1), "router": CutShort(0.5, 6.6)})[0]
+    assert "inbound needs about 4 s." in one.fix
+    assert "inbound, router need about 7 s." in two.fix
+
+    v = make("NAT_VIRTUAL", variant="not_reached", what="a Docker container", where="",
+             port=11112, host_fix="publish it.", address="172.17.0.2", aet="MYSCU")  # fmt: skip
+    assert "or MYSCU @ <public address>:11112 (with the router" in v.fix
+    assert "the public address:" not in v.fix
+
+    r = make("PACS_REJECTED_ASSOCIATION", variant="called_aet", pacs="P at h:104", what="C-ECHO",
+             result_str="r", source_str="s", reason_str="x", result=1, source=1, reason=7,
+             pacs_aet="P", register="AE title 'MYSCU'")  # fmt: skip
+    assert "*" not in r.fix and "when the calling AE title is unknown" in r.fix
+
+    for code, variant, extra in (
+        ("LISTENER_IPV4_ONLY", "measured", {}),
+        ("LISTENER_IPV6_ONLY", DEFAULT, {"told": "v6only"}),
+    ):
+        g = make(code, variant=variant, listing="storescp on :::104", port=104, **extra)
+        assert "listen on port 104 on " in g.fix, g.fix
+        assert not g.fix.rstrip(".").endswith("104"), g.fix

@@ -249,11 +249,11 @@ def _broken(  # noqa: PLR0913 - keyword-only fields of the TargetRun it builds
     what = f"PACS {target!r}" if spec else "this PC"
     finding = make(
         "CHECKLIST_INCOMPLETE",
-        f"{command} for {what} did not complete: {why}. Nothing about it was measured.",
-        f"Run `reverseprobe {command}` for {what} by hand to see what happens "
-        "(add --debug for the traceback), or raise --timeout.",
+        variant="broken",
         target=target,
+        detail={"command": command, "reason": why},
         command=command,
+        what=what,
         reason=why,
     )
     result = RunResult(
@@ -265,11 +265,10 @@ def _broken(  # noqa: PLR0913 - keyword-only fields of the TargetRun it builds
 def _not_run(spec: PacsSpec, why: str, progress: Progress | None) -> TargetRun:
     finding = make(
         "CHECKLIST_INCOMPLETE",
-        f"move-test for PACS {spec.name!r} was not run: {why}.",
-        "Run the checklist again with a longer --timeout, or test this PACS alone with "
-        "`reverseprobe move-test`.",
+        variant="not_run",
         target=spec.name,
-        command="move-test",
+        detail={"command": "move-test", "reason": why},
+        name=spec.name,
         reason=why,
     )
     result = RunResult(

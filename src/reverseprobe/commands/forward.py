@@ -253,14 +253,7 @@ def _verify(
     from reverseprobe.diagnosis.catalogue import make
 
     def untested(why: str) -> tuple[ProbeResult | None, list[Finding]]:
-        return None, [
-            make(
-                "INBOUND_NOT_TESTED",
-                f"Inbound reachability was not tested: {why}.",
-                "Run `reverseprobe reflector` outside this network and pass "
-                "--reflector URL (or set REVERSEPROBE_REFLECTOR).",
-            )
-        ]
+        return None, [make("INBOUND_NOT_TESTED", variant="forward:skipped", reason=why)]
 
     if not mapping.done or mapping.status is not Status.OK:
         return untested("no mapping is in place")

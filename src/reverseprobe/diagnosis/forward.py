@@ -24,10 +24,7 @@ from reverseprobe.model.forward import (
     Via,
 )
 
-_NO_READBACK = (
-    "NAT-PMP/PCP cannot read a mapping back: the router's answer is the proof; --verify "
-    "tests it from outside."
-)
+REGISTERED_DICOM_PORT = 11112  # IANA: "dicom" TCP 11112
 
 
 @dataclass(frozen=True)
@@ -147,12 +144,11 @@ def findings(
         out.append(
             make(
                 "UPNP_UNAVAILABLE",
-                f"No router answered a port mapping request ({tried}).",
-                "Turn on UPnP IGD (or NAT-PMP/PCP) in the router, or forward the port by hand. "
-                + manual_steps(ctx),
+                variant="forward",
                 severity=Severity.FAIL,
-                gateway=ctx.gateway,
-                tried=list(router.tried),
+                detail={"gateway": ctx.gateway, "tried": list(router.tried)},
+                tried=tried,
+                manual=manual_steps(ctx),
             )
         )
         return out
@@ -160,10 +156,10 @@ def findings(
         out.append(
             make(
                 "NAT_DOUBLE",
-                f"The router is behind another NAT: {dnat}. A mapping on it alone cannot make this "
-                "PC reachable from the internet.",
-                manual_steps(ctx, double_nat=True),
-                external_ip=router.external_ip,
+                variant="forward:router",
+                detail={"external_ip": router.external_ip},
+                why=dnat,
+                manual=manual_steps(ctx, double_nat=True),
             )
         )
     if (
@@ -175,34 +171,26 @@ def findings(
         out.append(
             make(
                 "NAT_DOUBLE",
-                f"The router's external address {router.external_ip} differs from the public "
-                f"address {ctx.public_ip} the IP services see: another NAT, a VPN or multi-WAN "
-                "lies beyond the router.",
-                manual_steps(ctx, double_nat=True),
+                variant="forward:differs",
+                detail={"external_ip": router.external_ip, "public_ip": ctx.public_ip},
                 external_ip=router.external_ip,
                 public_ip=ctx.public_ip,
+                manual=manual_steps(ctx, double_nat=True),
             )
         )
     if listing and router.mappings is not None:
         out.append(_listing(router))
     elif listing:
-        out.append(
-            make(
-                "ROUTER_MAPPINGS",
-                f"The router's mappings were not listed: {m.reason or router.reason}.",
-                "Use --upnp --list where the router speaks UPnP IGD.",
-            )
-        )
+        out.append(make("ROUTER_MAPPINGS", variant="not_listed", reason=m.reason or router.reason))
     out.extend(_mapping(ctx, router, m, dnat is not None))
     if ctx.external_port < 1024 and m.done:
         out.append(
             make(
                 "PORT_PRIVILEGED",
-                f"External port {ctx.external_port} is below 1024: many ISPs block inbound "
-                "connections to such ports.",
-                "Prefer 11112 (the IANA-registered DICOM port); test it with --verify and a "
-                "reflector.",
+                variant="forward",
+                detail={"port": ctx.external_port},
                 port=ctx.external_port,
+                dicom_port=REGISTERED_DICOM_PORT,
             )
         )
     return out
@@ -215,13 +203,12 @@ def _listing(router: PortmapRouterResult) -> Finding:
         f"'{p.description}' {'enabled' if p.enabled else 'disabled'}, {_lease(p.lease, Via.UPNP)}"
         for p in rows
     ]
-    head = f"The router holds {len(rows)} port mapping(s)" + (":" if rows else ".")
-    return make("ROUTER_MAPPINGS", "\n    ".join([head, *lines]), "", count=len(rows))
-
-
-def _target(ctx: Context, m: MappingResult) -> str:
-    return (
-        f"TCP port {m.external_port} to this PC ({m.internal_client or ctx.lan}:{m.internal_port})"
+    return make(
+        "ROUTER_MAPPINGS",
+        variant="listing" if rows else "listing:none",
+        detail={"count": len(rows)},
+        count=len(rows),
+        rows="".join("\n    " + line for line in lines),
     )
 
 
@@ -260,21 +247,23 @@ def _mapping(  # noqa: PLR0911, PLR0912 - one return per mapping outcome, each a
         out = [
             make(
                 "UPNP_MAPPING_OK",
-                f"The router forwards {ext}:{port} ({via}) to this PC ({m.internal_client}:"
-                f"{m.internal_port}): {what}; {lease}{expiry}.",
-                "" if m.verified else _NO_READBACK,
-                **detail,
+                variant="forward" if m.verified else "forward:unverified",
+                detail=detail,
+                external=ext,
+                port=port,
+                via=via,
+                client=m.internal_client,
+                internal_port=m.internal_port,
+                done=what,
+                lease=lease,
+                expiry=expiry,
             )
         ]
         if m.assigned_external_port and m.assigned_external_port != m.external_port:
             out.append(
                 make(
                     "FORWARD_PORT_CHANGED",
-                    f"The router mapped external port {m.assigned_external_port}, not "
-                    f"{m.external_port} as asked (port {m.external_port} is taken or not allowed "
-                    "there).",
-                    f"Give the PACS administrator port {m.assigned_external_port}, or free port "
-                    f"{m.external_port} on the router and run again.",
+                    detail={"asked": m.external_port, "assigned": m.assigned_external_port},
                     asked=m.external_port,
                     assigned=m.assigned_external_port,
                 )
@@ -285,87 +274,84 @@ def _mapping(  # noqa: PLR0911, PLR0912 - one return per mapping outcome, each a
         return [
             make(
                 "UPNP_MAPPING_OTHER_HOST",
-                f"The router already forwards TCP port {m.external_port} to {m.held_by}"
-                + (f" ('{who}')" if who else "")
-                + ", not to this PC: left untouched.",
-                f"If {m.held_by} no longer needs it, remove it there (or re-run with --force to "
-                "take it over); otherwise choose another --external-port and give that port to "
-                "the PACS administrator.",
+                variant="held:named" if who else "held",
+                detail={"held_by": m.held_by, **detail},
+                port=m.external_port,
                 held_by=m.held_by,
-                **detail,
+                description=who,
             )
         ]
     if a is Action.REMOVED:
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                f"Removed: the router no longer forwards TCP port {m.external_port} ({via})."
-                + (f" ({m.note})" if m.note and m.verified is None else ""),
-                "",
+                variant="removed:note" if m.note and m.verified is None else "removed",
                 severity=Severity.INFO,
-                **detail,
+                detail=detail,
+                port=m.external_port,
+                via=via,
+                note=m.note,
             )
         ]
     if a is Action.ABSENT:
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                f"Nothing to remove: the router holds no mapping for TCP port {m.external_port}.",
-                "",
+                variant="absent",
                 severity=Severity.INFO,
-                **detail,
+                detail=detail,
+                port=m.external_port,
             )
         ]
     if a is Action.WOULD_ADD:
-        extra = f" (replacing the mapping to {m.held_by})" if m.held_by else ""
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                f"Dry run: would forward {_target(ctx, m)} via {via}{extra}; nothing changed.",
-                "Run again without --dry-run.",
+                variant="would_add:replacing" if m.held_by else "would_add",
                 severity=Severity.INFO,
-                **detail,
+                detail=detail,
+                port=m.external_port,
+                client=m.internal_client or ctx.lan,
+                internal_port=m.internal_port,
+                via=via,
+                held_by=m.held_by,
             )
         ]
     if a is Action.WOULD_REMOVE:
         return [
             make(
                 "UPNP_MAPPING_MISSING",
-                f"Dry run: would remove the mapping of TCP port {m.external_port} via {via}; "
-                "nothing changed.",
-                "",
+                variant="would_remove",
                 severity=Severity.INFO,
-                **detail,
+                detail=detail,
+                port=m.external_port,
+                via=via,
             )
         ]
     if a is Action.LISTED:
         if m.before is None:
             return [
-                make(
-                    "UPNP_MAPPING_MISSING",
-                    f"The router has no mapping for TCP port {m.external_port}.",
-                    "Run `reverseprobe forward` (without --list) to add it.",
-                    **detail,
-                )
+                make("UPNP_MAPPING_MISSING", variant="listed", detail=detail, port=m.external_port)
             ]
         if m.held_by:
             return [
                 make(
                     "UPNP_MAPPING_OTHER_HOST",
-                    f"The router forwards TCP port {m.external_port} to {m.held_by}, not to "
-                    "this PC.",
-                    "Free it there, or choose another --external-port.",
+                    variant="listed",
+                    detail={"held_by": m.held_by, **detail},
+                    port=m.external_port,
                     held_by=m.held_by,
-                    **detail,
                 )
             ]
         return [
             make(
                 "UPNP_MAPPING_OK",
-                f"The router forwards TCP port {m.external_port} to this PC "
-                f"({m.internal_client}:{m.internal_port}), {_lease(m.lease_granted, m.via)}.",
-                "",
-                **detail,
+                variant="listed",
+                detail=detail,
+                port=m.external_port,
+                client=m.internal_client,
+                internal_port=m.internal_port,
+                lease=_lease(m.lease_granted, m.via),
             )
         ]
     # REFUSED, FAILED, NOT_TRIED, or done but not verified
@@ -373,21 +359,18 @@ def _mapping(  # noqa: PLR0911, PLR0912 - one return per mapping outcome, each a
         return [
             make(
                 "UPNP_MAPPING_OTHER_HOST",
-                f"The router forwards TCP port {m.external_port} to {m.held_by} and refused to "
-                f"remove that mapping ({m.error_code} {m.error_name}): routers in secure mode let "
-                "only the host that made a mapping delete it. Left untouched.",
-                f"Remove it from {m.held_by} (`reverseprobe forward --remove` there) or in the "
-                "router's admin page, or choose another --external-port. "
-                + manual_steps(ctx, double_nat=dnat),
+                variant="refused",
+                detail={"held_by": m.held_by, "error_code": m.error_code, **detail},
+                port=m.external_port,
                 held_by=m.held_by,
                 error_code=m.error_code,
-                **detail,
+                error_name=m.error_name,
+                manual=manual_steps(ctx, double_nat=dnat),
             )
         ]
     why = m.reason or "no answer"
     if m.error_code is not None:
         why = f"{m.error_code} {m.error_name}: {m.error_meaning}"
-    fix = (m.error_fix + ". " if m.error_fix else "") + manual_steps(ctx, double_nat=dnat)
     doing = (
         "remove"
         if a is Action.FAILED and m.before is not None and m.verified is False
@@ -396,12 +379,16 @@ def _mapping(  # noqa: PLR0911, PLR0912 - one return per mapping outcome, each a
     return [
         make(
             "UPNP_MAPPING_MISSING",
-            f"Could not {doing} {_target(ctx, m)} ({via}): {why}.",
-            fix,
+            variant=f"failed:{doing}" + (":error_fix" if m.error_fix else ""),
             severity=Severity.FAIL,
-            error_code=m.error_code,
-            error_name=m.error_name,
-            **detail,
+            detail={"error_code": m.error_code, "error_name": m.error_name, **detail},
+            port=m.external_port,
+            client=m.internal_client or ctx.lan,
+            internal_port=m.internal_port,
+            via=via,
+            why=why,
+            manual=manual_steps(ctx, double_nat=dnat),
+            error_fix=m.error_fix,
         )
     ]
 
@@ -428,12 +415,6 @@ def pacs_entry(ctx: Context, router: PortmapRouterResult, m: MappingResult) -> P
 
 
 # --- the IPv6 pinhole (issue 15) ---------------------------------------------------------------
-
-_V6_FIX = (
-    "IPv6 has no NAT: the router's IPv6 firewall decides. Open TCP port {port} for {addr} in the "
-    "router's IPv6 firewall page ({admin}), or let the PACS reach this PC over IPv4 (the "
-    "port mapping)."
-)
 
 
 def with_pinhole(
@@ -487,52 +468,42 @@ def pinhole_findings(  # noqa: PLR0911 - one return per pinhole outcome
     the IPv4 mapping carries the way in, fail with --family 6 (the pinhole was all asked)."""
     addr = f"[{p.internal_client}]" if p.internal_client else "this PC's IPv6 address"
     admin = f"http://{ctx.gateway}/" if ctx.gateway else "your default gateway"
-    fix = _V6_FIX.format(port=p.internal_port, addr=addr, admin=admin)
     d = _pin_detail(p)
+    v: dict[str, Any] = {"port": p.internal_port, "addr": addr, "admin": admin, "reason": p.reason}
     a = p.action
     if a is Action.NOT_TRIED and p.offered is None:
         if not alone and p.internal_client is None:
             return []  # no global IPv6 address: nothing to open, nothing to say
         if not alone:
-            return [make("UPNP_MAPPING_MISSING", f"No IPv6 pinhole asked: {p.reason}.", fix,
-                         severity=Severity.INFO, **d)]  # fmt: skip
-        return [make("UPNP_MAPPING_MISSING", f"No IPv6 pinhole: {p.reason}.", fix,
-                     severity=Severity.FAIL, **d)]  # fmt: skip
+            return [make("UPNP_MAPPING_MISSING", variant="v6:not_asked",
+                         severity=Severity.INFO, detail=d, **v)]  # fmt: skip
+        return [make("UPNP_MAPPING_MISSING", variant="v6:none",
+                     severity=Severity.FAIL, detail=d, **v)]  # fmt: skip
     if p.done and p.status is Status.OK:
         how = f"UPnP pinhole {p.unique_id}" if p.via is Via.UPNP else "PCP"
         back = "read back" if p.verified else "the router's answer (cannot be read back)"
         lease = f", lease {p.lease_granted} s" if p.lease_granted is not None else ""
         return [make(
-            "UPNP_MAPPING_OK",
-            f"The router's IPv6 firewall admits TCP port {p.internal_port} to this PC {addr} "
-            f"({how}, {a.value}{lease}; {back}).",
-            f"A PACS that reaches you over IPv6 dials {addr} port {p.internal_port} (no NAT: "
-            "the address is this PC's own). Remove it with `reverseprobe forward --remove`.",
-            **d,
+            "UPNP_MAPPING_OK", variant="v6", detail=d,
+            port=p.internal_port, addr=addr, how=how, action=a.value, lease=lease, back=back,
         )]  # fmt: skip
     if a in (Action.REMOVED, Action.ABSENT, Action.WOULD_ADD, Action.WOULD_REMOVE):
-        words = {
-            Action.REMOVED: f"The IPv6 pinhole for {addr} port {p.internal_port} was removed.",
-            Action.ABSENT: f"No IPv6 pinhole of reverseprobe to remove: {p.reason}.",
-            Action.WOULD_ADD: f"Would open an IPv6 pinhole for {addr} port {p.internal_port}.",
-            Action.WOULD_REMOVE: f"Would remove the IPv6 pinhole {p.unique_id or ''} for {addr}.",
-        }
         sev = Severity.INFO if p.status is Status.OK else Severity.FAIL
-        return [make("UPNP_MAPPING_MISSING", words[a], "", severity=sev, **d)]
+        return [make(
+            "UPNP_MAPPING_MISSING", variant="v6:" + a.value.replace("-", "_"), severity=sev,
+            detail=d, unique_id=p.unique_id or "", **v,
+        )]  # fmt: skip
     if p.offered is False:
         sev = Severity.FAIL if alone else Severity.INFO
         return [make(
-            "UPNP_MAPPING_MISSING",
-            f"The router offers no IPv6 pinhole: {p.reason}."
-            + ("" if alone else " The IPv4 part is not affected."),
-            fix, severity=sev, offered=False, **d,
+            "UPNP_MAPPING_MISSING", variant="v6:not_offered" + (":alone" if alone else ""),
+            severity=sev, detail={"offered": False, **d}, **v,
         )]  # fmt: skip
     sev = Severity.FAIL if alone or not ipv4_done else Severity.WARN
     return [make(
-        "UPNP_MAPPING_MISSING",
-        f"The IPv6 pinhole for {addr} port {p.internal_port} was not opened: {p.reason}.",
-        (p.error_fix + ". " if p.error_fix else "") + fix,
-        severity=sev, error_code=p.error_code, error_name=p.error_name, **d,
+        "UPNP_MAPPING_MISSING", variant="v6:failed" + (":error_fix" if p.error_fix else ""),
+        severity=sev, detail={"error_code": p.error_code, "error_name": p.error_name, **d},
+        error_fix=p.error_fix, **v,
     )]  # fmt: skip
 
 

@@ -22,7 +22,13 @@ from typing import Any
 
 from reverseprobe.addresses import AddressClass, classify, is_behind_nat_address
 from reverseprobe.config import CheckConfig
-from reverseprobe.diagnosis.catalogue import DYNAMIC_NOTE, make
+from reverseprobe.diagnosis.catalogue import (
+    DYNAMIC_NOTE,
+    FIREWALL_MEASURED,
+    FIREWALL_OTHER_OPEN,
+    FIREWALL_OTHER_OPEN_RULE,
+    make,
+)
 from reverseprobe.diagnosis.firewall_fix import allow_command
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
@@ -480,12 +486,13 @@ def firewall_rules(
         fail = measured == f.family or (measured is None and not maybe)
         label = _FAMILY_NAME[f.family]
         tail = "".join(
-            f" Over {_FAMILY_NAME[o.family]} it lets the connection in"
-            + (f" (rule `{o.deciding.rule}`)." if o.deciding and o.deciding.rule else ".")
+            FIREWALL_OTHER_OPEN_RULE.format(family=_FAMILY_NAME[o.family], rule=o.deciding.rule)
+            if o.deciding and o.deciding.rule
+            else FIREWALL_OTHER_OPEN.format(family=_FAMILY_NAME[o.family])
             for o in open_other
         )
         if measured == f.family:
-            tail += f" The reflector's dial-back came over {label}."
+            tail += FIREWALL_MEASURED.format(family=label)
         out += [
             _with(x, family=f.family, families=[f.family])
             for x in _firewall_finding(
@@ -528,57 +535,49 @@ def _firewall_finding(
         "windows": "Windows Defender Firewall",
         "macos": "macOS application firewall",
     }.get(r.source, r.source)
-    over = f"Over {label}, the" if label else "The"
+    tag = ":family" if label else ""
     # a front end (ufw, firewalld) owns the rules: its own reading names what to change
     own = next((x for x in fv.readings if x.source in fw.managers and x.verdict is fv.verdict), r)
     fix = allow_command(port, own, fw.managers, fw.program)
     chain = "chain " if r.source in _RAW_FILTERS else ""
     where = f" ({chain}{r.where})" if r.where else ""
+    values: dict[str, Any] = dict(
+        family=label, name=name, where=where, port=port, tail=tail, command=fix
+    )
+    facts = {"source": r.source, "rule": r.rule, "where": r.where, "note": r.note}
     if fv.verdict is Verdict.BLOCKED:
         return [
             make(
                 "FIREWALL_BLOCKS",
-                f"{over} {name} firewall{where} refuses inbound TCP {port}: rule `{r.rule}`."
-                + tail,
-                f"Allow the port: {fix}.",
+                variant="blocked" + tag,
                 severity=severity,
-                source=r.source,
+                detail=facts,
                 rule=r.rule,
-                where=r.where,
-                note=r.note,
+                **values,
             )
         ]
     if fv.verdict is Verdict.DEFAULT_DROP:
-        note = f" ({r.note})" if r.note else ""
+        noted = f" ({r.note})" if r.note else ""
         gaps = _partial(fw, r)
         return [
             make(
                 "FIREWALL_BLOCKS" if not gaps else "FIREWALL_MAY_BLOCK",
-                f"{over} {name} firewall{where} is active and no rule allows inbound TCP {port}: "
-                f"its default refuses the connection{note}."
-                + (f" Not everything could be read: {'; '.join(gaps)}." if gaps else "")
-                + tail,
-                f"Run `reverseprobe forward --firewall --port {port}` (--dry-run shows what it "
-                f"runs, --remove undoes it), or allow the port by hand: {fix}.",
+                variant="default_drop" + tag,
                 severity=severity if not gaps else None,
-                source=r.source,
-                rule=r.rule,
-                where=r.where,
-                note=r.note,
+                detail=facts,
+                noted=noted,
+                **({"unread": "; ".join(gaps)} if gaps else {}),
+                **values,
             )
         ]
     if fv.verdict is Verdict.CONDITIONAL:
         return [
             make(
                 "FIREWALL_MAY_BLOCK",
-                f"{over} {name} firewall{where} allows inbound TCP {port} only conditionally: "
-                f"{r.note or 'a condition this check cannot see'}." + tail,
-                "Make sure the PACS's connection meets that condition (its address is in the "
-                f"allowed range), or allow the port for every source: {fix}.",
-                source=r.source,
-                rule=r.rule,
-                where=r.where,
-                note=r.note,
+                variant="conditional" + tag,
+                detail=facts,
+                condition=r.note or "a condition this check cannot see",
+                **values,
             )
         ]
     return []

@@ -116,7 +116,9 @@ def _not_measured(
         kept.append(
             make(
                 "INBOUND_NOT_TESTED",
-                variant="deadline:need" if need > 0 else "deadline",
+                variant=("deadline:need" + (":one" if len(short) == 1 else ""))
+                if need > 0
+                else "deadline",
                 severity=Severity.WARN,
                 detail={"not_measured_in_time": True},
                 had=c.had_s,
