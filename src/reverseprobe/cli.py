@@ -582,12 +582,13 @@ def _render(report: Any, cfg: c.Config, args: argparse.Namespace, env: Environme
 
         emit(report, cfg, env, verbose=bool(getattr(args, "verbose", False)))
         return
-    from reverseprobe.render.json import render_json
-    from reverseprobe.render.terminal import render_text
+    if args.json:  # each renderer imported only when used (terminal pulls the hop logic)
+        from reverseprobe.render.json import render_json
 
-    if args.json:
         env.stdout.write(render_json(report))
     else:
+        from reverseprobe.render.terminal import render_text
+
         verbose = bool(getattr(args, "verbose", False))
         env.stdout.write(render_text(report, color=env.color, verbose=verbose))
     env.stdout.flush()

@@ -17,7 +17,7 @@ import errno
 import secrets
 import string
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reverseprobe.concurrent import start
 from reverseprobe.config import CheckConfig
@@ -33,6 +33,9 @@ from reverseprobe.model.inbound import InboundResult as InboundResult
 from reverseprobe.reflector.client import Endpoint, ReflectorError, ask_probe
 from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
 from reverseprobe.runner import Deadline, Probe
+
+if TYPE_CHECKING:
+    from reverseprobe.probes.listeners import EchoOnce
 
 NONCE_PREFIX = "RP"
 NONCE_LENGTH = 16  # the longest AE title (PS3.5 6.2, AE VR)
@@ -78,6 +81,7 @@ def probe_inbound(
     *,
     ask: Asker = ask_probe,
     find_igd: IgdFinder | None = None,
+    once: EchoOnce | None = None,
 ) -> InboundResult:
     if not cfg.reflector:
         return InboundResult(
@@ -93,7 +97,9 @@ def probe_inbound(
     with contextlib.ExitStack() as stack:
         scp, mode, note = _hold(cfg.port, sockets, stack)
         local = (
-            _LocalEcho(cfg, sockets, deadline) if mode is InboundMode.EXISTING_LISTENER else None
+            _LocalEcho(cfg, sockets, deadline, once)
+            if mode is InboundMode.EXISTING_LISTENER
+            else None
         )
         calling = nonce if scp is not None else DEFAULT_CALLING_AET
         dial = _dial_budget(deadline, control=search is not None)
@@ -186,7 +192,13 @@ def _hold(
 class _LocalEcho:
     """C-ECHO to the local listener(s), concurrently, while the reflector dials from outside."""
 
-    def __init__(self, cfg: CheckConfig, sockets: list[Any] | None, deadline: Deadline) -> None:
+    def __init__(
+        self,
+        cfg: CheckConfig,
+        sockets: list[Any] | None,
+        deadline: Deadline,
+        once: EchoOnce | None = None,
+    ) -> None:
         from reverseprobe.probes.listeners import echo_target
 
         targets = sorted({echo_target(s) for s in sockets}) if sockets else ["127.0.0.1"]
@@ -196,7 +208,16 @@ class _LocalEcho:
         def one(host: str) -> Callable[[], EchoResult]:
             return lambda: echo(host, cfg.port, called_aet=cfg.called_aet, timeout=budget)
 
-        self._calls = [start(one(host), name="inbound-local-echo") for host in targets]
+        # The listeners probe's echo when the run shares one (check: EchoOnce), started with
+        # the listeners' budget whoever asks first; this probe waits only its own.
+        from reverseprobe.probes.listeners import ECHO_BUDGET_S
+
+        shared = once is not None and bool(sockets) and once.port == cfg.port
+        self._calls = [
+            once.get(host, deadline.share(ECHO_BUDGET_S)) if once is not None and shared
+            else start(one(host), name="inbound-local-echo")
+            for host in targets
+        ]  # fmt: skip
 
     def result(self) -> tuple[Fingerprint, ...]:
         until = Deadline.after(self._budget + 0.5)
