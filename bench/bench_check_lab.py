@@ -52,11 +52,12 @@ table inet silent {
 # again (~0.1 s of CPU). `--no-bytecode` measures that way.
 PYCACHE = Path(tempfile.gettempdir()) / "reverseprobe-bench-pycache"
 BYTECODE = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+MEASURED = [SRC]  # --src: the tree whose `check` is timed (e.g. `git archive` of a base commit)
 
 
 def py_env() -> dict[str, str]:
     """The environment of our own Python children (PYTHONPATH=src, bytecode as chosen)."""
-    return {"PYTHONPATH": str(SRC), **BYTECODE}
+    return {"PYTHONPATH": str(MEASURED[0]), **BYTECODE}
 
 
 def timed(ns: Namespace, argv: Sequence[str], *, python: bool = False) -> tuple[float, int]:
@@ -238,7 +239,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--full", action="store_true", help="only issue 10's healthy lab, all probes")
     ap.add_argument("--no-bytecode", action="store_true", help="compile our modules every run")
+    ap.add_argument("--src", type=Path, help="time the reverseprobe of this src/ tree instead")
     args = ap.parse_args()
+    if args.src:
+        MEASURED[0] = args.src.resolve()
     if args.no_bytecode:
         BYTECODE.clear()
     if args.full:

@@ -49,6 +49,7 @@ from dicom_fixtures import (  # noqa: E402
 )
 
 SRC = REPO / "src"
+MEASURED = [SRC]  # --src: the tree whose move-test is timed (e.g. `git archive` of a base commit)
 AET = "MYSCU"
 NODELAY = {"TCP_NODELAY": "1"}
 # As installed (pip compiles bytecode): a shell with PYTHONDONTWRITEBYTECODE would make every
@@ -111,7 +112,7 @@ def move_test(
     argv = [sys.executable, "-m", "reverseprobe", "move-test", "--json", "--pacs",
             f"127.0.0.1:{pacs_port}", "--pacs-aet", "DQ", "--aet", AET, "--port", str(port),
             "--study", study, "--no-public-ip", "--timeout", "300", *extra]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(SRC), **BYTECODE)
+    env = dict(os.environ, PYTHONPATH=str(MEASURED[0]), **BYTECODE)
     rc, wall, rss, out, cpu = run_measured(argv, env)
     d = json.loads(out)
     move = d["probes"]["move"]
@@ -145,7 +146,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--figure", action="store_true", help="issue 10's two-image figure only")
     ap.add_argument("--no-bytecode", action="store_true", help="compile our modules every run")
+    ap.add_argument("--src", type=Path, help="time the reverseprobe of this src/ tree instead")
     args = ap.parse_args()
+    if args.src:
+        MEASURED[0] = args.src.resolve()
     if args.no_bytecode:
         BYTECODE.clear()
     if args.figure:

@@ -10,6 +10,7 @@ The profile of each thread is written to OUT.txt (stdout stays the command's own
 from __future__ import annotations
 
 import atexit
+import contextlib
 import cProfile
 import io
 import os
@@ -92,6 +93,15 @@ def _dump(out: str, main: cProfile.Profile, interp: float) -> None:
         if PROFILE:
             st = pstats.Stats(prof, stream=buf)
             st.sort_stats("cumulative").print_stats(35)
+    if PROFILE:  # every thread together: where the CPU went (the GIL makes it one budget)
+        merged = pstats.Stats(main, stream=buf)
+        for *_, prof in _PROFILES:
+            with contextlib.suppress(TypeError):  # a thread that never ran under the profiler
+                merged.add(prof)
+        buf.write("\n=== all threads, by own time\n")
+        merged.sort_stats("tottime").print_stats(40)
+        buf.write("\n=== all threads, by cumulative time\n")
+        merged.sort_stats("cumulative").print_stats(60)
     with open(out, "w", encoding="utf-8") as f:
         f.write(buf.getvalue())
 

@@ -67,10 +67,10 @@ def router_plan(time_left: float) -> Plan:
 
 def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Probe]:
     from reverseprobe.probes.interfaces import probe_interfaces
-    from reverseprobe.probes.listeners import EchoOnce, probe_listeners
+    from reverseprobe.probes.listeners import LocalOnce, probe_listeners
 
-    # one local C-ECHO for the listeners and the inbound probe (plain DICOM only)
-    once = EchoOnce(cfg.port, cfg.called_aet) if cfg.tls is None else None
+    # one socket scan and one plain C-ECHO of the local listener for both probes that need it
+    once = LocalOnce(cfg.port, cfg.called_aet)
     probes: dict[str, Probe] = {
         "listeners": lambda d: probe_listeners(cfg.port, cfg.called_aet, d, tls=cfg.tls,
                                                once=once),
@@ -78,7 +78,7 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
     }  # fmt: skip
     for name, factory in _network_probes().items():
         probes[name] = factory(cfg)
-    if once is not None and "inbound" in probes:
+    if "inbound" in probes:
         from reverseprobe.probes.inbound import probe_inbound
 
         probes["inbound"] = lambda d: probe_inbound(cfg, d, once=once)

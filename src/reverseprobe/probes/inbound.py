@@ -35,7 +35,7 @@ from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
 from reverseprobe.runner import Deadline, Probe
 
 if TYPE_CHECKING:
-    from reverseprobe.probes.listeners import EchoOnce
+    from reverseprobe.probes.listeners import LocalOnce
 
 NONCE_PREFIX = "RP"
 NONCE_LENGTH = 16  # the longest AE title (PS3.5 6.2, AE VR)
@@ -81,7 +81,7 @@ def probe_inbound(
     *,
     ask: Asker = ask_probe,
     find_igd: IgdFinder | None = None,
-    once: EchoOnce | None = None,
+    once: LocalOnce | None = None,
 ) -> InboundResult:
     if not cfg.reflector:
         return InboundResult(
@@ -93,7 +93,7 @@ def probe_inbound(
     shown = Endpoint.parse(url).display
     nonce = make_nonce()
     search = _IgdSearch(find_igd, deadline) if cfg.port < 1024 and cfg.upnp else None
-    sockets = _listening(cfg.port)
+    sockets = _listening(cfg.port, once)
     with contextlib.ExitStack() as stack:
         scp, mode, note = _hold(cfg.port, sockets, stack)
         local = (
@@ -158,11 +158,14 @@ def _dial_budget(deadline: Deadline, *, control: bool) -> float:
     return max(0.3, left / 2 if control else left)
 
 
-def _listening(port: int) -> list[Any] | None:
-    """The sockets listening on the port, or None when they cannot be listed."""
+def _listening(port: int, once: LocalOnce | None = None) -> list[Any] | None:
+    """The sockets listening on the port (the run's one scan when it shares one), or None
+    when they cannot be listed."""
     from reverseprobe.probes.listeners import listening_sockets
 
     try:
+        if once is not None and once.port == port:
+            return once.sockets()[0]
         return list(listening_sockets(port)[0])
     except Exception:  # noqa: BLE001 - unreadable: binding will tell whether it is free
         return None
@@ -197,7 +200,7 @@ class _LocalEcho:
         cfg: CheckConfig,
         sockets: list[Any] | None,
         deadline: Deadline,
-        once: EchoOnce | None = None,
+        once: LocalOnce | None = None,
     ) -> None:
         from reverseprobe.probes.listeners import echo_target
 
@@ -208,7 +211,7 @@ class _LocalEcho:
         def one(host: str) -> Callable[[], EchoResult]:
             return lambda: echo(host, cfg.port, called_aet=cfg.called_aet, timeout=budget)
 
-        # The listeners probe's echo when the run shares one (check: EchoOnce), started with
+        # The listeners probe's echo when the run shares one (check: LocalOnce), started with
         # the listeners' budget whoever asks first; this probe waits only its own.
         from reverseprobe.probes.listeners import ECHO_BUDGET_S
 

@@ -35,13 +35,14 @@ def probe_listeners(  # noqa: PLR0913 - keyword-only options: AETs, TLS, the sha
     *,
     calling_aet: str = DEFAULT_CALLING_AET,
     tls: TlsSettings | None = None,
-    once: EchoOnce | None = None,
+    once: LocalOnce | None = None,
 ) -> ListenersResult:
     # pynetdicom with pydicom takes ~0.45 s to import: overlap it with the scan (the command
     # usually started it already; this starts it when the probe runs on its own).
     preload_pynetdicom()
     try:
-        sockets, visible = listening_sockets(port)
+        shared = once is not None and once.port == port
+        sockets, visible = once.sockets() if once and shared else listening_sockets(port)
     except Exception as exc:  # noqa: BLE001 - psutil raises AccessDenied on macOS without root
         return ListenersResult(
             status=Status.ERROR,
@@ -167,16 +168,32 @@ def tls_look(e: EchoResult, budget: float) -> EchoResult:
     return dataclasses.replace(e, tls=facts)
 
 
-class EchoOnce:
-    """One C-ECHO per local address in a check run, shared by the listeners probe and the
-    inbound probe's fingerprint of the local listener (same AETs, plain DICOM): the user's
-    receiver sees one association instead of two, and the run saves one (~50 ms of CPU).
-    The first probe to ask starts it with its budget; each waits within its own."""
+class LocalOnce:
+    """One look at the local listener per check run, shared by the listeners probe and the
+    inbound probe: one socket-table scan (psutil reads every process's fds: ~50 ms of CPU)
+    and one C-ECHO per local address (same AETs, plain DICOM), so the user's receiver sees
+    one association instead of two. The first probe to ask starts each; each caller waits
+    within its own budget."""
 
     def __init__(self, port: int, called_aet: str, calling_aet: str = DEFAULT_CALLING_AET):
         self.port, self.called_aet, self.calling_aet = port, called_aet, calling_aet
         self._lock = threading.Lock()
         self._calls: dict[str, Call[EchoResult]] = {}
+        self._scan_lock = threading.Lock()
+        self._scan: tuple[list[ListeningSocket], bool] | BaseException | None = None
+
+    def sockets(self) -> tuple[list[ListeningSocket], bool]:
+        """`listening_sockets(port)`, read once; its exception, raised to every caller."""
+        with self._scan_lock:  # the second caller waits for the first one's scan
+            if self._scan is None:
+                try:
+                    self._scan = listening_sockets(self.port)
+                except Exception as exc:  # noqa: BLE001 - each caller handles it as before
+                    self._scan = exc
+            scan = self._scan
+        if isinstance(scan, BaseException):
+            raise scan
+        return list(scan[0]), scan[1]
 
     def get(self, host: str, budget: float) -> Call[EchoResult]:
         with self._lock:
@@ -201,7 +218,7 @@ def _echo_all(  # noqa: PLR0913 - internal; the echo's AETs, port and budget
     budget: float,
     *,
     tls: TlsSettings | None = None,
-    once: EchoOnce | None = None,
+    once: LocalOnce | None = None,
 ) -> tuple[EchoResult, ...]:
     def one(host: str) -> Call[EchoResult]:
         if (
