@@ -49,6 +49,21 @@ def _patch_threads() -> None:
     threading.Thread.run = run  # type: ignore[method-assign]
 
 
+def _wrap_shutdown() -> None:
+    """Time the interpreter's join of non-daemon threads at exit (before atexit), to stderr:
+    the profile file is already written by then."""
+    original = threading._shutdown  # type: ignore[attr-defined]
+
+    def shutdown() -> None:
+        t0 = time.perf_counter()
+        names = [t.name for t in threading.enumerate() if not t.daemon and t.is_alive()]
+        original()
+        took = (time.perf_counter() - t0) * 1000
+        print(f"profiled: exit joined {names} in {took:.1f} ms", file=sys.stderr)
+
+    threading._shutdown = shutdown  # type: ignore[attr-defined]
+
+
 def _wrap_marks() -> None:
     """Mark the main thread's phases: probes started, probes done, rendering."""
     import reverseprobe.cli as cli
@@ -119,6 +134,7 @@ def main() -> None:
 
     mark("import reverseprobe.cli")
     _wrap_marks()
+    _wrap_shutdown()
     sys.argv = ["reverseprobe", *argv]
     try:
         rc = cli.main()
