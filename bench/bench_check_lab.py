@@ -179,6 +179,31 @@ def full_lab() -> Iterator[tuple[HomeNet, list[str], list[str]]]:
         yield net, full_argv(reflector, urls), urls
 
 
+def versus(runs: int, other: Path) -> int:
+    """`--full --versus SRC`: this tree's check and another tree's (e.g. a base commit from
+    `git archive`), interleaved run by run in the same lab, so that the load of a shared
+    machine falls on both alike; wall and user CPU medians."""
+    trees = {"this": MEASURED[0], "versus": other.resolve()}
+    wall: dict[str, list[float]] = {k: [] for k in trees}
+    cpu: dict[str, list[float]] = {k: [] for k in trees}
+    with full_lab() as (net, argv, _urls):
+        for tree in trees.values():  # compile each tree's bytecode once
+            net.pc.run(argv, check=False, timeout=120, env={**py_env(), "PYTHONPATH": str(tree)})
+        for _ in range(runs):
+            for name, tree in trees.items():
+                env = {**py_env(), "PYTHONPATH": str(tree)}
+                u0, t0 = child_cpu(), time.perf_counter()
+                res = net.pc.run(argv, check=False, timeout=120, env=env)
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(child_cpu() - u0)
+                assert '"INBOUND_OK"' in res.stdout, res.stdout[-400:]
+    print(f"healthy lab, every probe and the dial-back, interleaved, median of {runs}:")
+    for name, tree in trees.items():
+        print(f"  {name:<7} {median(wall[name]):.3f} s wall (min {min(wall[name]):.3f}), "
+              f"{median(cpu[name]):.3f} s user CPU  {tree}")  # fmt: skip
+    return 0
+
+
 def full(runs: int) -> dict[str, Any]:
     import json
 
@@ -240,9 +265,12 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="only issue 10's healthy lab, all probes")
     ap.add_argument("--no-bytecode", action="store_true", help="compile our modules every run")
     ap.add_argument("--src", type=Path, help="time the reverseprobe of this src/ tree instead")
+    ap.add_argument("--versus", type=Path, help="with --full: interleave with this src/ tree")
     args = ap.parse_args()
     if args.src:
         MEASURED[0] = args.src.resolve()
+    if args.full and args.versus:
+        return versus(args.runs, args.versus)
     if args.no_bytecode:
         BYTECODE.clear()
     if args.full:

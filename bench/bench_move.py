@@ -107,12 +107,16 @@ def _hwm_kib(pid: int) -> int:
 
 
 def move_test(
-    pacs_port: int, port: int, study: str, extra: tuple[str, ...] = ("--grace", "0.5")
+    pacs_port: int,
+    port: int,
+    study: str,
+    extra: tuple[str, ...] = ("--grace", "0.5"),
+    src: Path | None = None,
 ) -> dict[str, Any]:
     argv = [sys.executable, "-m", "reverseprobe", "move-test", "--json", "--pacs",
             f"127.0.0.1:{pacs_port}", "--pacs-aet", "DQ", "--aet", AET, "--port", str(port),
             "--study", study, "--no-public-ip", "--timeout", "300", *extra]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(MEASURED[0]), **BYTECODE)
+    env = dict(os.environ, PYTHONPATH=str(src or MEASURED[0]), **BYTECODE)
     rc, wall, rss, out, cpu = run_measured(argv, env)
     d = json.loads(out)
     move = d["probes"]["move"]
@@ -147,6 +151,7 @@ def main() -> int:
     ap.add_argument("--figure", action="store_true", help="issue 10's two-image figure only")
     ap.add_argument("--no-bytecode", action="store_true", help="compile our modules every run")
     ap.add_argument("--src", type=Path, help="time the reverseprobe of this src/ tree instead")
+    ap.add_argument("--versus", type=Path, help="with --figure: also this src/ tree, interleaved")
     args = ap.parse_args()
     if args.src:
         MEASURED[0] = args.src.resolve()
@@ -220,15 +225,22 @@ def _figure(args: argparse.Namespace, pacs_port: int, port: int, study: str) -> 
         "move-test": (),
         "move-test --try-cget": ("--try-cget",),
     }
+    other: Path | None = args.versus.resolve() if args.versus else None
+    if other is not None:
+        variants["versus move-test"] = ()
+        variants["versus --try-cget"] = ("--try-cget",)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     move_test(pacs_port, port, study, ())  # compile the bytecode, warm the page cache
+    if other is not None:
+        move_test(pacs_port, port, study, (), src=other)
     for _ in range(args.runs):  # interleaved, so drift hits all alike
         for name, extra in variants.items():
             if extra is None:
                 r = movescu(pacs_port, port, study)
                 assert r["rc"] == 0, r
             else:
-                r = move_test(pacs_port, port, study, extra)
+                src = other if name.startswith("versus") else None
+                r = move_test(pacs_port, port, study, extra, src=src)
                 assert r["received"] == args.images and "MOVE_OK" in r["codes"], r
             rows[name].append(r)
     base = statistics.median(r["wall"] for r in rows["movescu +P"])
