@@ -21,10 +21,13 @@ Every time is the wall time of the whole command as a user runs it (process star
 from __future__ import annotations
 
 import argparse
+import contextlib
+import resource
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +47,30 @@ table inet silent {
 """
 
 
+# As a user runs it: an installed package has its bytecode compiled (pip does), while a test
+# shell often sets PYTHONDONTWRITEBYTECODE, and then every run compiles ~70 modules of ours
+# again (~0.1 s of CPU). `--no-bytecode` measures that way.
+PYCACHE = Path(tempfile.gettempdir()) / "reverseprobe-bench-pycache"
+BYTECODE = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+MEASURED = [SRC]  # --src: the tree whose `check` is timed (e.g. `git archive` of a base commit)
+
+
+def py_env() -> dict[str, str]:
+    """The environment of our own Python children (PYTHONPATH=src, bytecode as chosen)."""
+    return {"PYTHONPATH": str(MEASURED[0]), **BYTECODE}
+
+
 def timed(ns: Namespace, argv: Sequence[str], *, python: bool = False) -> tuple[float, int]:
-    env = {"PYTHONPATH": str(SRC)} if python else None
+    env = py_env() if python else None
     t0 = time.perf_counter()
     res = ns.run(list(argv), check=False, timeout=120, env=env)
     return time.perf_counter() - t0, res.returncode
+
+
+def child_cpu() -> float:
+    """User CPU seconds of every reaped child so far: the delta around one run is that run's
+    (load from other processes stretches wall time far more than it does user CPU)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
 
 
 def check_argv(url: str, timeout: float) -> list[str]:
@@ -97,6 +119,9 @@ def healthy(runs: int) -> dict[str, float]:
 
 
 REFLECTOR_PORT = 8470
+# What check cannot avoid importing with the chosen dependencies: C-ECHO needs pynetdicom
+# (which imports pydicom), the IP services and reflector an HTTP client.
+FLOOR_IMPORTS = "import pynetdicom, reverseprobe.cli"
 
 
 def full_argv(reflector: str, urls: Sequence[str]) -> list[str]:
@@ -122,9 +147,10 @@ def full_peers(net: HomeNet, urls: Sequence[str]) -> float:
     return total
 
 
-def full(runs: int) -> dict[str, Any]:
-    import json
-
+@contextlib.contextmanager
+def full_lab() -> Iterator[tuple[HomeNet, list[str], list[str]]]:
+    """Issue 10's healthy lab: storescp on the PC behind miniupnpd with a mapping, a reflector
+    and two IP services outside. Yields the net, check's argv and the IP service URLs."""
     with Lab() as lab:
         net = home_net(lab)
         urls = [start_ip_service(net.inet, 8080), start_ip_service(net.inet, 8081)]
@@ -150,16 +176,49 @@ def full(runs: int) -> dict[str, Any]:
                            name="storescp")  # fmt: skip
         net.pc.wait_tcp_listen(PORT, proc=scp)
         net.upnpc(["-e", "bench", "-a", net.pc_ip, str(PORT), str(PORT), "TCP"], check=True)
-        argv = full_argv(reflector, urls)
+        yield net, full_argv(reflector, urls), urls
+
+
+def versus(runs: int, other: Path) -> int:
+    """`--full --versus SRC`: this tree's check and another tree's (e.g. a base commit from
+    `git archive`), interleaved run by run in the same lab, so that the load of a shared
+    machine falls on both alike; wall and user CPU medians."""
+    trees = {"this": MEASURED[0], "versus": other.resolve()}
+    wall: dict[str, list[float]] = {k: [] for k in trees}
+    cpu: dict[str, list[float]] = {k: [] for k in trees}
+    with full_lab() as (net, argv, _urls):
+        for tree in trees.values():  # compile each tree's bytecode once
+            net.pc.run(argv, check=False, timeout=120, env={**py_env(), "PYTHONPATH": str(tree)})
+        for _ in range(runs):
+            for name, tree in trees.items():
+                env = {**py_env(), "PYTHONPATH": str(tree)}
+                u0, t0 = child_cpu(), time.perf_counter()
+                res = net.pc.run(argv, check=False, timeout=120, env=env)
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(child_cpu() - u0)
+                assert '"INBOUND_OK"' in res.stdout, res.stdout[-400:]
+    print(f"healthy lab, every probe and the dial-back, interleaved, median of {runs}:")
+    for name, tree in trees.items():
+        print(f"  {name:<7} {median(wall[name]):.3f} s wall (min {min(wall[name]):.3f}), "
+              f"{median(cpu[name]):.3f} s user CPU  {tree}")  # fmt: skip
+    return 0
+
+
+def full(runs: int) -> dict[str, Any]:
+    import json
+
+    with full_lab() as (net, argv, urls):
         timed(net.pc, argv, python=True)  # warm the page cache once
         ours: list[float] = []
+        cpu: list[float] = []
         probes: dict[str, list[float]] = {}
         codes: set[str] = set()
         for _ in range(runs):
-            env = {"PYTHONPATH": str(SRC)}
-            t0 = time.perf_counter()
+            env = py_env()
+            u0, t0 = child_cpu(), time.perf_counter()
             res = net.pc.run(argv, check=False, timeout=120, env=env)
             ours.append(time.perf_counter() - t0)
+            cpu.append(child_cpu() - u0)
             doc = json.loads(res.stdout)
             codes |= {f["code"] for f in doc["findings"]}
             for name, pr in doc["probes"].items():
@@ -171,11 +230,17 @@ def full(runs: int) -> dict[str, Any]:
             if isinstance(echo, dict) and isinstance(echo.get("elapsed_ms"), (int, float)):
                 probes.setdefault("inbound.dial-back", []).append(echo["elapsed_ms"])
         bare = [timed(net.pc, [sys.executable, "-c", "pass"])[0] for _ in range(runs)]
+        floor = [
+            timed(net.pc, [sys.executable, "-c", FLOOR_IMPORTS], python=True)[0]
+            for _ in range(runs)
+        ]
         peers = [full_peers(net, urls) for _ in range(runs)]
         return {
             "check": median(ours),
             "check_min": min(ours),
+            "check_user_cpu": median(cpu),
             "python_pass": median(bare),
+            "floor": median(floor),
             "peers": median(peers),
             "probes": {k: median(v) for k, v in probes.items()},
             "codes": sorted(codes),
@@ -198,7 +263,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--full", action="store_true", help="only issue 10's healthy lab, all probes")
+    ap.add_argument("--no-bytecode", action="store_true", help="compile our modules every run")
+    ap.add_argument("--src", type=Path, help="time the reverseprobe of this src/ tree instead")
+    ap.add_argument("--versus", type=Path, help="with --full: interleave with this src/ tree")
     args = ap.parse_args()
+    if args.src:
+        MEASURED[0] = args.src.resolve()
+    if args.full and args.versus:
+        return versus(args.runs, args.versus)
+    if args.no_bytecode:
+        BYTECODE.clear()
     if args.full:
         return report_full(full(args.runs), args.runs)
     h = healthy(args.runs)
@@ -222,7 +296,9 @@ def report_full(f: dict[str, Any], runs: int) -> int:
     ratio = f["check"] / f["peers"]
     print(f"healthy lab, every probe and the dial-back, median of {runs}:")
     print(f"  reverseprobe check                     {f['check']:.3f} s (min {f['check_min']:.3f})")
+    print(f"  user CPU of check                      {f['check_user_cpu']:.3f} s")
     print(f"  python3 -c pass (same namespace)       {f['python_pass']:.3f} s")
+    print(f"  floor: python -c '{FLOOR_IMPORTS}'  {f['floor']:.3f} s")
     print(f"  ss; echoscu; upnpc -l; curl; curl      {f['peers']:.3f} s")
     print(f"  check / python start                   {starts:.1f}x (goal <= 6)")
     print(f"  check / peer sequence                  {ratio:.2f}x (goal <= 0.25)")

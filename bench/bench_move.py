@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -48,8 +49,15 @@ from dicom_fixtures import (  # noqa: E402
 )
 
 SRC = REPO / "src"
+MEASURED = [SRC]  # --src: the tree whose move-test is timed (e.g. `git archive` of a base commit)
 AET = "MYSCU"
 NODELAY = {"TCP_NODELAY": "1"}
+# As installed (pip compiles bytecode): a shell with PYTHONDONTWRITEBYTECODE would make every
+# run compile our ~70 modules again. `--no-bytecode` measures that way.
+BYTECODE = {
+    "PYTHONDONTWRITEBYTECODE": "",
+    "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "reverseprobe-bench-pycache"),
+}
 
 
 def free_port() -> int:
@@ -69,13 +77,13 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def run_measured(argv: list[str], env: dict[str, str]) -> tuple[int, float, int, str]:
-    """(exit status, wall seconds, peak RSS in KiB, stdout) of one child process.
+def run_measured(argv: list[str], env: dict[str, str]) -> tuple[int, float, int, str, float]:
+    """(exit status, wall seconds, peak RSS in KiB, stdout, user CPU seconds) of one child.
 
     Peak RSS is VmHWM of the child's own address space, polled from /proc while it runs:
     wait4's ru_maxrss would report the (larger) forking parent's, which the child inherits
     until exec."""
-    t0 = time.monotonic()
+    u0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime, time.monotonic()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
         peak = 0
@@ -83,8 +91,9 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[int, float, int,
             peak = max(peak, _hwm_kib(proc.pid))
             time.sleep(0.005)
         wall = time.monotonic() - t0
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - u0
         out.seek(0)
-        return proc.returncode, wall, peak, out.read().decode()
+        return proc.returncode, wall, peak, out.read().decode(), cpu
 
 
 def _hwm_kib(pid: int) -> int:
@@ -98,13 +107,17 @@ def _hwm_kib(pid: int) -> int:
 
 
 def move_test(
-    pacs_port: int, port: int, study: str, extra: tuple[str, ...] = ("--grace", "0.5")
+    pacs_port: int,
+    port: int,
+    study: str,
+    extra: tuple[str, ...] = ("--grace", "0.5"),
+    src: Path | None = None,
 ) -> dict[str, Any]:
     argv = [sys.executable, "-m", "reverseprobe", "move-test", "--json", "--pacs",
             f"127.0.0.1:{pacs_port}", "--pacs-aet", "DQ", "--aet", AET, "--port", str(port),
             "--study", study, "--no-public-ip", "--timeout", "300", *extra]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(SRC))
-    rc, wall, rss, out = run_measured(argv, env)
+    env = dict(os.environ, PYTHONPATH=str(src or MEASURED[0]), **BYTECODE)
+    rc, wall, rss, out, cpu = run_measured(argv, env)
     d = json.loads(out)
     move = d["probes"]["move"]
     assert "timeline" in move, d
@@ -113,6 +126,7 @@ def move_test(
         "rc": rc,
         "received": move["received"],
         "wall": wall,
+        "cpu": cpu,
         "transfer": (move["final_t"] or rq) - rq,
         "rss_kib": rss,
         "codes": [f["code"] for f in d["findings"]],
@@ -125,8 +139,8 @@ def movescu(pacs_port: int, port: int, study: str) -> dict[str, Any]:
     argv = [MOVESCU, "-dhl", "-aet", AET, "-aem", AET, "-aec", "DQ", "+P", str(port), "-S",
             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}", "--ignore",
             "127.0.0.1", str(pacs_port)]  # fmt: skip
-    rc, wall, rss, _ = run_measured(argv, dict(os.environ, **NODELAY))
-    return {"rc": rc, "wall": wall, "transfer": wall, "rss_kib": rss}
+    rc, wall, rss, _, cpu = run_measured(argv, dict(os.environ, **NODELAY))
+    return {"rc": rc, "wall": wall, "cpu": cpu, "transfer": wall, "rss_kib": rss}
 
 
 def main() -> int:
@@ -135,7 +149,14 @@ def main() -> int:
     ap.add_argument("--small", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--figure", action="store_true", help="issue 10's two-image figure only")
+    ap.add_argument("--no-bytecode", action="store_true", help="compile our modules every run")
+    ap.add_argument("--src", type=Path, help="time the reverseprobe of this src/ tree instead")
+    ap.add_argument("--versus", type=Path, help="with --figure: also this src/ tree, interleaved")
     args = ap.parse_args()
+    if args.src:
+        MEASURED[0] = args.src.resolve()
+    if args.no_bytecode:
+        BYTECODE.clear()
     if args.figure:
         args.images, args.small = 2, 0
     for tool in (DCMQRSCP, DCMQRIDX, MOVESCU):
@@ -204,23 +225,32 @@ def _figure(args: argparse.Namespace, pacs_port: int, port: int, study: str) -> 
         "move-test": (),
         "move-test --try-cget": ("--try-cget",),
     }
+    other: Path | None = args.versus.resolve() if args.versus else None
+    if other is not None:
+        variants["versus move-test"] = ()
+        variants["versus --try-cget"] = ("--try-cget",)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    move_test(pacs_port, port, study, ())  # compile the bytecode, warm the page cache
+    if other is not None:
+        move_test(pacs_port, port, study, (), src=other)
     for _ in range(args.runs):  # interleaved, so drift hits all alike
         for name, extra in variants.items():
             if extra is None:
                 r = movescu(pacs_port, port, study)
                 assert r["rc"] == 0, r
             else:
-                r = move_test(pacs_port, port, study, extra)
+                src = other if name.startswith("versus") else None
+                r = move_test(pacs_port, port, study, extra, src=src)
                 assert r["received"] == args.images and "MOVE_OK" in r["codes"], r
             rows[name].append(r)
     base = statistics.median(r["wall"] for r in rows["movescu +P"])
     print(f"\nC-MOVE of a {args.images}-image study from dcmqrscp on loopback (TCP_NODELAY=1), "
           f"whole command, median of {args.runs} runs:")  # fmt: skip
-    print(f"  {'command':<22} {'wall ms':>8} {'ratio':>6}")
+    print(f"  {'command':<22} {'wall ms':>8} {'ratio':>6} {'user CPU ms':>12}")
     for name, rs in rows.items():
         wall = statistics.median(r["wall"] for r in rs)
-        print(f"  {name:<22} {wall * 1000:>8.0f} {wall / base:>5.2f}x")
+        cpu = statistics.median(r["cpu"] for r in rs)
+        print(f"  {name:<22} {wall * 1000:>8.0f} {wall / base:>5.2f}x {cpu * 1000:>12.0f}")
     print("  move-test timeline of the last run (ms from the start of its run(), after imports):")
     last = rows["move-test"][-1]["timeline"]
     for e in last:

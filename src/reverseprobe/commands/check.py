@@ -67,14 +67,21 @@ def router_plan(time_left: float) -> Plan:
 
 def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Probe]:
     from reverseprobe.probes.interfaces import probe_interfaces
-    from reverseprobe.probes.listeners import probe_listeners
+    from reverseprobe.probes.listeners import LocalOnce, probe_listeners
 
+    # one socket scan and one plain C-ECHO of the local listener for both probes that need it
+    once = LocalOnce(cfg.port, cfg.called_aet)
     probes: dict[str, Probe] = {
-        "listeners": lambda d: probe_listeners(cfg.port, cfg.called_aet, d, tls=cfg.tls),
+        "listeners": lambda d: probe_listeners(cfg.port, cfg.called_aet, d, tls=cfg.tls,
+                                               once=once),
         "interfaces": probe_interfaces,
-    }
+    }  # fmt: skip
     for name, factory in _network_probes().items():
         probes[name] = factory(cfg)
+    if "inbound" in probes:
+        from reverseprobe.probes.inbound import probe_inbound
+
+        probes["inbound"] = lambda d: probe_inbound(cfg, d, once=once)
     if wants_preflight(cfg):
         probes["receiver"] = lambda d: _receiver_preflight(cfg, d)
     if the_plan is not None and "router" in the_plan.parts:
@@ -136,6 +143,9 @@ def _network_probes() -> dict[str, Callable[[CheckConfig], Probe]]:
 def run(
     cfg: CheckConfig, *, on_update: Listener | None = None, deadline: Deadline | None = None
 ) -> Report:
+    from reverseprobe.dicom.echo import preload_pynetdicom
+
+    preload_pynetdicom()  # the listeners' C-ECHO needs it: the import overlaps the plan
     from reverseprobe.diagnosis import check_findings
     from reverseprobe.diagnosis.entry import check_entry
     from reverseprobe.diagnosis.story import resolve

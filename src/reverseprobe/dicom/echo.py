@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from reverseprobe.concurrent import Call, start
 from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
 from reverseprobe.dicom.tls import (
@@ -41,6 +42,26 @@ def rejection_of(assoc: Any) -> Rejection:
         source_str=str(prim.source_str),
         reason_str=str(prim.reason_str),
     )
+
+
+_preload: Call[None] | None = None
+_preload_lock = threading.Lock()
+
+
+def _import_pynetdicom() -> None:
+    import pynetdicom  # noqa: F401 - pydicom with it: ~0.45 s of CPU, most of check's
+
+
+def preload_pynetdicom() -> Call[None]:
+    """Import pynetdicom (and pydicom) once per process, in one thread, as soon as a command
+    knows it will associate, so that it overlaps the other probes' network waits. Every
+    association waits for this one import (`echo` does) rather than importing on its own: two
+    threads inside pydicom's circular imports can be handed a partially initialised module."""
+    global _preload  # noqa: PLW0603 - one import per process
+    with _preload_lock:
+        if _preload is None:
+            _preload = start(_import_pynetdicom, name="import-pynetdicom")
+        return _preload
 
 
 def quiet_pynetdicom(debug: bool = False) -> None:
@@ -98,6 +119,7 @@ def echo(  # noqa: PLR0913 - keyword-only options of one bounded C-ECHO (PS3.7 9
                 elapsed_ms=_ms(t0),
                 **base,
             )
+    preload_pynetdicom().wait(left())  # the one import, not a second one of our own
     try:
         return _associate(base, t0, deadline, left, connect_timeout, tls=tls, tls_name=tls_name)
     except Exception as exc:  # noqa: BLE001 - whatever the peer sent, a result, not a crash

@@ -18,7 +18,7 @@ import errno
 import secrets
 import string
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reverseprobe.concurrent import start
 from reverseprobe.config import CheckConfig
@@ -34,6 +34,9 @@ from reverseprobe.model.inbound import InboundResult as InboundResult
 from reverseprobe.reflector.client import Endpoint, ReflectorError, ask_probe
 from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
 from reverseprobe.runner import Deadline, Probe
+
+if TYPE_CHECKING:
+    from reverseprobe.probes.listeners import LocalOnce
 
 NONCE_PREFIX = "RP"
 NONCE_LENGTH = 16  # the longest AE title (PS3.5 6.2, AE VR)
@@ -79,6 +82,7 @@ def probe_inbound(
     *,
     ask: Asker = ask_probe,
     find_igd: IgdFinder | None = None,
+    once: LocalOnce | None = None,
 ) -> InboundResult:
     if not cfg.reflector:
         return InboundResult(
@@ -90,11 +94,13 @@ def probe_inbound(
     shown = Endpoint.parse(url).display
     nonce = make_nonce()
     search = _IgdSearch(find_igd, deadline) if cfg.port < 1024 and cfg.upnp else None
-    sockets = _listening(cfg.port)
+    sockets = _listening(cfg.port, once)
     with contextlib.ExitStack() as stack:
         scp, mode, note = _hold(cfg.port, sockets, stack)
         local = (
-            _LocalEcho(cfg, sockets, deadline) if mode is InboundMode.EXISTING_LISTENER else None
+            _LocalEcho(cfg, sockets, deadline, once)
+            if mode is InboundMode.EXISTING_LISTENER
+            else None
         )
         calling = nonce if scp is not None else DEFAULT_CALLING_AET
         dial = _dial_budget(deadline, control=search is not None)
@@ -185,11 +191,14 @@ def _dial_budget(deadline: Deadline, *, control: bool) -> float:
     return max(0.3, left / 2 if control else left)
 
 
-def _listening(port: int) -> list[Any] | None:
-    """The sockets listening on the port, or None when they cannot be listed."""
+def _listening(port: int, once: LocalOnce | None = None) -> list[Any] | None:
+    """The sockets listening on the port (the run's one scan when it shares one), or None
+    when they cannot be listed."""
     from reverseprobe.probes.listeners import listening_sockets
 
     try:
+        if once is not None and once.port == port:
+            return once.sockets()[0]
         return list(listening_sockets(port)[0])
     except Exception:  # noqa: BLE001 - unreadable: binding will tell whether it is free
         return None
@@ -219,7 +228,13 @@ def _hold(
 class _LocalEcho:
     """C-ECHO to the local listener(s), concurrently, while the reflector dials from outside."""
 
-    def __init__(self, cfg: CheckConfig, sockets: list[Any] | None, deadline: Deadline) -> None:
+    def __init__(
+        self,
+        cfg: CheckConfig,
+        sockets: list[Any] | None,
+        deadline: Deadline,
+        once: LocalOnce | None = None,
+    ) -> None:
         from reverseprobe.probes.listeners import echo_target
 
         targets = sorted({echo_target(s) for s in sockets}) if sockets else ["127.0.0.1"]
@@ -229,7 +244,16 @@ class _LocalEcho:
         def one(host: str) -> Callable[[], EchoResult]:
             return lambda: echo(host, cfg.port, called_aet=cfg.called_aet, timeout=budget)
 
-        self._calls = [start(one(host), name="inbound-local-echo") for host in targets]
+        # The listeners probe's echo when the run shares one (check: LocalOnce), started with
+        # the listeners' budget whoever asks first; this probe waits only its own.
+        from reverseprobe.probes.listeners import ECHO_BUDGET_S
+
+        shared = once is not None and bool(sockets) and once.port == cfg.port
+        self._calls = [
+            once.get(host, deadline.share(ECHO_BUDGET_S)) if once is not None and shared
+            else start(one(host), name="inbound-local-echo")
+            for host in targets
+        ]  # fmt: skip
 
     def result(self) -> tuple[Fingerprint, ...]:
         until = Deadline.after(self._budget + 0.5)

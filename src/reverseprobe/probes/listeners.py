@@ -8,7 +8,14 @@ import threading
 import time
 from typing import Any
 
-from reverseprobe.dicom.echo import DicomResult, EchoResult, echo
+from reverseprobe.concurrent import Call, start
+from reverseprobe.dicom.echo import (
+    DEFAULT_CALLING_AET,
+    DicomResult,
+    EchoResult,
+    echo,
+    preload_pynetdicom,
+)
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.dicom.tls import TlsSettings, handshake_probe
 from reverseprobe.model import Status
@@ -21,19 +28,21 @@ ECHO_BUDGET_S = 4.0
 TLS_BUDGET_S = 3.0  # one ClientHello and its answer
 
 
-def probe_listeners(
+def probe_listeners(  # noqa: PLR0913 - keyword-only options: AETs, TLS, the shared echo
     port: int,
     called_aet: str,
     deadline: Deadline,
     *,
-    calling_aet: str = "REVERSEPROBE",
+    calling_aet: str = DEFAULT_CALLING_AET,
     tls: TlsSettings | None = None,
+    once: LocalOnce | None = None,
 ) -> ListenersResult:
-    # pynetdicom (with pydicom and numpy) takes ~250 ms to import: overlap it with the scan.
-    warm = threading.Thread(target=_import_pynetdicom, daemon=True)
-    warm.start()
+    # pynetdicom with pydicom takes ~0.45 s to import: overlap it with the scan (the command
+    # usually started it already; this starts it when the probe runs on its own).
+    preload_pynetdicom()
     try:
-        sockets, visible = listening_sockets(port)
+        shared = once is not None and once.port == port
+        sockets, visible = once.sockets() if once and shared else listening_sockets(port)
     except Exception as exc:  # noqa: BLE001 - psutil raises AccessDenied on macOS without root
         return ListenersResult(
             status=Status.ERROR,
@@ -42,7 +51,7 @@ def probe_listeners(
         )
     targets = sorted({echo_target(s) for s in sockets})
     budget = deadline.share(ECHO_BUDGET_S)
-    echoes = _echo_all(targets, port, called_aet, calling_aet, budget, tls=tls)
+    echoes = _echo_all(targets, port, called_aet, calling_aet, budget, tls=tls, once=once)
     if tls is None:
         echoes = tuple(tls_look(e, deadline.share(TLS_BUDGET_S)) for e in echoes)
     return ListenersResult(
@@ -83,10 +92,6 @@ def own_v6only(fd: int | None, pid: int | None) -> bool | None:
         return None
     finally:
         dup.close()  # closes the duplicate only; the listener keeps its own fd
-
-
-def _import_pynetdicom() -> None:
-    import pynetdicom  # noqa: F401
 
 
 def listening_sockets(port: int) -> tuple[list[ListeningSocket], bool]:
@@ -163,6 +168,48 @@ def tls_look(e: EchoResult, budget: float) -> EchoResult:
     return dataclasses.replace(e, tls=facts)
 
 
+class LocalOnce:
+    """One look at the local listener per check run, shared by the listeners probe and the
+    inbound probe: one socket-table scan (psutil reads every process's fds: ~50 ms of CPU)
+    and one C-ECHO per local address (same AETs, plain DICOM), so the user's receiver sees
+    one association instead of two. The first probe to ask starts each; each caller waits
+    within its own budget."""
+
+    def __init__(self, port: int, called_aet: str, calling_aet: str = DEFAULT_CALLING_AET):
+        self.port, self.called_aet, self.calling_aet = port, called_aet, calling_aet
+        self._lock = threading.Lock()
+        self._calls: dict[str, Call[EchoResult]] = {}
+        self._scan_lock = threading.Lock()
+        self._scan: tuple[list[ListeningSocket], bool] | BaseException | None = None
+
+    def sockets(self) -> tuple[list[ListeningSocket], bool]:
+        """`listening_sockets(port)`, read once; its exception, raised to every caller."""
+        with self._scan_lock:  # the second caller waits for the first one's scan
+            if self._scan is None:
+                try:
+                    self._scan = listening_sockets(self.port)
+                except Exception as exc:  # noqa: BLE001 - each caller handles it as before
+                    self._scan = exc
+            scan = self._scan
+        if isinstance(scan, BaseException):
+            raise scan
+        return list(scan[0]), scan[1]
+
+    def get(self, host: str, budget: float) -> Call[EchoResult]:
+        with self._lock:
+            call = self._calls.get(host)
+            if call is None:
+                # The socket table says something listens: no bare TCP connect first, which
+                # would cost the user's receiver an empty association attempt.
+                call = start(
+                    lambda: echo(host, self.port, called_aet=self.called_aet,
+                                 calling_aet=self.calling_aet, timeout=budget, tcp_first=False),
+                    name="local-echo",
+                )  # fmt: skip
+                self._calls[host] = call
+            return call
+
+
 def _echo_all(  # noqa: PLR0913 - internal; the echo's AETs, port and budget
     targets: list[str],
     port: int,
@@ -171,28 +218,31 @@ def _echo_all(  # noqa: PLR0913 - internal; the echo's AETs, port and budget
     budget: float,
     *,
     tls: TlsSettings | None = None,
+    once: LocalOnce | None = None,
 ) -> tuple[EchoResult, ...]:
-    results: dict[str, EchoResult] = {}
-
-    def one(host: str) -> None:
+    def one(host: str) -> Call[EchoResult]:
+        if (
+            once is not None
+            and tls is None
+            and (once.port, once.called_aet, once.calling_aet) == (port, called, calling)
+        ):
+            return once.get(host, budget)
         # The socket table says something listens: no bare TCP connect first, which would
         # cost the user's receiver an empty association attempt (and a line in its log).
-        results[host] = echo(
-            host,
-            port,
-            called_aet=called,
-            calling_aet=calling,
-            timeout=budget,
-            tcp_first=False,
-            tls=tls,
-        )
+        return start(
+            lambda: echo(host, port, called_aet=called, calling_aet=calling, timeout=budget,
+                         tcp_first=False, tls=tls),
+            name="listener-echo",
+        )  # fmt: skip
 
-    threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in targets]
-    for t in threads:
-        t.start()
+    calls = {h: one(h) for h in targets}
     end = time.monotonic() + budget + 1.0
-    for t in threads:
-        t.join(max(0.0, end - time.monotonic()))
+    results: dict[str, EchoResult] = {}
+    for h, call in calls.items():
+        call.wait(end - time.monotonic())
+        got = call.outcome()
+        if isinstance(got, EchoResult):
+            results[h] = got
     # A C-ECHO that did not come back is a result too, never a silent pass.
     return tuple(results.get(h) or _no_answer(h, port, called, calling, budget) for h in targets)
 
