@@ -169,7 +169,7 @@ def test_running_storescp_preflight_refuses_jpeg_before_the_move(tmp_path: Path)
     assert pf["contexts_from"] == "option"
     assert pf["contexts"] == [{"abstract_syntax": ct, "transfer_syntax": JPEG_BASELINE,
                                "result": "transfer-syntaxes-not-supported",
-                               "source": "option"}]  # fmt: skip
+                               "source": "option", "expected": "will"}]  # fmt: skip
     codes = [f["code"] for f in d["findings"]]
     assert "LISTENER_REJECTS_CONTEXT" in codes and "MOVE_STORE_REJECTED" in codes, codes
     assert codes.index("LISTENER_REJECTS_CONTEXT") < codes.index("MOVE_STORE_REJECTED")

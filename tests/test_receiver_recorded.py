@@ -218,12 +218,6 @@ def test_orthanc_pacs_jpeg_to_our_own_receiver_saved_as_sent(tmp_path: Path) -> 
         assert bytes(ds.PixelData) == bytes(study[0].PixelData)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: move-test says MOVE_INCOMPLETE here (Orthanc "
-    "connects, storescp refuses JPEG in running mode; diagnosis/move.py does "
-    "not yet tie it to the preflight/connection): a gap to fix, not a pass",
-)
 def test_orthanc_pacs_jpeg_to_storescp_defaults_is_store_rejected(tmp_path: Path) -> None:
     """The user's storescp (defaults: uncompressed only) holds --port: Orthanc cannot store
     the JPEG images there; the finding names the SOP class, the transfer syntax, both fixes."""
