@@ -207,6 +207,9 @@ def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> No
     assert "MOVE_OK" not in codes
     f = next(f for f in d["findings"] if f["code"] == "MOVE_STORE_REJECTED")
     assert "DicomModalities" in f["fix"] and "DicomAlwaysAllowStore" in f["fix"]
+    # the story: measured the connection and the counts, inferred the refusal, Orthanc's switch
+    assert "Measured:" in f["summary"] and "Inferred:" in f["summary"], f["summary"]
+    assert "no refused context" in f["summary"] and "DicomAlwaysAllowStore is false" in f["summary"]
     assert d["probes"]["move"]["failed"] == 2
     assert d["probes"]["move"]["receiver_mode"] == "running"
     # Orthanc accepts the association and refuses at C-STORE: the preflight, which stores

@@ -104,6 +104,23 @@ def test_receiver_that_checks_its_called_aet(procs: Procs) -> None:
     assert "LISTENER_REJECTS_AET" in codes
 
 
+def test_dcmtk_receiver_that_checks_its_called_aet(tmp_path: Path) -> None:
+    """dcmtk as the user's receiver, with its called AE title checked: dcmqrscp (it stores
+    what it is sent) refuses an association called with a title not in its AETable. storescp
+    itself has no such check: -aet only sets its own title."""
+    from dicom_fixtures import make_study
+    from receiver_support import dcmqrscp
+
+    with dcmqrscp(tmp_path, make_study(1), ("MYSCU", "127.0.0.1", free_port())) as port:
+        right = _run(port, called="DQ")
+        wrong = _run(port, called="MYSCU")
+    assert right.attempt("contexts").state == "accepted"  # type: ignore[attr-defined]
+    assert right.attempt("wrong-called-aet").state == "rejected"  # type: ignore[attr-defined]
+    assert wrong.status is Status.FAIL  # type: ignore[attr-defined]
+    f = next(f for f in preflight_rules(wrong) if f.code == "LISTENER_REJECTS_AET")  # type: ignore[arg-type]
+    assert "'MYSCU'" in f.summary and "-aet MYSCU" in f.fix, f
+
+
 def test_one_association_at_a_time_is_listener_busy(procs: Procs) -> None:
     port = free_port()
     _pyscp(procs, port, "--max-assoc", "1")

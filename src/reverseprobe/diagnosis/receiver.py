@@ -12,12 +12,13 @@ MOVE_NOT_SUPPORTED_CODE = 0x0122  # SOP Class not Supported (PS3.7 C.4.2 / Annex
 STALL_MIN_S = 1.0  # silence after the last pending response that counts as a stall
 
 RECEIVER_FIXES = (
-    "dcmtk storescp: run it with +xa (accept all transfer syntaxes) and, for a fixed called "
-    "AE title, -aet with the title the PACS calls; Orthanc: add the PACS's storage AE to "
-    "DicomModalities (or DicomAlwaysAllowStore true) and accept the transfer syntax "
-    "(AcceptedTransferSyntaxes); pynetdicom: supported_contexts with every transfer syntax "
-    "(AllStoragePresentationContexts and ALL_TRANSFER_SYNTAXES); dcm4chee: the AE's transfer "
-    "capabilities; DicomObjects: add the syntax to the Listen's accepted transfer syntaxes"
+    "dcmtk storescp: run it with +xa (accept all transfer syntaxes), or -xf with a config "
+    "file listing the syntaxes and SOP classes, and for a fixed called AE title -aet with the "
+    "title the PACS calls; Orthanc: add the PACS's storage AE to DicomModalities (or "
+    "DicomAlwaysAllowStore true) and accept the transfer syntax (AcceptedTransferSyntaxes); "
+    "pynetdicom: supported_contexts with every transfer syntax (AllStoragePresentationContexts "
+    "and ALL_TRANSFER_SYNTAXES); dcm4chee: the AE's transfer capabilities and accepted calling "
+    "AE titles; DicomObjects: add the syntax to the Listen's accepted transfer syntaxes"
 )
 
 PACS_SENDS_OTHER = (
@@ -56,9 +57,13 @@ def receiver_rules(
                 f"came, then nothing for {move.stall_s:.1f} s (completed {move.completed or 0}, "
                 f"failed {move.failed or 0}, remaining {left}).",
                 "On the PACS, its C-STORE sub-association to the receiver is waiting: raise the "
-                "receiver's or the PACS's DIMSE/network timeout only if the receiver is slow; "
-                "else ask the administrator what the storage sender is stuck on. On this side, "
-                "raise move-test's --timeout (your SCU: its DIMSE timeout) to wait longer.",
+                "receiver's or the PACS's DIMSE/network timeout only if the receiver is slow "
+                "(dcmtk storescp and dcmqrscp: -td/--dimse-timeout, -ta/--acse-timeout; "
+                "Orthanc: DicomScuTimeout on the sending side, DicomServerTimeout on the "
+                "receiving one; pynetdicom: AE.dimse_timeout and network_timeout; dcm4chee and "
+                "DicomObjects: the connection's response timeout); else ask the administrator "
+                "what the storage sender is stuck on. On this side, raise move-test's --timeout "
+                "(your SCU: its DIMSE timeout) to wait longer.",
                 pending=move.pending_responses,
                 completed=move.completed,
                 failed=move.failed,
@@ -67,7 +72,7 @@ def receiver_rules(
             )
         ]
     refused = refused_by_preflight(move, pf) if pf is not None else None
-    refused = refused or _refused(move)
+    refused = refused or _refused(move, pf)
     if refused is not None:
         return [refused]
     return []
@@ -149,7 +154,7 @@ def refused_by_preflight(move: MoveResult, pf: ReceiverPreflight) -> Finding | N
     )
 
 
-def _refused(move: MoveResult) -> Finding | None:
+def _refused(move: MoveResult, pf: ReceiverPreflight | None = None) -> Finding | None:
     """MOVE_STORE_REJECTED: a connection from the PACS came, and the images were refused."""
     failed = (move.failed or 0) + move.store_failures
     if not move.associations or not failed:
@@ -175,19 +180,35 @@ def _refused(move: MoveResult) -> Finding | None:
         what.append("C-STORE statuses " + ", ".join(f"0x{s:04X}" for s in statuses))
     if rejected_assoc:
         what.append(f"{len(rejected_assoc)} association(s) rejected")
+    summary = "The PACS reached the receiver, but the images were refused: " + "; ".join(what)
     if move.receiver_mode == "running":
         peers = sorted({a.peer for a in move.associations})
         who = sorted({f"{a.process} (PID {a.pid})" for a in move.associations if a.pid})
-        what.append(
-            f"the PACS ({', '.join(peers)}) connected {len(move.associations)} time(s) to "
-            f"{', '.join(who) or 'your receiver'} and reports {failed} failed"
+        summary = (
+            f"The PACS ({', '.join(peers)}) connected {len(move.associations)} time(s) to "
+            f"{', '.join(who) or 'your receiver'} on port {move.port} and reports {failed} "
+            f"sub-operation(s) failed, none completed. Measured: the connections (the "
+            f"connection table) and the PACS's counts. Inferred: that the receiver refused the "
+            f"images (a PACS fails the sub-operations it could not store)"
         )
+        first = pf.attempt("contexts") if pf is not None else None
+        if pf is not None and first is not None and first.state == "accepted" and not pf.refused:
+            summary += (
+                "; the preflight found no refused context, so the refusal came later: the "
+                "storage sender's AE title or address, or the C-STORE itself (the receiver's "
+                "log says which)"
+            )
+        if any("orthanc" in (a.process or "").lower() for a in move.associations):
+            summary += (
+                ". Orthanc accepts the association and refuses the C-STOREs of a sender it "
+                "does not know when DicomAlwaysAllowStore is false: add the PACS's storage "
+                "AE title and address to its DicomModalities"
+            )
     return make(
         "MOVE_STORE_REJECTED",
-        "The PACS reached the receiver, but the images were refused: " + "; ".join(what) + ".",
+        summary + ".",
         "Either accept them in the receiver (" + RECEIVER_FIXES + "), or have the PACS send "
-        "another transfer syntax (its outgoing proposal for this AE: e.g. uncompressed "
-        "Explicit VR Little Endian, which every receiver accepts).",
+        "another transfer syntax (" + PACS_SENDS_OTHER + ").",
         contexts=bad_cx[:8],
         statuses=statuses,
         failed=failed,
@@ -239,9 +260,10 @@ def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> li
                 f"({rj.reason_str}): it takes fewer associations at once than a PACS may open"
                 + (f"; {_hit_text(move)}." if hit and move is not None else "."),
                 "Raise the receiver's association limit (pynetdicom: AE.maximum_associations; "
-                "dcmtk storescp: --fork, or one instance per PACS; Orthanc: it takes many; "
-                "DicomObjects: the Listen's MaxAssociations), or have the PACS open one "
-                "association at a time.",
+                "dcmtk storescp: --fork, or one instance per PACS; Orthanc: it takes many, "
+                "DicomThreadsCount sets its threads; dcm4chee: the network connection's "
+                "association limits in its device configuration; DicomObjects: the Listen's "
+                "MaxAssociations), or have the PACS open one association at a time.",
                 severity=Severity.FAIL if hit else Severity.WARN,
                 rejected=[t.purpose for t in busy],
                 reject=f"{rj.result_str}/{rj.source_str}/{rj.reason_str}",
