@@ -314,3 +314,37 @@ def test_receiver_limit_hit_by_a_move_is_listener_busy_fail(procs: Procs) -> Non
     assert isinstance(move, MoveResult) and move.final_code == 0xA801 and not move.completed
     assert move.connections >= 1
     assert not {"MOVE_OK", "MOVE_STORE_REJECTED", "MOVE_INCOMPLETE"} & set(codes), codes
+
+
+def test_check_runs_the_preflight_after_the_listeners_probe(monkeypatch: object) -> None:
+    """A receiver that serves one association at a time (storescp without --fork) held by the
+    preflight would leave the listeners' C-ECHO unanswered (a false LISTENER_NOT_DICOM): in
+    check the preflight starts only when the listeners probe has ended."""
+    import pytest
+
+    from reverseprobe import concurrent
+    from reverseprobe.commands import check
+    from reverseprobe.config import CheckConfig
+    from reverseprobe.model import ProbeResult
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    order: list[str] = []
+
+    def fake_listeners(*_a: object, **_k: object) -> ProbeResult:
+        order.append("listeners")
+        time.sleep(0.5)  # the C-ECHO in progress
+        order.append("listeners done")
+        return ProbeResult(status=Status.OK)
+
+    def fake_preflight(*_a: object) -> ProbeResult:
+        order.append("preflight")
+        return ProbeResult(status=Status.OK)
+
+    mp.setattr("reverseprobe.probes.listeners.probe_listeners", fake_listeners)
+    mp.setattr(check, "_receiver_preflight", fake_preflight)
+    cfg = CheckConfig(port=11112, aet="MYSCU", contexts=((CT_IMAGE, EXPLICIT_LE),))
+    probes = check.build_probes(cfg)
+    pre = concurrent.start(lambda: probes["receiver"](Deadline.after(20.0)), name="pre")
+    probes["listeners"](Deadline.after(20.0))
+    pre.result(20.0)
+    assert order == ["listeners", "listeners done", "preflight"], order
