@@ -77,7 +77,7 @@ def test_storescp_defaults_refuse_what_the_pacs_may_send_is_a_warning(procs: Pro
     assert f.severity is Severity.WARN, f
     assert "may send" in f.summary and "did not say" in f.summary
     assert "JPEG Baseline (1.2.840.10008.1.2.4.50)" in f.summary
-    assert "takes it only in Explicit VR Little Endian" in f.summary
+    assert f"accepts SOP class {SC} only in Explicit VR Little Endian" in f.summary
     assert "+xa" in f.fix and "DicomScuPreferredTransferSyntax" in f.fix
 
 

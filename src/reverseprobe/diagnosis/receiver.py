@@ -325,18 +325,17 @@ def _may_text(
     said = []
     for sop, tss in list(by_class.items())[:3]:
         ok = pf.accepted_for(sop)
-        takes = (
-            "takes it only in " + ", ".join(ts_name(t) for t in ok)
-            if ok
-            else "takes it in no syntax proposed"
+        takes = "only in " + ", ".join(ts_name(t) for t in ok) if ok else "in no syntax proposed"
+        said.append(
+            f"it accepts SOP class {sop} {takes}, and refuses it in "
+            + ", ".join(ts_name(t) for t in tss)
         )
-        said.append(f"{sop}: it {takes} and refuses {', '.join(ts_name(t) for t in tss)}")
     more = f"; and {len(by_class) - 3} more SOP class(es)" if len(by_class) > 3 else ""
     text = (
-        f"The receiver on {where} refuses compressed transfer syntaxes the PACS may send ("
+        f"The receiver on {where} refuses compressed transfer syntaxes the PACS may send: "
         + "; ".join(said)
         + more
-        + "). The PACS did not say in which syntax it holds these images (no Available "
+        + ". The PACS did not say in which syntax it holds these images (no Available "
         "Transfer Syntax UID in its C-FIND): archives mostly hold JPEG, JPEG-LS or JPEG 2000 "
         "and many send them as stored, so they would be refused; a PACS that converts to "
         "uncompressed gets through."
