@@ -211,3 +211,9 @@ def test_the_rule_needs_a_failed_move_a_connection_and_the_study_s_classes() -> 
     assert stand_in is not None and stand_in.detail["evidence"] == "preflight-stand-in"
     assert "stand-in" in stand_in.summary and "Inferred:" in stand_in.summary
     assert refused_by_preflight(_move(receiver_mode="own"), _pf()) is None
+
+
+def test_a_partly_delivered_move_says_some_were_refused() -> None:
+    f = refused_by_preflight(_move(completed=1, failed=1, final_status=StatusWord.WARNING), _pf())
+    assert f is not None and "some of the images were refused" in f.summary, f
+    assert "completed 1, failed 1" in f.summary

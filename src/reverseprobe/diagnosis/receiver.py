@@ -120,11 +120,13 @@ def refused_by_preflight(move: MoveResult, pf: ReceiverPreflight) -> Finding | N
         f" of {move.expected} image(s)" if move.expected else ""
     )
     refused_names = ", ".join(ts_name(t) for t in tss[:7])
+    some = "some of " if move.completed else ""
     also = f" (and {len(by_class) - 1} more SOP class(es))" if len(by_class) > 1 else ""
     summary = (
         f"The PACS reached your receiver ({move.connections} connection(s) from "
         f"{', '.join(peers) or 'the PACS'} to {', '.join(who) or 'the program'} on port "
-        f"{move.port}), but the images were refused: the move failed (final status {status}; "
+        f"{move.port}), but {some}the images were refused: the move failed (final status "
+        f"{status}; "
         f"{counts}), and your receiver refuses "
         + (f"SOP class {sop} (a stand-in: the PACS did not name the study's SOP classes)"
            if stand_in else f"the study's SOP class {sop}")
