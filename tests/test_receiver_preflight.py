@@ -114,9 +114,10 @@ def test_dcmtk_receiver_that_checks_its_called_aet(tmp_path: Path) -> None:
     with dcmqrscp(tmp_path, make_study(1), ("MYSCU", "127.0.0.1", free_port())) as port:
         right = _run(port, called="DQ")
         wrong = _run(port, called="MYSCU")
+    # (its answer to the later, short-budget tries depends on how fast it forks: not asserted)
     assert right.attempt("contexts").state == "accepted"  # type: ignore[attr-defined]
-    assert right.attempt("wrong-called-aet").state == "rejected"  # type: ignore[attr-defined]
     assert wrong.status is Status.FAIL  # type: ignore[attr-defined]
+    assert wrong.attempt("contexts").reject.reason == 7  # type: ignore[attr-defined]
     f = next(f for f in preflight_rules(wrong) if f.code == "LISTENER_REJECTS_AET")  # type: ignore[arg-type]
     assert "'MYSCU'" in f.summary and "-aet MYSCU" in f.fix, f
 
