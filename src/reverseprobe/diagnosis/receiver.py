@@ -202,8 +202,9 @@ def _refused(move: MoveResult, pf: ReceiverPreflight | None = None) -> Finding |
             )
         if any("orthanc" in (a.process or "").lower() for a in move.associations):
             summary += (
-                ". Orthanc accepts the association and refuses the C-STOREs of a sender it "
-                "does not know when DicomAlwaysAllowStore is false: add the PACS's storage "
+                ". Orthanc accepts the association of a sender it does not know, then refuses "
+                "its C-STORE and aborts when DicomAlwaysAllowStore is false (its log: "
+                '"Rejected Store request from remote DICOM modality"): add the PACS\'s storage '
                 "AE title and address to its DicomModalities"
             )
     return make(
