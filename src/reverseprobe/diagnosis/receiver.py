@@ -191,7 +191,9 @@ def _refused(move: MoveResult, pf: ReceiverPreflight | None = None) -> Finding |
             f"{', '.join(who) or 'your receiver'} on port {move.port} and reports {failed} "
             f"sub-operation(s) failed, none completed. Measured: the connections (the "
             f"connection table) and the PACS's counts. Inferred: that the receiver refused the "
-            f"images (a PACS fails the sub-operations it could not store)"
+            f"images (a PACS fails the sub-operations it could not store), or that the PACS "
+            f"could not convert them to the transfer syntax the receiver chose (its log says "
+            f"so)"
         )
         first = pf.attempt("contexts") if pf is not None else None
         if pf is not None and first is not None and first.state == "accepted" and not pf.refused:
