@@ -33,8 +33,9 @@ def _base_has_deps() -> str | None:
 
 
 # A base Python without the dependencies (CI's, which installs them into .venv only) gets this
-# test environment's site-packages on PYTHONPATH and pip installs no dependencies (only the build backend, from the registry): the
-# script's own steps (venv, editable install, report folder, exit code) are still the real ones.
+# test environment's site-packages on PYTHONPATH, and pip installs no dependencies (only the
+# build backend, from the registry): the script's own steps (venv, editable install, report
+# folder, exit code) are still the real ones.
 _BORROW = _base_has_deps() is not None
 
 pytestmark = [

@@ -169,7 +169,7 @@ def test_running_storescp_preflight_refuses_jpeg_before_the_move(tmp_path: Path)
     assert pf["contexts_from"] == "option"
     assert pf["contexts"] == [{"abstract_syntax": ct, "transfer_syntax": JPEG_BASELINE,
                                "result": "transfer-syntaxes-not-supported",
-                               "source": "option"}]  # fmt: skip
+                               "source": "option", "expected": "will"}]  # fmt: skip
     codes = [f["code"] for f in d["findings"]]
     assert "LISTENER_REJECTS_CONTEXT" in codes and "MOVE_STORE_REJECTED" in codes, codes
     assert codes.index("LISTENER_REJECTS_CONTEXT") < codes.index("MOVE_STORE_REJECTED")
@@ -178,22 +178,24 @@ def test_running_storescp_preflight_refuses_jpeg_before_the_move(tmp_path: Path)
 # --- Orthanc as the user's receiver -------------------------------------------------------------
 
 
-def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> None:
-    """Orthanc receives on --port with DicomAlwaysAllowStore false and no DicomModalities
-    entry for dcmqrscp (AE DQ): it refuses the PACS's storage sender."""
-    from dicom_fixtures import ORTHANC, orthanc_config
+def _orthanc_receiver(tmp_path: Path, modalities: dict[str, tuple[str, str, int]]) -> dict:  # type: ignore[type-arg]
+    """Orthanc receives on --port with DicomAlwaysAllowStore false, knowing `modalities`;
+    dcmqrscp (AE DQ, on 127.0.0.1) moves an uncompressed study to it. (Measured: with the
+    JPEG study and dcmqrscp -xy no C-STORE reaches Orthanc at all, dcmqrscp logs "DIMSE Failed
+    to send message" for each: that is no test of Orthanc's sender check.)"""
+    from dicom_fixtures import ORTHANC, make_study, orthanc_config
 
     port, http = free_port(), free_port()
     cfg_path = orthanc_config(tmp_path / "orx", aet=AET, port=port, http_port=http,
-                              modalities={})  # fmt: skip
+                              modalities=modalities)  # fmt: skip
     conf = json.loads(cfg_path.read_text())
     conf["DicomAlwaysAllowStore"] = False
     cfg_path.write_text(json.dumps(conf))
     log = open(tmp_path / "orthanc.log", "w")  # noqa: SIM115 - closed below
-    orthanc = subprocess.Popen([ORTHANC, str(cfg_path)], stdout=log, stderr=log)
+    orthanc = subprocess.Popen([ORTHANC, "--verbose", str(cfg_path)], stdout=log, stderr=log)
     try:
         wait_listening(port, timeout=30)
-        with dcmqrscp(tmp_path, jpeg_study(2), (AET, "127.0.0.1", port), "-xy") as pacs_port:
+        with dcmqrscp(tmp_path, make_study(2), (AET, "127.0.0.1", port)) as pacs_port:
             mcfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="DQ",
                                   aet=AET, port=port, grace=1.0, public_ip=False,
                                   timeout=30.0)  # fmt: skip
@@ -202,13 +204,34 @@ def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> No
         orthanc.terminate()
         orthanc.wait(20)
         log.close()
-    d = json.loads(json.dumps(report.to_dict()))
+    text = (tmp_path / "orthanc.log").read_text()
+    if not modalities:  # the refusal happened where the finding says: Orthanc's sender check
+        assert 'Rejected Store request from remote DICOM modality with AET "DQ"' in text, text
+    d: dict = json.loads(json.dumps(report.to_dict()))  # type: ignore[type-arg]
+    return d
+
+
+def test_running_orthanc_refuses_an_unknown_storage_sender(tmp_path: Path) -> None:
+    """No DicomModalities entry for dcmqrscp (AE DQ): Orthanc refuses the storage sender."""
+    d = _orthanc_receiver(tmp_path, {})
     codes = [f["code"] for f in d["findings"]]
     assert "MOVE_OK" not in codes
     f = next(f for f in d["findings"] if f["code"] == "MOVE_STORE_REJECTED")
     assert "DicomModalities" in f["fix"] and "DicomAlwaysAllowStore" in f["fix"]
+    # the story: measured the connection and the counts, inferred the refusal, Orthanc's switch
+    assert "Measured:" in f["summary"] and "Inferred:" in f["summary"], f["summary"]
+    assert "no refused context" in f["summary"] and "DicomAlwaysAllowStore is false" in f["summary"]
     assert d["probes"]["move"]["failed"] == 2
     assert d["probes"]["move"]["receiver_mode"] == "running"
     # Orthanc accepts the association and refuses at C-STORE: the preflight, which stores
     # nothing, sees every context accepted (what it can and cannot prove)
     assert d["probes"]["receiver"]["status"] == "ok"
+
+
+def test_running_orthanc_with_the_sender_in_dicom_modalities_is_move_ok(tmp_path: Path) -> None:
+    """The fix the finding names, applied: dcmqrscp's storage AE (DQ, 127.0.0.1) in
+    DicomModalities; the study is stored."""
+    d = _orthanc_receiver(tmp_path, {"pacs": ("DQ", "127.0.0.1", 104)})
+    codes = [f["code"] for f in d["findings"]]
+    assert "MOVE_OK" in codes and "MOVE_STORE_REJECTED" not in codes, d["findings"]
+    assert d["probes"]["move"]["completed"] == 2

@@ -104,6 +104,24 @@ def test_receiver_that_checks_its_called_aet(procs: Procs) -> None:
     assert "LISTENER_REJECTS_AET" in codes
 
 
+def test_dcmtk_receiver_that_checks_its_called_aet(tmp_path: Path) -> None:
+    """dcmtk as the user's receiver, with its called AE title checked: dcmqrscp (it stores
+    what it is sent) refuses an association called with a title not in its AETable. storescp
+    itself has no such check: -aet only sets its own title."""
+    from dicom_fixtures import make_study
+    from receiver_support import dcmqrscp
+
+    with dcmqrscp(tmp_path, make_study(1), ("MYSCU", "127.0.0.1", free_port())) as port:
+        right = _run(port, called="DQ")
+        wrong = _run(port, called="MYSCU")
+    # (its answer to the later, short-budget tries depends on how fast it forks: not asserted)
+    assert right.attempt("contexts").state == "accepted"  # type: ignore[attr-defined]
+    assert wrong.status is Status.FAIL  # type: ignore[attr-defined]
+    assert wrong.attempt("contexts").reject.reason == 7  # type: ignore[attr-defined]
+    f = next(f for f in preflight_rules(wrong) if f.code == "LISTENER_REJECTS_AET")  # type: ignore[arg-type]
+    assert "'MYSCU'" in f.summary and "-aet MYSCU" in f.fix, f
+
+
 def test_one_association_at_a_time_is_listener_busy(procs: Procs) -> None:
     port = free_port()
     _pyscp(procs, port, "--max-assoc", "1")
@@ -297,3 +315,37 @@ def test_receiver_limit_hit_by_a_move_is_listener_busy_fail(procs: Procs) -> Non
     assert isinstance(move, MoveResult) and move.final_code == 0xA801 and not move.completed
     assert move.connections >= 1
     assert not {"MOVE_OK", "MOVE_STORE_REJECTED", "MOVE_INCOMPLETE"} & set(codes), codes
+
+
+def test_check_runs_the_preflight_after_the_listeners_probe(monkeypatch: object) -> None:
+    """A receiver that serves one association at a time (storescp without --fork) held by the
+    preflight would leave the listeners' C-ECHO unanswered (a false LISTENER_NOT_DICOM): in
+    check the preflight starts only when the listeners probe has ended."""
+    import pytest
+
+    from reverseprobe import concurrent
+    from reverseprobe.commands import check
+    from reverseprobe.config import CheckConfig
+    from reverseprobe.model import ProbeResult
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    order: list[str] = []
+
+    def fake_listeners(*_a: object, **_k: object) -> ProbeResult:
+        order.append("listeners")
+        time.sleep(0.5)  # the C-ECHO in progress
+        order.append("listeners done")
+        return ProbeResult(status=Status.OK)
+
+    def fake_preflight(*_a: object) -> ProbeResult:
+        order.append("preflight")
+        return ProbeResult(status=Status.OK)
+
+    mp.setattr("reverseprobe.probes.listeners.probe_listeners", fake_listeners)
+    mp.setattr(check, "_receiver_preflight", fake_preflight)
+    cfg = CheckConfig(port=11112, aet="MYSCU", contexts=((CT_IMAGE, EXPLICIT_LE),))
+    probes = check.build_probes(cfg)
+    pre = concurrent.start(lambda: probes["receiver"](Deadline.after(20.0)), name="pre")
+    probes["listeners"](Deadline.after(20.0))
+    pre.result(20.0)
+    assert order == ["listeners", "listeners done", "preflight"], order

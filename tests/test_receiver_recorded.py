@@ -181,12 +181,6 @@ def test_orthanc_pacs_jpeg_to_our_own_receiver_saved_as_sent(tmp_path: Path) -> 
         assert bytes(ds.PixelData) == bytes(study[0].PixelData)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: move-test says MOVE_INCOMPLETE here (Orthanc "
-    "connects, storescp refuses JPEG in running mode; diagnosis/move.py does "
-    "not yet tie it to the preflight/connection): a gap to fix, not a pass",
-)
 def test_orthanc_pacs_jpeg_to_storescp_defaults_is_store_rejected(tmp_path: Path) -> None:
     """The user's storescp (defaults: uncompressed only) holds --port: Orthanc cannot store
     the JPEG images there; the finding names the SOP class, the transfer syntax, both fixes."""
@@ -207,3 +201,25 @@ def test_orthanc_pacs_jpeg_to_storescp_defaults_is_store_rejected(tmp_path: Path
     text = json.dumps(f)
     assert sop in text and JPEG_BASELINE in text, f
     assert "+xa" in f["fix"] and "another transfer syntax" in f["fix"], f["fix"]
+
+
+def test_orthanc_pacs_jpeg_to_storescp_xa_is_move_ok(tmp_path: Path) -> None:
+    """The same study to the user's storescp with +xa: the preflight's compressed contexts are
+    accepted, no warning, and the move delivers."""
+    port = free_port()
+    with (
+        _storescp(tmp_path, port, "+xa"),
+        _orthanc_pacs(tmp_path, port, jpeg_study(2)) as pacs_port,
+    ):
+        cfg = MoveTestConfig(pacs_host="127.0.0.1", pacs_port=pacs_port, pacs_aet="ORTHANC",
+                             aet=AET, port=port, grace=1.0, public_ip=False,
+                             timeout=40.0)  # fmt: skip
+        report = run_move_test(cfg)
+    d = json.loads(json.dumps(report.to_dict()))
+    codes = {f["code"] for f in d["findings"]}
+    assert "MOVE_OK" in codes, d["findings"]
+    assert not {"MOVE_STORE_REJECTED", "LISTENER_REJECTS_CONTEXT"} & codes, codes
+    pf = d["probes"]["receiver"]
+    got = {c["transfer_syntax"]: c["result"] for c in pf["contexts"]}
+    assert got[JPEG_BASELINE] == "accepted" and set(got.values()) == {"accepted"}, got
+    assert {c["expected"] for c in pf["contexts"]} == {"will", "may"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -71,9 +72,23 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
 
     # one socket scan and one plain C-ECHO of the local listener for both probes that need it
     once = LocalOnce(cfg.port, cfg.called_aet)
+    # The preflight holds associations to the receiver for seconds; one that serves one at a
+    # time (storescp without --fork) would leave the listeners' C-ECHO unanswered: a false
+    # LISTENER_NOT_DICOM. So the preflight starts when the listeners probe has ended.
+    listened = threading.Event()
+
+    def listeners(d: Deadline) -> ProbeResult:
+        try:
+            return probe_listeners(cfg.port, cfg.called_aet, d, tls=cfg.tls, once=once)
+        finally:
+            listened.set()
+
+    def receiver(d: Deadline) -> ProbeResult:
+        listened.wait(max(0.0, d.remaining() / 3))
+        return _receiver_preflight(cfg, d)
+
     probes: dict[str, Probe] = {
-        "listeners": lambda d: probe_listeners(cfg.port, cfg.called_aet, d, tls=cfg.tls,
-                                               once=once),
+        "listeners": listeners,
         "interfaces": probe_interfaces,
     }  # fmt: skip
     for name, factory in _network_probes().items():
@@ -83,7 +98,7 @@ def build_probes(cfg: CheckConfig, the_plan: Plan | None = None) -> dict[str, Pr
 
         probes["inbound"] = lambda d: probe_inbound(cfg, d, once=once)
     if wants_preflight(cfg):
-        probes["receiver"] = lambda d: _receiver_preflight(cfg, d)
+        probes["receiver"] = receiver
     if the_plan is not None and "router" in the_plan.parts:
         from reverseprobe.probes import router
 

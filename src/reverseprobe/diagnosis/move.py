@@ -80,7 +80,15 @@ def rules(
     if isinstance(pf, ReceiverPreflight):
         out.extend(preflight_rules(pf, move if isinstance(move, MoveResult) else None))
     if move is not None:
-        out.extend(_move_rules(move, get, cfg, entry, view, way=way))
+        pre = pf if isinstance(pf, ReceiverPreflight) else None
+        out.extend(_move_rules(move, get, cfg, entry, view, way=way, pf=pre))
+        if any(f.code == "MOVE_STORE_REJECTED" and f.detail.get("evidence") for f in out):
+            # The preflight's "may be refused" happened: the store rejection tells it once.
+            out = [
+                f
+                for f in out
+                if not (f.code == "LISTENER_REJECTS_CONTEXT" and f.severity is Severity.WARN)
+            ]
     if isinstance(get, GetResult) and get.supported:
         out.append(_cget(get))
     if any(f.code == "LISTENER_BUSY" and f.severity is Severity.FAIL for f in out):
@@ -197,6 +205,7 @@ def _move_rules(  # noqa: PLR0911, PLR0913 - one return per move outcome, in the
     view: AddressView,
     *,
     way: WayIn | None = None,
+    pf: ReceiverPreflight | None = None,
 ) -> list[Finding]:
     assert isinstance(move, MoveResult)
     if move.port_busy is not None:
@@ -261,7 +270,7 @@ def _move_rules(  # noqa: PLR0911, PLR0913 - one return per move outcome, in the
     if mismatch:
         out.extend(mismatch)
         return out
-    first = receiver_rules(move, cfg.aet, cfg.port)
+    first = receiver_rules(move, cfg.aet, cfg.port, pf)
     out.extend(first or [_delivery(move, ctx)])
     return out
 

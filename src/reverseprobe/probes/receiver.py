@@ -24,6 +24,17 @@ IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 # A PACS that converts can always fall back to these two (PS3.5 10.1, A.1, A.2).
 UNCOMPRESSED = (EXPLICIT_LE, IMPLICIT_LE)
+# What archives commonly hold and send as stored when nobody says (PS3.5 A.4-A.8, A.5 deflate),
+# in the order they are proposed: each in its own context, so each gets its own answer.
+COMPRESSED = (
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction (SV1)
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+)
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 MAX_CONTEXTS = 127  # 128 presentation context IDs (odd 1..255, PS3.8 9.3.2.2) less Verification
@@ -43,17 +54,25 @@ AVAILABLE_TS = 0x00083002  # Available Transfer Syntax UID (PS3.4 C.6.1.1.5, IMA
 
 def contexts_for(
     pairs: Sequence[tuple[str, str]], sop_classes: Sequence[str], source: str
-) -> tuple[list[tuple[str, str]], str]:
-    """The pairs to propose: the given ones (a pair without transfer syntax, from a C-FIND
-    that did not say it, stands for its SOP class in the two uncompressed syntaxes, which any
-    PACS can send), else every SOP class the PACS holds so, else CT and Secondary Capture."""
+) -> tuple[list[tuple[str, str, str]], str]:
+    """The (SOP class, transfer syntax, expected) triples to propose, most certain first: the
+    given pairs ("will"); for a SOP class named without a transfer syntax (a C-FIND that did
+    not say), the two uncompressed syntaxes ("will": any converting PACS can send them) and
+    then the compressed ones archives hold ("may": the PACS may send the images as stored).
+    No pair at all: CT and Secondary Capture so. Not capped: preflight() keeps the first 127."""
     full = [(a, t) for a, t in pairs if t]
     classes = [a for a, t in pairs if not t] + list(sop_classes)
     if full or classes:
-        out = full + [(c, ts) for c in classes for ts in UNCOMPRESSED]
-        return _unique(out)[:MAX_CONTEXTS], source if full or pairs else "c-find"
-    out = [(c, ts) for c in (CT_IMAGE, SECONDARY_CAPTURE) for ts in UNCOMPRESSED]
-    return _unique(out), "default"
+        src = source if full or pairs else "c-find"
+    else:
+        classes, src = [CT_IMAGE, SECONDARY_CAPTURE], "default"
+    named = {a.strip() for a, _ in full}
+    guess = [c for c in dict.fromkeys(c.strip() for c in classes) if c not in named]
+    will = _unique(full + [(c, ts) for c in guess for ts in UNCOMPRESSED])
+    # Compressed ones by rank across the classes: past the cap, the rarest syntaxes of the
+    # last classes are the ones not tested.
+    may = [(c, ts) for ts in COMPRESSED for c in guess if (c, ts) not in set(will)]
+    return [(a, t, "will") for a, t in will] + [(a, t, "may") for a, t in _unique(may)], src
 
 
 def _unique(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -115,16 +134,21 @@ def preflight(  # noqa: PLR0913 - the preflight's target, contexts and budgets
     port: int,
     called_aet: str,
     calling_aet: str,
-    pairs: Sequence[tuple[str, str]],
+    pairs: Sequence[tuple[str, ...]],
     *,
     deadline: Deadline,
     source: str = "default",
 ) -> ReceiverPreflight:
-    """The contexts association, the called-AE check and the concurrency check, in order."""
+    """The contexts association, the called-AE check and the concurrency check, in order.
+    `pairs`: (SOP class, transfer syntax) or (..., expected) as contexts_for() gives them;
+    past MAX_CONTEXTS they are counted as not tested, never as passed."""
     from pynetdicom import build_context  # the package first: see listeners' import thread
 
+    wanted = [(str(p[0]), str(p[1]), str(p[2]) if len(p) > 2 else "will") for p in pairs]
+    triples, rest = wanted[:MAX_CONTEXTS], wanted[MAX_CONTEXTS:]
+    untested = (len(rest), tuple(dict.fromkeys(a for a, _, _ in rest)))
     proposed = [build_context(VERIFICATION, [IMPLICIT_LE])]
-    proposed += [build_context(a, [t]) for a, t in pairs[:MAX_CONTEXTS]]
+    proposed += [build_context(a, [t]) for a, t, _ in triples]
     tries: list[AssociationTry] = []
     contexts: list[PreflightContext] = []
     target = Target(host, port, called_aet, calling_aet)
@@ -133,10 +157,10 @@ def preflight(  # noqa: PLR0913 - the preflight's target, contexts and budgets
     held: list[Any] = []
     try:
         if first is None:
-            contexts = [PreflightContext(a, t, "not-answered", source) for a, t in pairs]
-            return _result(target, contexts, tries, source)
+            contexts = [PreflightContext(a, t, "not-answered", source, e) for a, t, e in triples]
+            return _result(target, contexts, tries, source, untested)
         held.append(first)
-        contexts = _answers(first, pairs, source)
+        contexts = _answers(first, triples, source)
         for n, purpose in enumerate(("second", "third")):
             if deadline.remaining() < 0.5:
                 break
@@ -158,10 +182,12 @@ def preflight(  # noqa: PLR0913 - the preflight's target, contexts and budgets
         )
         tries.append(_try("wrong-called-aet", WRONG_AET, o))
         close(wrong, deadline)
-    return _result(target, contexts, tries, source)
+    return _result(target, contexts, tries, source, untested)
 
 
-def _answers(assoc: Any, pairs: Sequence[tuple[str, str]], source: str) -> list[PreflightContext]:
+def _answers(
+    assoc: Any, triples: Sequence[tuple[str, str, str]], source: str
+) -> list[PreflightContext]:
     """Match the A-ASSOCIATE-AC's results back to the pairs by context ID: the requestor
     numbers its contexts 1, 3, 5, ... in proposal order (PS3.8 9.3.2.2), Verification first;
     a rejected context's AC item need not repeat its transfer syntax."""
@@ -170,8 +196,8 @@ def _answers(assoc: Any, pairs: Sequence[tuple[str, str]], source: str) -> list[
         if cx.context_id is not None:
             got[int(cx.context_id)] = RESULT_WORDS.get(cx.result, "no-reason")
     return [
-        PreflightContext(a, t, got.get(3 + 2 * i, "not-answered"), source)
-        for i, (a, t) in enumerate(pairs)
+        PreflightContext(a, t, got.get(3 + 2 * i, "not-answered"), source, e)
+        for i, (a, t, e) in enumerate(triples)
     ]
 
 
@@ -184,14 +210,22 @@ def _result(
     contexts: list[PreflightContext],
     tries: list[AssociationTry],
     source: str,
+    untested: tuple[int, tuple[str, ...]] = (0, ()),
 ) -> ReceiverPreflight:
     first = tries[0]
     refused = [c for c in contexts if c.result not in ("accepted", "not-answered")]
+    will = [c for c in refused if c.expected == "will"]
     busy = any(t.busy for t in tries)
     if first.state != "accepted":
         status, reason = Status.FAIL, f"association {first.state}: {first.detail or ''}".strip()
-    elif refused:
+    elif will:
         status, reason = Status.FAIL, f"{len(refused)} of {len(contexts)} context(s) refused"
+    elif refused:  # measured, and measured well: the rules weigh it (LISTENER_REJECTS_CONTEXT)
+        status, reason = (
+            Status.OK,
+            f"{len(refused)} of {len(contexts)} context(s) refused, all of them compressed "
+            f"syntaxes the PACS may send",
+        )
     elif busy:  # measured, and measured well: the rules weigh it (LISTENER_BUSY)
         status, reason = Status.OK, "a concurrent association was rejected (transient)"
     else:
@@ -206,4 +240,6 @@ def _result(
         contexts=tuple(contexts),
         tries=tuple(tries),
         contexts_from=source,
+        untested=untested[0],
+        untested_sop_classes=untested[1][:16],
     )
