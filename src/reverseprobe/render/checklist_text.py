@@ -12,8 +12,17 @@ from rich.text import Text
 
 from reverseprobe.diagnosis.path import run_hops
 from reverseprobe.model import Severity, Status, sort_findings
+from reverseprobe.render.families import family_labels
 from reverseprobe.render.summary import target_severity
-from reverseprobe.render.terminal import hanging, make_console, mark, print_path, verdict_line
+from reverseprobe.render.terminal import (
+    family_tag,
+    hanging,
+    make_console,
+    mark,
+    print_path,
+    render_alternatives,
+    verdict_line,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,6 +81,7 @@ def _render(con: Console, result: ChecklistResult, color: bool, verbose: bool) -
             "",
             4,
         )
+        render_alternatives(con, e, indent=4)
         con.print()
     if not result.pacs_runs:
         e = result.entry()
@@ -79,6 +89,7 @@ def _render(con: Console, result: ChecklistResult, color: bool, verbose: bool) -
             "[bold underline]PACS entry[/bold underline] (give this to the PACS administrator)"
         )
         hanging(con, "  ", f"AE title {e.aet}, host {e.host or '(unknown)'}, port {e.port}", 4)
+        render_alternatives(con, e)
         con.print()
     con.print("[bold underline]Summary[/bold underline]")
     for run in result.runs:
@@ -93,8 +104,10 @@ def _run_body(con: Console, run: TargetRun, color: bool, verbose: bool) -> None:
 
     if not run.findings:
         con.print("  (no findings)")
+    labels = family_labels(run.findings)
     for f in sort_findings(run.findings):
-        hanging(con, f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  ", f.summary, 6)
+        head = f"  {mark(f.severity, color)} [bold]{f.code}[/bold]{family_tag(f, labels)}  "
+        hanging(con, head, f.summary, 6)
         if f.fix and f.severity is not Severity.PASS:
             hanging(con, "      [dim]fix:[/dim] ", f.fix, 11)
     if verbose and run.result.probes:

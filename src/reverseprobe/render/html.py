@@ -24,6 +24,7 @@ from reverseprobe.model import Finding, PacsEntry, Report, Severity, sort_findin
 from reverseprobe.model.check import InterfacesResult, PublicIpResult
 from reverseprobe.model.dicom import FindResult, MoveResult
 from reverseprobe.model.path import HopState
+from reverseprobe.render.families import alternative_lines, family_labels, which_family
 from reverseprobe.render.summary import target_severity
 from reverseprobe.render.timeline import timeline_lines
 from reverseprobe.textsafe import printable
@@ -125,11 +126,13 @@ def admin_snippets(entry: PacsEntry) -> list[Snippet]:
 
 def _findings_view(findings: Sequence[Finding]) -> list[dict[str, Any]]:
     out = []
+    labels = family_labels(findings)
     for f in sort_findings(list(findings)):
         entry = CATALOGUE.get(f.code)
         out.append(
             {
                 "code": f.code,
+                "family": labels.get(id(f), ""),
                 "css": f.severity.value,
                 "word": SEVERITY_WORD[f.severity],
                 "symbol": SYMBOL[f.severity],
@@ -174,6 +177,8 @@ def _run_view(result: ChecklistResult, run: TargetRun, index: int) -> dict[str, 
             f"Path of the C-MOVE connection from {title} to this PC's listener",
         ),
         "entry": entry,
+        "alternatives": alternative_lines(entry),
+        "which_family": which_family(entry),
         "snippets": admin_snippets(entry),
         "evidence": None if is_site else move_evidence(result, run),
         "id": "site"
@@ -312,7 +317,14 @@ def render_html(result: ChecklistResult) -> str:
     for r in pacs_views or [site_view]:
         e = r["entry"]
         group = entries.setdefault(
-            (e.aet, e.host, e.port), {"entry": e, "snippets": r["snippets"], "runs": []}
+            (e.aet, e.host, e.port),
+            {
+                "entry": e,
+                "snippets": r["snippets"],
+                "alternatives": r["alternatives"],
+                "which_family": r["which_family"],
+                "runs": [],
+            },
         )
         if r["pacs"] is not None:
             group["runs"].append(r)

@@ -12,7 +12,9 @@ from typing import Any
 
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.diagnosis.path import hop_states
-from reverseprobe.model import Finding, Report, Severity, Status, sort_findings
+from reverseprobe.model import Finding, PacsEntry, Report, Severity, Status, sort_findings
+from reverseprobe.render.families import alternative_lines, family_labels, which_family
+from reverseprobe.render.summary import measured
 from reverseprobe.textsafe import printable
 
 _SYMBOL = {Severity.FAIL: "✗", Severity.WARN: "!", Severity.INFO: "i", Severity.PASS: "✓"}
@@ -99,13 +101,15 @@ def _render(console: object, report: Report, *, color: bool, title: str, verbose
             section = f"{section} — {f.target}"
         by_section.setdefault(section, []).append(f)
     order = [s.value for s in Section]
+    labels = family_labels(report.findings)
     for section in sorted(
         by_section,
         key=lambda s: order.index(s.split(" — ")[0]) if s.split(" — ")[0] in order else 99,
     ):
         p(f"[bold underline]{escape(section)}[/bold underline]")
         for f in by_section[section]:
-            hanging(console, f"  {mark(f.severity, color)} [bold]{f.code}[/bold]  ", f.summary, 6)
+            head = f"  {mark(f.severity, color)} [bold]{f.code}[/bold]{family_tag(f, labels)}  "
+            hanging(console, head, f.summary, 6)
             if f.fix and f.severity in (Severity.FAIL, Severity.WARN, Severity.INFO):
                 hanging(console, "      [dim]fix:[/dim] ", f.fix, 11)
         p()
@@ -128,8 +132,29 @@ def _render(console: object, report: Report, *, color: bool, title: str, verbose
         p(f"  Port      {e.port}")
         if e.note:
             p(f"  [dim]{escape(e.note)}[/dim]")
+        render_alternatives(console, e)
         p()
     hanging(console, verdict_line(report, color=color), "", 9)  # wrapped under its words
+
+
+def family_tag(f: Finding, labels: dict[int, str]) -> str:
+    """ " (IPv6)" after a code whose finding is about one address family (render/families.py),
+    so the IPv4 mapping and the IPv6 pinhole read apart."""
+    label = labels.get(id(f))
+    return f" ({escape(label)})" if label else ""
+
+
+def render_alternatives(console: object, e: PacsEntry, indent: int = 2) -> None:
+    """The entry's other-family addresses (PacsEntry.alternatives), one line each, and which
+    one a PACS will use."""
+    pad = " " * indent
+    for line, note in alternative_lines(e):
+        hanging(console, f"{pad}[bold]{escape(line)}[/bold]", "", indent + 2)
+        if note:
+            hanging(console, f"{pad}  ", note, indent + 2)
+    which = which_family(e)
+    if which:
+        hanging(console, pad, which, indent)
 
 
 def _render_path(console: object, report: Report, color: bool) -> None:
@@ -176,30 +201,38 @@ def print_path(console: object, parts: list[str]) -> None:
 
 
 def _render_probes(console: object, report: Report, color: bool, *, verbose: bool) -> None:
-    """Every probe with its time with --verbose; else only those not measured, with why
-    (a probe cut short is never silently a pass)."""
+    """Every probe with its time with --verbose; else those not measured (skipped, cut short,
+    broken: a probe cut short is never silently a pass), and apart from them those that
+    measured a failure (status fail: measured, e.g. contexts the receiver refused)."""
     from rich.console import Console
 
     assert isinstance(console, Console)
-    items = []
+    groups: dict[str, list[str]] = {}
     for name, pr in report.probes.items():
         st = pr.status
-        if not verbose and st is Status.OK:
+        if verbose:
+            heading = "Probes"
+        elif st is Status.OK:
             continue
+        elif measured(st):
+            heading = "Probes that measured a failure"
+        else:
+            heading = "Probes not measured"
         txt = f"{name} {st.value}"
         if verbose and pr.elapsed_s is not None:
             txt += f" ({pr.elapsed_s:.2f} s)"
         if pr.reason and (st is not Status.OK or name == "host_firewall"):  # what it ran
             txt += f": {pr.reason}"
-        items.append(
+        groups.setdefault(heading, []).append(
             f"[{_STATUS_STYLE[st]}]{escape(txt)}[/{_STATUS_STYLE[st]}]" if color else escape(txt)
         )
-    if not items:
-        return
-    console.print("[bold underline]Probes[/bold underline]" + ("" if verbose else " not measured"))
-    for it in items:
-        console.print(f"  {it}")
-    console.print()
+    for heading in ("Probes", "Probes not measured", "Probes that measured a failure"):
+        if heading not in groups:
+            continue
+        console.print(f"[bold underline]{heading}[/bold underline]")
+        for it in groups[heading]:
+            console.print(f"  {it}")
+        console.print()
 
 
 def verdict_line(report: Report, *, color: bool) -> str:
