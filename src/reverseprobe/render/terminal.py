@@ -130,8 +130,8 @@ def _render(console: object, report: Report, *, color: bool, title: str, verbose
         p(f"  AE title  {escape(e.aet) if e.aet else '(your SCU AE title: pass --aet)'}")
         p(f"  Host      {escape(e.host) if e.host else '(unknown)'}")
         p(f"  Port      {e.port}")
-        if e.note:
-            p(f"  [dim]{escape(e.note)}[/dim]")
+        if e.note:  # wrapped under itself, as the alternatives below it
+            hanging(console, "  [dim]", e.note, 2)
         render_alternatives(console, e)
         p()
     hanging(console, verdict_line(report, color=color), "", 9)  # wrapped under its words
