@@ -14,10 +14,12 @@ from reverseprobe.diagnosis.entry import with_other_family
 from reverseprobe.diagnosis.network import firewall_rules
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report, Severity, Status
 from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
+from reverseprobe.model.dicom import TcpState
 from reverseprobe.model.firewall import Reading, Verdict
 from reverseprobe.render.checklist_text import render_checklist_text
 from reverseprobe.render.families import family_labels
 from reverseprobe.render.html import render_html
+from reverseprobe.render.junit import render_junit
 from reverseprobe.render.summary import target_severity
 from reverseprobe.render.terminal import render_text
 from test_firewall6_rules import ACCEPT4, DROP6, fw, probes
@@ -208,3 +210,13 @@ def test_checklist_text_and_html_show_families_and_the_alternative() -> None:
     assert html.count('<span class="family mono">(IPv4)</span>') == 1
     assert "or over IPv6: MYSCU @ [2a0c::2]:11112" in html
     assert "given [2a0c::2]:11112 it uses IPv6" in html
+    xml = render_junit(result)
+    assert "[PASS] UPNP_MAPPING_OK (IPv4):" in xml and "[PASS] UPNP_MAPPING_OK (IPv6):" in xml
+
+
+def test_junit_failure_message_names_the_family() -> None:
+    p = probes(fw(ACCEPT4, DROP6), TcpState.TIMEOUT, PC6)
+    (f,) = firewall_rules(fw(ACCEPT4, DROP6), p)
+    assert f.severity is Severity.FAIL
+    xml = render_junit(_checklist([f], ENTRY))
+    assert 'message="FIREWALL_BLOCKS (IPv6): Over IPv6,' in xml

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reverseprobe.diagnosis.catalogue import CATALOGUE, Section
 from reverseprobe.model import Finding, ProbeResult, Severity, Status, sort_findings
+from reverseprobe.render.families import family_labels
 from reverseprobe.textsafe import printable, xml_safe
 
 if TYPE_CHECKING:
@@ -113,8 +114,9 @@ def _suite(
         ET.SubElement(props, "property", name=k, value=_x(v))
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     classname = f"reverseprobe.checklist.{_slug(run.target)}"
+    labels = family_labels(run.findings)
     for case in cases(run):
-        kind = _testcase(suite, classname, case, strict=result.strict)
+        kind = _testcase(suite, classname, case, strict=result.strict, labels=labels)
         counts["tests"] += 1
         if kind:
             counts[kind] += 1
@@ -122,13 +124,20 @@ def _suite(
         suite.set(attr, str(n))
     suite.set("time", _time(run.result.elapsed_s or 0.0))
     ET.SubElement(suite, "system-out").text = _x(
-        "\n".join(_finding_text(f) for f in sort_findings(list(run.findings)))
+        "\n".join(_finding_text(f, labels) for f in sort_findings(list(run.findings)))
     )
     ET.SubElement(suite, "system-err").text = ""
     return suite
 
 
-def _testcase(suite: ET.Element, classname: str, case: Case, *, strict: bool) -> str | None:
+def _testcase(
+    suite: ET.Element,
+    classname: str,
+    case: Case,
+    *,
+    strict: bool,
+    labels: Mapping[int, str] | None = None,
+) -> str | None:
     """Append the <testcase>; returns the counter it adds to (failures/errors/skipped)."""
     probe = case.probe
     el = ET.SubElement(suite, "testcase", name=_x(case.name), classname=_x(classname))
@@ -141,25 +150,28 @@ def _testcase(suite: ET.Element, classname: str, case: Case, *, strict: bool) ->
     broken = bool(case.findings) and _incomplete(case.findings)
     if failed and not broken:
         fail = ET.SubElement(el, "failure", type=failed[0].code)
-        fail.set("message", _x("; ".join(f"{f.code}: {printable(f.summary)}" for f in failed)))
-        fail.text = _x("\n\n".join(_finding_text(f) for f in failed))
+        fail.set(
+            "message",
+            _x("; ".join(f"{_code(f, labels)}: {printable(f.summary)}" for f in failed)),
+        )
+        fail.text = _x("\n\n".join(_finding_text(f, labels) for f in failed))
         outcome, shown = "failures", failed
     elif broken:
         err = ET.SubElement(el, "error", type="CHECKLIST_INCOMPLETE")
         err.set("message", _x(probe.reason if probe and probe.reason else case.findings[0].summary))
-        err.text = _x("\n\n".join(_finding_text(f) for f in case.findings))
+        err.text = _x("\n\n".join(_finding_text(f, labels) for f in case.findings))
         outcome, shown = "errors", case.findings
     elif status in (Status.TIMEOUT, Status.ERROR):
         assert probe is not None
         err = ET.SubElement(el, "error", type=f"probe-{status.value}")
         err.set("message", _x(probe.reason or f"the probe ended with {status.value}"))
-        err.text = _x("\n\n".join(_finding_text(f) for f in case.findings))
+        err.text = _x("\n\n".join(_finding_text(f, labels) for f in case.findings))
         outcome, shown = "errors", case.findings
     elif status is Status.SKIPPED and not case.findings:
         assert probe is not None
         ET.SubElement(el, "skipped", message=_x(probe.reason or "not run"))
         outcome = "skipped"
-    notes = [_finding_text(f) for f in case.findings if f not in shown]
+    notes = [_finding_text(f, labels) for f in case.findings if f not in shown]
     if probe is not None and probe.reason and outcome is None:
         notes.append(f"probe {status.value if status else '?'}: {probe.reason}")
     if notes:
@@ -172,8 +184,15 @@ def _incomplete(findings: Sequence[Finding]) -> bool:
     return all(f.code == "CHECKLIST_INCOMPLETE" for f in findings)
 
 
-def _finding_text(f: Finding) -> str:
-    text = f"[{f.severity.value.upper()}] {f.code}: {printable(f.summary)}"
+def _code(f: Finding, labels: Mapping[int, str] | None) -> str:
+    """The code, with its address family where the run reports it per family
+    (render/families.py: the IPv4 mapping and the IPv6 pinhole read apart)."""
+    label = (labels or {}).get(id(f))
+    return f"{f.code} ({label})" if label else f.code
+
+
+def _finding_text(f: Finding, labels: Mapping[int, str] | None = None) -> str:
+    text = f"[{f.severity.value.upper()}] {_code(f, labels)}: {printable(f.summary)}"
     fix = f"\n  fix: {printable(f.fix)}" if f.fix and f.severity is not Severity.PASS else ""
     return text + fix
 
