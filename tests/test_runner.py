@@ -75,3 +75,35 @@ def test_listener_echo_budget_fits_the_default_deadline() -> None:
     cfg = CheckConfig()
     assert cfg.timeout - MARGIN_S > listeners.ECHO_BUDGET_S
     assert set(build_probes(cfg)) >= {"listeners", "interfaces"}
+
+
+def test_a_call_interrupted_before_its_thread_starts_never_runs() -> None:
+    """The Ctrl-C window of checklist_run: the interrupt lands while the call is starting."""
+    from reverseprobe.concurrent import Call
+
+    ran = threading.Event()
+    call: Call[None] = Call(ran.set, name="t", autostart=False)
+    assert call.interrupt(1.0) is True  # nothing runs, nothing to wait for
+    call.begin()
+    assert call.wait(5.0)
+    assert isinstance(call.outcome(), KeyboardInterrupt) and not ran.is_set()
+
+
+def test_interrupt_reaches_a_running_call_so_its_finally_runs() -> None:
+    from reverseprobe.concurrent import start
+
+    inside, cleaned = threading.Event(), threading.Event()
+
+    def work() -> None:
+        inside.set()
+        try:
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                time.sleep(0.01)
+        finally:
+            cleaned.set()
+
+    call = start(work, name="t")
+    assert inside.wait(10)
+    assert call.interrupt(10.0) and cleaned.is_set()
+    assert isinstance(call.outcome(), KeyboardInterrupt)

@@ -28,18 +28,34 @@ class CallTimeout(TimeoutError):
 class Call(Generic[T]):
     """A call running in a daemon thread: its value, its exception, or not finished yet."""
 
-    def __init__(self, fn: Callable[[], T], *, name: str, done: threading.Condition | None = None):
+    def __init__(
+        self,
+        fn: Callable[[], T],
+        *,
+        name: str,
+        done: threading.Condition | None = None,
+        autostart: bool = True,
+    ):
         self._fn = fn
+        self._cancelled = False
         self._event = threading.Event()
         self._cond = done
         self._value: T | None = None
         self._error: BaseException | None = None
         self.name = name
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        if autostart:
+            self._thread.start()
+
+    def begin(self) -> None:
+        """Start a call made with autostart=False: the caller holds the Call before its thread
+        runs, so a Ctrl-C that lands while it starts can still interrupt it."""
         self._thread.start()
 
     def _run(self) -> None:
         try:
+            if self._cancelled:  # interrupted before the thread ran
+                raise KeyboardInterrupt
             self._value = self._fn()
         except BaseException as exc:  # noqa: BLE001 - handed to whoever collects the call
             self._error = exc
@@ -68,11 +84,14 @@ class Call(Generic[T]):
         that its own `finally` blocks release what it holds; True if it ended within `wait`."""
         import ctypes
 
+        self._cancelled = True
         ident = self._thread.ident
         if ident is not None and not self.done:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
             )
+        if ident is None:  # never started: nothing runs, nothing to clean up
+            return True
         return self.wait(wait)
 
     def result(self, timeout: float) -> T:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from reverseprobe import config as c
-from reverseprobe.concurrent import Call, start
+from reverseprobe.concurrent import Call
 from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.model import Finding, Report, Status
 from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
@@ -158,17 +158,17 @@ def _run(  # noqa: PLR0913 - keyword-only; the target's identity plus its budget
     if progress:
         progress(target, None)
     t0 = time.monotonic()
-    call: Call[Report] | None = None
+    # Made before it starts, so that a Ctrl-C landing while the thread starts still finds it.
+    call: Call[Report] = Call(fn, name=f"checklist-{command}", autostart=False)
     try:
-        call = start(fn, name=f"checklist-{command}")
+        call.begin()
         end = t0 + budget + SLACK_S
         # Short waits: a Ctrl-C that another thread happened to take is seen within one.
         while not call.wait(min(POLL_S, end - time.monotonic())):
             if time.monotonic() >= end:
                 break
     except KeyboardInterrupt:
-        if call is not None:
-            call.interrupt(INTERRUPT_WAIT_S)
+        call.interrupt(INTERRUPT_WAIT_S)
         raise
     elapsed = time.monotonic() - t0
     outcome = call.outcome()
