@@ -115,3 +115,30 @@ def orthanc_pacs(
             proc.kill()
             proc.wait()
         log.close()
+
+
+PEERS = Path(__file__).parent / "peers"
+
+
+def wait_log(log: Path, text: str, timeout: float = 60.0, proc: Any = None) -> None:
+    """Poll `log` until it holds `text` (a peer's readiness line): no fixed sleep."""
+    end = time.monotonic() + timeout
+    while text not in (log.read_text() if log.exists() else ""):
+        dead = proc is not None and proc.poll() is not None
+        if dead or time.monotonic() > end:
+            tail = log.read_text()[-800:] if log.exists() else "(no log)"
+            raise TimeoutError(f"{text!r} not in {log.name} within {timeout} s: {tail}")
+        time.sleep(0.05)
+
+
+def port_bound(port: int) -> bool:
+    """The port is in LISTEN state (bind without connecting: no association is started,
+    which a receiver with maximum_associations=1 would count)."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False

@@ -607,7 +607,8 @@ class Observer:
     def start(self) -> None:
         from reverseprobe import concurrent
 
-        self._sample()  # connections already open are not the PACS's: remember them first
+        # connections already open are not the PACS's: remember them first, untold
+        self._sample(tell=False)
         with self._lock:
             self._preexisting = set(self._seen)
             self._seen.clear()
@@ -633,7 +634,8 @@ class Observer:
         while not self._stop.wait(OBSERVE_EVERY_S):
             self._sample()
 
-    def _sample(self) -> None:
+    def _sample(self, *, tell: bool = True) -> None:
+        """One look at the table; `tell`: new connections go on the timeline."""
         import psutil
 
         try:
@@ -679,7 +681,7 @@ class Observer:
                 new.append(a)
             if hidden_owner and self.note is None:
                 self.note = "the owning process of a connection is hidden (no permission)"
-        for a in new:
+        for a in new if tell else ():
             self.timeline.add(
                 EventKind.CONNECTION,
                 peer=f"{a.peer}:{a.peer_port}",
