@@ -23,6 +23,7 @@ PARTS = [
     "containers",
     "lan",
     "dualstack",
+    "pinhole6",
 ]
 LAB_DIR = Path(lab.__file__).parent
 

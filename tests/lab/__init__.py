@@ -26,6 +26,8 @@ The parts, each importing only those above it:
 - containers: Guest, nat_guest, virtualbox_guest (a container/VM behind the PC's NAT)
 - lan: lan_host (one more host on the LAN bridge, e.g. a PACS inside the site)
 - dualstack: DualStack, dual_stack (routed global IPv6 beside the NATed IPv4, no NAT66)
+- pinhole6: pinhole_net, start_miniupnpd6, pinhole_rules, pinhole_rule_for, PC2_IP6 (a router
+  whose IPv6 firewall drops new inbound connections, for forward's pinholes)
 - servers: start_ip_service, start_ip_service6, start_blackhole, tcp_connect, http_get
 
 Import from `lab` itself (every public name of every part is re-exported here); the parts are
@@ -50,12 +52,14 @@ from .host import (
 from .lan import lan_host
 from .markers import Marker, lab_available, missing_tools, requires_lab, requires_tools
 from .namespaces import Lab, Namespace, netns_names, reap_stale_labs
+from .pinhole6 import PC2_IP6, pinhole_net, pinhole_rule_for, pinhole_rules, start_miniupnpd6
 from .procs import LabProcess
 from .servers import http_get, start_blackhole, start_ip_service, start_ip_service6, tcp_connect
 from .topology import HomeNet, home_net
 
 __all__ = [
     "NETNS_PREFIX",
+    "PC2_IP6",
     "POLL",
     "REPO",
     "SRC",
@@ -78,12 +82,16 @@ __all__ = [
     "missing_tools",
     "nat_guest",
     "netns_names",
+    "pinhole_net",
+    "pinhole_rule_for",
+    "pinhole_rules",
     "reap_stale_labs",
     "requires_lab",
     "requires_tools",
     "start_blackhole",
     "start_ip_service",
     "start_ip_service6",
+    "start_miniupnpd6",
     "tail",
     "tcp_connect",
     "virtualbox_guest",
