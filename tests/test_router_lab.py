@@ -134,7 +134,7 @@ def test_silent_router() -> None:
             " policy accept;\n  udp dport { 1900, 5351 } drop\n }\n}\n"
         )
         url = start_ip_service(net.inet, 8080)
-        run = run_check(net.pc, [url], timeout=3)
+        run = run_check(net.pc, [url], timeout=8)  # the default: a loaded machine needs its margins
         rt = run.probe("router")
         assert rt["status"] == "ok" and rt["igd_location"] is None
         assert rt["natpmp_result"] is None and "no NAT-PMP answer" in rt["natpmp_error"]
