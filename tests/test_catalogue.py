@@ -25,6 +25,7 @@ CONVERTED = (
     "network.py",
     "inbound.py",
     "nat.py",
+    "upnp.py",
     "pacs.py",
     "entry.py",
     "path.py",

@@ -98,7 +98,7 @@ def listener_rules(lst: ListenersResult, cfg: CheckConfig) -> list[Finding]:
 def dial_back_family(probes: Mapping[str, ProbeResult]) -> str | None:
     """The family the reflector's dial-back came over: the family of the address it saw
     (it dials that address back), None when no dial-back was asked for."""
-    from reverseprobe.diagnosis.network import family_of
+    from reverseprobe.diagnosis.nat import family_of
 
     observed = getattr(probes.get("inbound"), "observed_ip", None)
     return family_of(observed) if isinstance(observed, str) else None

@@ -345,7 +345,7 @@ def _no_stale_advice(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
 
 
 def _dynamic(public: str) -> str:
-    from reverseprobe.diagnosis.network import _dynamic_note
+    from reverseprobe.diagnosis.nat import _dynamic_note
 
     return _dynamic_note(public)
 
