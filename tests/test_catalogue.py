@@ -26,6 +26,7 @@ CONVERTED = (
     "inbound.py",
     "nat.py",
     "upnp.py",
+    "tls.py",
     "pacs.py",
     "entry.py",
     "path.py",
