@@ -31,6 +31,7 @@ CONVERTED = (
     "entry.py",
     "path.py",
     "story.py",
+    "causes.py",
     "virtual.py",
     "pacs_entry_check.py",
     "forward.py",
