@@ -34,7 +34,9 @@ CONVERTED = (
     "causes.py",
     "virtual.py",
     "pacs_entry_check.py",
-    "forward.py",
+    "forward/announce.py",
+    "forward/mapping.py",
+    "forward/pinhole.py",
     "../commands/checklist_run.py",
     "../commands/forward.py",
 )
