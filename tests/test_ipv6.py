@@ -14,7 +14,7 @@ from reverseprobe.addresses import classify
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis import check_findings
 from reverseprobe.diagnosis.entry import check_entry
-from reverseprobe.diagnosis.network import family_of, public_view
+from reverseprobe.diagnosis.nat import family_of, public_view
 from reverseprobe.diagnosis.story import resolve
 from reverseprobe.dicom.echo import echo
 from reverseprobe.dicom.scp import VerificationScp, unmapped

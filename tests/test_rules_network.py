@@ -10,7 +10,8 @@ from reverseprobe.addresses import classify
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis import check_findings
 from reverseprobe.diagnosis.entry import check_entry as pacs_entry
-from reverseprobe.diagnosis.network import public_view, rules
+from reverseprobe.diagnosis.nat import public_view
+from reverseprobe.diagnosis.network import rules
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 from reverseprobe.portmap.igd import PortMapping
 from reverseprobe.probes.firewall import FirewallResult

@@ -17,7 +17,7 @@ from reverseprobe.config import CheckConfig
 from reverseprobe.model import PacsEntry, ProbeResult
 
 if TYPE_CHECKING:
-    from reverseprobe.diagnosis.network import PublicView
+    from reverseprobe.diagnosis.nat import PublicView
 
 DYNAMIC = (
     " A dynamic public address changes when the line reconnects and breaks this entry: "
@@ -143,7 +143,7 @@ def with_other_family(
 
 def check_entry(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> PacsEntry:
     """`check`'s entry, from what its probes say about the public address."""
-    from reverseprobe.diagnosis.network import public_view
+    from reverseprobe.diagnosis.nat import public_view
 
     v = public_view(probes)
     virtual = _virtual_nat(probes)  # issue 13: the address inside a container/VM is no entry

@@ -197,7 +197,7 @@ def rules(probes: Mapping[str, ProbeResult], cfg: CheckConfig) -> list[Finding]:
     if cfg.pacs_entry is None:
         return []
     from reverseprobe.diagnosis.entry import check_entry
-    from reverseprobe.diagnosis.network import public_view
+    from reverseprobe.diagnosis.nat import public_view
 
     v = public_view(probes)
     vr = probes.get("virtual")

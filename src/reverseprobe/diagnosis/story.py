@@ -4,8 +4,8 @@ Each area's rules see only their own probe; here every finding and every probe r
 view, so that each problem appears once, at its cause, with the one fix that addresses it, and
 no fix tells the user to do what another finding says is done. A finding explained by another
 one stays in the report (it is what was measured) as info with `detail["caused_by"]`, no fix of
-its own, and marks no hop (diagnosis/path.py). What was not measured in time is said to be not
-measured, never turned into a network fact.
+its own, and marks no hop (diagnosis/path.py; those passes: diagnosis/causes.py). What was not
+measured in time is said to be not measured, never turned into a network fact.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import Any
 
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis.catalogue import make
-from reverseprobe.diagnosis.inbound import ipv6_timeout_cause, reflector_inside
+from reverseprobe.diagnosis.causes import (
+    consequences,
+    explained,
+    has_code,
+    ipv6_timeout,
+    listener_family_is_the_cause,
+    listener_is_the_cause,
+)
+from reverseprobe.diagnosis.inbound import reflector_inside
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
 
 # The codes whose fix tells the user to make the router forward the port, most specific cause
@@ -67,34 +75,15 @@ def resolve(
     out = list(findings)
     out = _not_measured(out, probes, cut_short or {})
     out = _inside_reflector(out, probes)
-    out = _listener_is_the_cause(out, cfg)
-    out = _listener_family_is_the_cause(out)
-    out = _ipv6_timeout(out, probes, cfg)
-    out = _consequences(out)
+    out = listener_is_the_cause(out, cfg)
+    out = listener_family_is_the_cause(out)
+    out = ipv6_timeout(out, probes, cfg)
+    out = consequences(out)
     out = _no_stale_advice(out, cfg)
     out = _behind_the_host(out, cfg)
     out = _one_forwarding_fix(out, cfg)
     out = _receiver_runs(out, cfg)
     return out
-
-
-def _has(findings: Sequence[Finding], code: str, sev: Severity | None = None) -> bool:
-    return any(f.code == code and (sev is None or f.severity is sev) for f in findings)
-
-
-def _get(findings: Sequence[Finding], code: str) -> Finding | None:
-    return next((f for f in findings if f.code == code), None)
-
-
-def _caused(f: Finding, by: str, summary_tail: str) -> Finding:
-    """`f` explained by `by`: kept as a measured fact, info, its fix at the cause."""
-    return dataclasses.replace(
-        f,
-        severity=Severity.INFO,
-        summary=f"{f.summary} {summary_tail}",
-        fix="",
-        detail={**f.detail, "caused_by": by},
-    )
 
 
 def _not_measured(
@@ -151,152 +140,11 @@ def _inside_reflector(out: list[Finding], probes: Mapping[str, ProbeResult]) -> 
     return [f for f in out if f.code not in DIAL_BACK_CODES] + [inside]
 
 
-def _listener_is_the_cause(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
-    """A listener bound to loopback refuses every connection from outside: with the router's
-    mapping measured good, a refused dial-back is the listener's doing, not the router's."""
-    if not _has(out, "LISTENER_LOOPBACK_ONLY"):
-        return out
-    mapped = _has(out, "UPNP_MAPPING_OK", Severity.PASS)
-    res = []
-    for orig in out:
-        f = orig
-        if f.code == "INBOUND_REFUSED" and mapped:
-            f = _caused(
-                f,
-                "LISTENER_LOOPBACK_ONLY",
-                "The router forwards the port to this PC (UPNP_MAPPING_OK): this PC refused "
-                "it because the listener listens on loopback only (LISTENER_LOOPBACK_ONLY).",
-            )
-        elif f.code == "INBOUND_REFUSED":
-            f = dataclasses.replace(
-                f,
-                fix=f"First make the receiver listen on all interfaces (LISTENER_LOOPBACK_ONLY) "
-                f"and re-run: a loopback-only listener refuses this connection too. If it is "
-                f"still refused then, {f.fix[0].lower()}{f.fix[1:]}"
-                if f.fix
-                else "",
-            )
-        res.append(f)
-    return res
-
-
-def _listener_family_is_the_cause(out: list[Finding]) -> list[Finding]:
-    """A dial-back refused over the family the listener lacks is the listener's doing
-    (issue 15: an IPv4-only storescp, the dial-back over IPv6)."""
-    cause = next(
-        (
-            f
-            for f in out
-            if f.code in ("LISTENER_IPV4_ONLY", "LISTENER_IPV6_ONLY")
-            and f.severity is Severity.FAIL
-        ),
-        None,
-    )
-    if cause is None:
-        return out
-    fam = "IPv6" if cause.code == "LISTENER_IPV4_ONLY" else "IPv4"
-    return [
-        _caused(
-            f,
-            cause.code,
-            f"The dial-back came over {fam} and the receiver does not listen on {fam} "
-            f"({cause.code}): this PC refused it.",
-        )
-        if f.code == "INBOUND_REFUSED" and f.severity is Severity.FAIL
-        else f
-        for f in out
-    ]
-
-
-def _ipv6_timeout(
-    out: list[Finding], probes: Mapping[str, ProbeResult], cfg: CheckConfig
-) -> list[Finding]:
-    """IPv6 has no NAT (no NAT66 on a routed prefix): a dial-back over IPv6 that times out
-    was dropped by a firewall, most often the router's IPv6 forward policy (home routers drop
-    unsolicited inbound IPv6, RFC 6092 REC-11), else this PC's ip6/inet rules."""
-    from reverseprobe.diagnosis.local import dial_back_family
-
-    if dial_back_family(probes) != "ipv6":
-        return out
-    host = ipv6_timeout_cause(out)
-    if host is not None:  # this PC's ip6 rules drop it: the host's firewall, not the router
-        return [
-            _caused(
-                f,
-                host.code,
-                f"The dial-back came over IPv6 and this PC's own IPv6 rules drop it "
-                f"({host.code}): the router was not the one that stopped it.",
-            )
-            if f.code == "INBOUND_TIMEOUT" and not f.detail.get("caused_by")
-            else f
-            for f in out
-        ]
-    port = cfg.port
-    res = []
-    for orig in out:
-        f = orig
-        if f.code == "INBOUND_TIMEOUT" and not f.detail.get("caused_by"):
-            f = dataclasses.replace(
-                f,
-                summary=f"{f.summary} The dial-back came over IPv6, where no NAT is in the "
-                "way: a firewall dropped it, most often the router's IPv6 forward policy "
-                "(home routers drop unsolicited inbound IPv6).",
-                fix=f"Allow inbound TCP {port} to this PC's IPv6 address in the router's IPv6 "
-                f"firewall (a pinhole, not a port forwarding), and in this PC's IPv6 rules "
-                f"(nft ip6/inet, ip6tables); or give the PACS the IPv4 address. Where the "
-                f"PACS is behind its own firewall, its administrator must allow connections "
-                f"out to port {port}.",  # not the IPv4 advice: there is no forwarding on IPv6
-                detail={**f.detail, "dial_back_family": "ipv6", "likely": "router-ipv6-policy"},
-            )
-        res.append(f)
-    return res
-
-
-def _consequences(out: list[Finding]) -> list[Finding]:
-    """A failed dial-back explained by a router or firewall finding that names its cause."""
-    res = []
-    for f in out:
-        if f.severity is not Severity.FAIL or f.detail.get("caused_by"):
-            res.append(f)
-            continue
-        cause: str | None = None
-        if f.code == "INBOUND_OTHER_HOST" and _has(out, "UPNP_MAPPING_OTHER_HOST"):
-            cause = "UPNP_MAPPING_OTHER_HOST"
-        elif f.code == "INBOUND_REFUSED" and _has(out, "UPNP_MAPPING_MISSING"):
-            cause = "UPNP_MAPPING_MISSING"
-        elif f.code == "INBOUND_TIMEOUT":
-            cause = next(
-                (
-                    c
-                    for c in ("FIREWALL_BLOCKS", "UPNP_MAPPING_MISSING")
-                    # a firewall's warning names the other family's rules (issue 15)
-                    if _has(out, c, Severity.FAIL if c == "FIREWALL_BLOCKS" else None)
-                ),
-                None,
-            )
-        if cause is None:
-            res.append(f)
-            continue
-        res.append(_caused(f, cause, f"This is what {cause} leads to."))
-    # The cause of a measured failure fails: a missing mapping the dial-back proved.
-    proven = {f.detail["caused_by"] for f in res if f.detail.get("caused_by")}
-    return [
-        dataclasses.replace(
-            f,
-            severity=Severity.FAIL,
-            summary=f"{f.summary} Measured: the reflector's dial-back did not get in.",
-        )
-        if f.code in proven and f.severity is Severity.WARN and f.code.startswith("UPNP_")
-        else f
-        for f in res
-    ]
-
-
 def _no_stale_advice(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
     """Once the router's mapping or a dial-back proves the way in, no fix says to open it."""
     port = cfg.port
-    mapped = _has(out, "UPNP_MAPPING_OK", Severity.PASS)
-    came_in = _has(out, "INBOUND_OK", Severity.PASS)
+    mapped = has_code(out, "UPNP_MAPPING_OK", Severity.PASS)
+    came_in = has_code(out, "INBOUND_OK", Severity.PASS)
     if not (mapped or came_in):
         return out
     proof = "INBOUND_OK" if came_in else "UPNP_MAPPING_OK"
@@ -313,9 +161,9 @@ def _no_stale_advice(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
                 f"{_dynamic(d['public_address'])}",
             )
         elif f.code == "UPNP_UNAVAILABLE" and came_in:
-            f = _caused(f, "INBOUND_OK", "The way in works all the same (INBOUND_OK).")
+            f = explained(f, "INBOUND_OK", "The way in works all the same (INBOUND_OK).")
         elif f.code == "UPNP_MAPPING_MISSING" and came_in:
-            f = _caused(
+            f = explained(
                 f,
                 "INBOUND_OK",
                 "The dial-back came in all the same (INBOUND_OK): a rule made by hand forwards "
@@ -345,7 +193,7 @@ def _no_stale_advice(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
 
 
 def _dynamic(public: str) -> str:
-    from reverseprobe.diagnosis.network import _dynamic_note
+    from reverseprobe.diagnosis.nat import _dynamic_note
 
     return _dynamic_note(public)
 
@@ -353,7 +201,7 @@ def _dynamic(public: str) -> str:
 def _behind_the_host(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
     """In a container or VM behind its host's NAT, the router can only forward to the host:
     NAT_DETECTED must not name the container's address as the router's target."""
-    if not _has(out, "NAT_VIRTUAL"):
+    if not has_code(out, "NAT_VIRTUAL"):
         return out
     port, res = cfg.port, []
     for f in out:
@@ -417,7 +265,7 @@ def _one_forwarding_fix(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
 
 def _receiver_runs(out: list[Finding], cfg: CheckConfig) -> list[Finding]:
     """With LISTENER_OK, no fix says to start the receiver: it runs."""
-    if not _has(out, "LISTENER_OK", Severity.PASS):
+    if not has_code(out, "LISTENER_OK", Severity.PASS):
         return out
     clause = f"; then start the receiver on port {cfg.port} and re-run."
     return [
@@ -436,6 +284,6 @@ def _advises_forwarding(f: Finding) -> bool:
 def verdict_note(findings: Sequence[Finding]) -> str | None:
     """What the verdict line must add although nothing failed: a receiver that is not
     running is not a pass for the move (the way in may be open, nothing would take images)."""
-    if _has(findings, "LISTENER_NONE"):
+    if has_code(findings, "LISTENER_NONE"):
         return "nothing listens: start the receiver before the move"
     return None

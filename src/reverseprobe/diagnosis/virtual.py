@@ -144,7 +144,7 @@ def path_rules(path: PathResult, probes: Mapping[str, ProbeResult]) -> list[Find
     """A hop in 100.64/10 shows carrier-grade NAT; it feeds NAT_DOUBLE only where the router's
     own reading did not already say so, and where this network's public address is not the
     router's own (an ISP may route shared space inside its network)."""
-    from reverseprobe.diagnosis.network import public_view
+    from reverseprobe.diagnosis.nat import public_view
 
     shared = path.shared_hops
     if not shared:

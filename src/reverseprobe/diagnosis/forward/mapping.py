@@ -1,114 +1,26 @@
-"""`forward`'s findings and PACS entry, from what it found and did (pure).
-
-Where nothing could be done (no IGD, double NAT, a refusal), the fix is the manual procedure:
-the router's admin address (the default gateway), the forwarding rule to add, and what to
-give the PACS administrator.
+"""`forward`'s findings and PACS entry for the IPv4 port mapping, from what it found and did
+(pure): the router reached or not, double NAT, the mapping's outcome; where nothing could be
+done, the fix is the manual procedure (diagnosis/forward/announce.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any
 
 from reverseprobe.addresses import AddressClass
 from reverseprobe.diagnosis import entry
 from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.forward.announce import Context, manual_steps
 from reverseprobe.diagnosis.nat import double_nat
 from reverseprobe.model import Finding, PacsEntry, Severity, Status
 from reverseprobe.model.forward import (
     Action,
     MappingResult,
-    PinholeResult,
     PortmapRouterResult,
-    Request,
     Via,
 )
 
 REGISTERED_DICOM_PORT = 11112  # IANA: "dicom" TCP 11112
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the findings name: this PC, the router, the PACS entry."""
-
-    aet: str | None
-    port: int
-    external_port: int
-    gateway: str | None
-    lan: str | None
-    keep: bool = False
-    public_ip: str | None = None  # from --ip-service, when asked
-
-
-def announcement(  # noqa: PLR0913 - keyword-only fields of the announcement it builds
-    req: Request, *, via: str, gateway: str | None, lan: str | None, keep: bool, action: str
-) -> dict[str, Any]:
-    """What `forward` is about to ask of the router, said before it asks (stderr, and the
-    report's `announcement`): opening a port on someone's router is not done silently."""
-    router = gateway or "the default gateway"
-    to = f"{lan or 'this PC'}:{req.port}"
-    port = f"{req.protocol} port {req.external_port}"
-    source = f"only from {req.remote_host}" if req.remote_host else "from any address"
-    if req.lease == 0:
-        lasts = "permanently (until removed; IGDv2 routers keep it about 7 days)"
-    elif keep:
-        lasts = f"for {req.lease} s, renewed until Ctrl-C, which removes it"
-    else:
-        lasts = f"for {req.lease} s (renew with --keep; --lease 0 for permanent)"
-    if action == "remove":
-        text = f"will ask the router at {router} ({via}) to remove the mapping of {port}"
-    else:
-        text = (
-            f"will ask the router at {router} ({via}) to forward {port}, reachable {source}, "
-            f"to {to} {lasts}"
-        )
-    if req.dry_run:
-        text = "dry run, nothing changes: " + text.replace("will ask", "would ask")
-    return {
-        "action": action,
-        "dry_run": req.dry_run,
-        "router": gateway,
-        "via": via,
-        "protocol": req.protocol,
-        "external_port": req.external_port,
-        "internal_client": lan,
-        "internal_port": req.port,
-        "remote_host": req.remote_host or None,
-        "lease_s": req.lease,
-        "keep": keep,
-        "text": text,
-    }
-
-
-def manual_steps(ctx: Context, *, double_nat: bool = False) -> str:
-    gw = (
-        f"http://{ctx.gateway}/"
-        if ctx.gateway
-        else "the router's admin page (your default gateway)"
-    )
-    lan = ctx.lan or "this PC's LAN address"
-    aet = ctx.aet or "<your AE title>"
-    steps = (
-        f"Manual steps: (1) open the router's admin page at {gw}; (2) add a port forwarding "
-        f"rule: external port {ctx.external_port}, protocol TCP, internal address {lan}, "
-        f"internal port {ctx.port}"
-    )
-    if lan != "this PC's LAN address":
-        steps += (
-            " (give this PC a fixed address or a DHCP reservation, so the rule keeps pointing here)"
-        )
-    if double_nat:
-        steps += (
-            "; (3) the router is itself behind another NAT: add the same rule on the outer "
-            "router (forwarding to this router's WAN address), or ask the ISP for a public IPv4 "
-            "address; behind carrier-grade NAT (100.64.0.0/10) no rule of yours can help: use "
-            "C-GET where the PACS supports it, or a VPN to the PACS site"
-        )
-    host = ctx.public_ip or "your public address"
-    return steps + (
-        f"; then give the PACS administrator: AE title {aet}, host {host}, "
-        f"port {ctx.external_port}."
-    )
 
 
 def _lease(seconds: int | None, via: Via | None) -> str:
@@ -411,117 +323,4 @@ def pacs_entry(ctx: Context, router: PortmapRouterResult, m: MappingResult) -> P
             behind_nat=True,  # forward maps a port on a NAT router
             double_nat=router_double_nat(router),
         )
-    )
-
-
-# --- the IPv6 pinhole (issue 15) ---------------------------------------------------------------
-
-
-def with_pinhole(
-    told: dict[str, Any],
-    req: Request,
-    family: str,
-    client6: str | None,
-    router6: str | None,
-) -> dict[str, Any]:
-    """The announcement with what `forward` asks of the router's IPv6 firewall too; with
-    --family 6 only that (the IPv4 mapping is not touched)."""
-    if family == "4" or client6 is None or (told.get("keep") and family != "6"):
-        if family == "6":
-            text = "will not change anything: this PC has no global IPv6 address"
-            return {**told, "ipv4": False, "ipv6": None, "text": text}
-        return {**told, "ipv6": None}
-    router = f"the router at [{router6}]" if router6 else "the router"
-    if told["action"] == "remove":
-        six = f"remove the IPv6 pinhole reverseprobe made for [{client6}]:{req.port}"
-    else:
-        six = (
-            f"open TCP port {req.port} in its IPv6 firewall (a pinhole) to this PC's "
-            f"[{client6}], from any address"
-        )
-    ipv6 = {"internal_client": client6, "router": router6, "internal_port": req.port,
-            "text": six}  # fmt: skip
-    if family == "6":
-        verb = "would" if req.dry_run else "will"
-        lead = "dry run, nothing changes: " if req.dry_run else ""
-        text = f"{lead}{verb} ask {router} to {six} (no IPv4 mapping: --family 6)"
-        return {**told, "ipv4": False, "ipv6": ipv6, "text": text}
-    return {**told, "ipv6": ipv6, "text": f"{told['text']}; and {router} to {six}"}
-
-
-def _pin_detail(p: PinholeResult) -> dict[str, Any]:
-    return {
-        "family": 6,
-        "action": p.action.value,
-        "via": p.via.value if p.via else None,
-        "internal_client": p.internal_client,
-        "internal_port": p.internal_port,
-        "unique_id": p.unique_id,
-    }
-
-
-def pinhole_findings(  # noqa: PLR0911 - one return per pinhole outcome
-    ctx: Context, p: PinholeResult, *, ipv4_done: bool, alone: bool = False
-) -> list[Finding]:
-    """The pinhole's finding (detail.family 6), under the mapping codes: OK when the router's
-    IPv6 firewall admits the port, else MISSING: info where the router offers no pinhole or
-    the IPv4 mapping carries the way in, fail with --family 6 (the pinhole was all asked)."""
-    addr = f"[{p.internal_client}]" if p.internal_client else "this PC's IPv6 address"
-    admin = f"http://{ctx.gateway}/" if ctx.gateway else "your default gateway"
-    d = _pin_detail(p)
-    v: dict[str, Any] = {"port": p.internal_port, "addr": addr, "admin": admin, "reason": p.reason}
-    a = p.action
-    if a is Action.NOT_TRIED and p.offered is None:
-        if not alone and p.internal_client is None:
-            return []  # no global IPv6 address: nothing to open, nothing to say
-        if not alone:
-            return [make("UPNP_MAPPING_MISSING", variant="v6:not_asked",
-                         severity=Severity.INFO, detail=d, **v)]  # fmt: skip
-        return [make("UPNP_MAPPING_MISSING", variant="v6:none",
-                     severity=Severity.FAIL, detail=d, **v)]  # fmt: skip
-    if p.done and p.status is Status.OK:
-        how = f"UPnP pinhole {p.unique_id}" if p.via is Via.UPNP else "PCP"
-        back = "read back" if p.verified else "the router's answer (cannot be read back)"
-        lease = f", lease {p.lease_granted} s" if p.lease_granted is not None else ""
-        return [make(
-            "UPNP_MAPPING_OK", variant="v6", detail=d,
-            port=p.internal_port, addr=addr, how=how, action=a.value, lease=lease, back=back,
-        )]  # fmt: skip
-    if a in (Action.REMOVED, Action.ABSENT, Action.WOULD_ADD, Action.WOULD_REMOVE):
-        sev = Severity.INFO if p.status is Status.OK else Severity.FAIL
-        return [make(
-            "UPNP_MAPPING_MISSING", variant="v6:" + a.value.replace("-", "_"), severity=sev,
-            detail=d, unique_id=p.unique_id or "", **v,
-        )]  # fmt: skip
-    if p.offered is False:
-        sev = Severity.FAIL if alone else Severity.INFO
-        return [make(
-            "UPNP_MAPPING_MISSING", variant="v6:not_offered" + (":alone" if alone else ""),
-            severity=sev, detail={"offered": False, **d}, **v,
-        )]  # fmt: skip
-    sev = Severity.FAIL if alone or not ipv4_done else Severity.WARN
-    return [make(
-        "UPNP_MAPPING_MISSING", variant="v6:failed" + (":error_fix" if p.error_fix else ""),
-        severity=sev, detail={"error_code": p.error_code, "error_name": p.error_name, **d},
-        error_fix=p.error_fix, **v,
-    )]  # fmt: skip
-
-
-def with_pinhole_entry(e: PacsEntry | None, p: PinholeResult | None) -> PacsEntry | None:
-    """The IPv4 entry, with the IPv6 one as its alternative where the pinhole is open."""
-    if e is None or p is None or not p.done or p.status is not Status.OK or not p.internal_client:
-        return e
-    note = "over IPv6, through the pinhole (a PACS given a host name may try IPv6 first)"
-    return replace(e, alternatives=(*e.alternatives, ("ipv6", p.internal_client, note)))
-
-
-def pinhole_entry(ctx: Context, p: PinholeResult) -> PacsEntry | None:
-    """--family 6: the PC's own global IPv6 address and port, once the pinhole is open."""
-    if not p.done or p.status is not Status.OK or not p.internal_client:
-        return None
-    return PacsEntry(
-        aet=ctx.aet or "",
-        host=p.internal_client,
-        port=p.internal_port,
-        note="this PC's global IPv6 address (no NAT on IPv6); the PACS must reach it over IPv6",
     )
