@@ -164,10 +164,11 @@ def test_the_five_wordings_fixed_by_issue_10() -> None:
              pacs_aet="P", register="AE title 'MYSCU'")  # fmt: skip
     assert "*" not in r.fix and "when the calling AE title is unknown" in r.fix
 
-    for code, variant, extra in (
+    cases: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("LISTENER_IPV4_ONLY", "measured", {}),
         ("LISTENER_IPV6_ONLY", DEFAULT, {"told": "v6only"}),
-    ):
+    )
+    for code, variant, extra in cases:
         g = make(code, variant=variant, listing="storescp on :::104", port=104, **extra)
         assert "listen on port 104 on " in g.fix, g.fix
         assert not g.fix.rstrip(".").endswith("104"), g.fix

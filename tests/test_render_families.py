@@ -16,6 +16,7 @@ from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report, Severity
 from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
 from reverseprobe.model.dicom import TcpState
 from reverseprobe.model.firewall import Reading, Verdict
+from reverseprobe.model.forward import Action
 from reverseprobe.render.checklist_text import render_checklist_text
 from reverseprobe.render.families import family_labels
 from reverseprobe.render.html import render_html
@@ -153,7 +154,7 @@ def test_the_ipv4_mapping_and_the_ipv6_pinhole_read_apart() -> None:
 def test_a_missing_pinhole_beside_the_ipv4_mapping_names_both() -> None:
     v4 = make("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
     (v6,) = advice.pinhole_findings(
-        CTX, _pin(status=Status.FAIL, action=advice.Action.REFUSED, error_code=606), ipv4_done=True
+        CTX, _pin(status=Status.FAIL, action=Action.REFUSED, error_code=606), ipv4_done=True
     )
     assert v6.code == "UPNP_MAPPING_MISSING"
     out = render_text(_report([v4, v6], command="forward"), color=False, width=120)

@@ -84,7 +84,7 @@ for cx in AllStoragePresentationContexts:
     assert cx.abstract_syntax is not None
     ae.add_supported_context(cx.abstract_syntax, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
 ae.add_supported_context("1.2.840.10008.1.1")
-handlers = [
+handlers: list[Any] = [
     (evt.EVT_C_STORE, on_store),
     (evt.EVT_REJECTED, on_rejected),
     (evt.EVT_ACCEPTED, on_accepted),
