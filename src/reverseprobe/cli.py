@@ -14,6 +14,22 @@ from typing import Any, NoReturn
 
 from reverseprobe import __version__
 from reverseprobe import config as c
+from reverseprobe.config.build import build_config
+from reverseprobe.config.forward import parse_lease
+from reverseprobe.config.validate import (
+    parse_aet,
+    parse_cidr,
+    parse_context,
+    parse_count,
+    parse_host_port,
+    parse_pacs_entry,
+    parse_port,
+    parse_port_ranges,
+    parse_positive,
+    parse_study_uid,
+    parse_timeout,
+    parse_url,
+)
 from reverseprobe.environment import Environment
 from reverseprobe.exitcodes import CommandFailed, ExitStatus, exit_status
 
@@ -47,7 +63,7 @@ def _common(p: argparse.ArgumentParser, timeout: float, what: str | None = None)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument(
         "--timeout",
-        type=_t(c.parse_timeout),
+        type=_t(parse_timeout),
         default=timeout,
         metavar="SECONDS",
         help=f"{what or 'global deadline for the whole command'} (default {timeout:g})",
@@ -61,20 +77,20 @@ def _common(p: argparse.ArgumentParser, timeout: float, what: str | None = None)
 def _port(p: argparse.ArgumentParser, help_: str) -> None:
     p.add_argument(
         "--port",
-        type=_t(c.parse_port),
+        type=_t(parse_port),
         default=c.DEFAULT_PORT,
         help=f"{help_} (default {c.DEFAULT_PORT})",
     )
 
 
 def _aet(p: argparse.ArgumentParser, help_: str, *, required: bool = False) -> None:
-    p.add_argument("--aet", type=_t(c.parse_aet), required=required, help=help_)
+    p.add_argument("--aet", type=_t(parse_aet), required=required, help=help_)
 
 
 def _reflector(p: argparse.ArgumentParser, help_: str) -> None:
     p.add_argument(
         "--reflector",
-        type=_t(c.parse_url, what="reflector URL"),
+        type=_t(parse_url, what="reflector URL"),
         metavar="URL",
         help=f"{help_} (env {c.ENV_REFLECTOR})",
     )
@@ -83,7 +99,7 @@ def _reflector(p: argparse.ArgumentParser, help_: str) -> None:
 def _ip_service(p: argparse.ArgumentParser, *, no_public_ip: bool = True) -> None:
     p.add_argument(
         "--ip-service",
-        type=_t(c.parse_url, what="IP service URL"),
+        type=_t(parse_url, what="IP service URL"),
         action="append",
         metavar="URL",
         dest="ip_services",
@@ -147,19 +163,19 @@ def _check_parser(sub: Any) -> None:
     ck.add_argument(
         "--pacs-entry",
         metavar="AET@HOST:PORT",
-        type=_t(c.parse_pacs_entry),
+        type=_t(parse_pacs_entry),
         help="the entry the PACS administrator already made for this SCU, to compare",
     )
     ck.add_argument(
         "--pacs",
-        type=_t(c.parse_host_port, what="--pacs HOST:PORT"),
+        type=_t(parse_host_port, what="--pacs HOST:PORT"),
         metavar="HOST:PORT",
         help="receiver preflight: the PACS whose IMAGE-level C-FIND tells what it will send "
         "(with --pacs-aet); its studies are only read",
     )
     ck.add_argument(
         "--pacs-aet",
-        type=_t(c.parse_aet, what="PACS AE title"),
+        type=_t(parse_aet, what="PACS AE title"),
         help="receiver preflight: the PACS's AE title (with --pacs)",
     )
     _preflight_contexts(ck, "receiver preflight", "")
@@ -186,12 +202,12 @@ def _forward_parser(sub: Any) -> None:
     _port(fw, "internal port on this PC")
     fw.add_argument(
         "--external-port",
-        type=_t(c.parse_port, what="external port"),
+        type=_t(parse_port, what="external port"),
         help="port on the router (default: --port)",
     )
     fw.add_argument(
         "--lease",
-        type=_t(c.parse_lease),
+        type=_t(parse_lease),
         default=None,
         metavar="SECONDS",
         help=f"mapping lifetime; 0 = permanent (default {c.DEFAULT_LEASE}, "
@@ -272,7 +288,7 @@ def _preflight_contexts(p: argparse.ArgumentParser, who: str, default: str) -> N
         dest="contexts",
         action="append",
         metavar="SOP=TS",
-        type=_t(c.parse_context),
+        type=_t(parse_context),
         help=f"{who}: a SOP class and transfer syntax to propose to the receiver on --port "
         f"(repeatable{default})",
     )
@@ -295,14 +311,14 @@ def _move_test_parser(sub: Any) -> None:
     )
     mv.add_argument(
         "--pacs",
-        type=_t(c.parse_host_port, what="--pacs HOST:PORT"),
+        type=_t(parse_host_port, what="--pacs HOST:PORT"),
         required=True,
         metavar="HOST:PORT",
         help="the PACS's DICOM address ([IPv6]:PORT for IPv6)",
     )
     mv.add_argument(
         "--pacs-aet",
-        type=_t(c.parse_aet, what="PACS AE title"),
+        type=_t(parse_aet, what="PACS AE title"),
         required=True,
         help="the PACS's AE title (the Called AE)",
     )
@@ -311,7 +327,7 @@ def _move_test_parser(sub: Any) -> None:
     mv.add_argument(
         "--study",
         metavar="UID",
-        type=_t(c.parse_study_uid),
+        type=_t(parse_study_uid),
         help="Study Instance UID (default: the first study the PACS lists)",
     )
     mv.add_argument(
@@ -330,7 +346,7 @@ def _move_test_parser(sub: Any) -> None:
     mv.add_argument("--save", metavar="DIR", help="keep received images in DIR")
     mv.add_argument(
         "--grace",
-        type=_t(c.parse_timeout, what="grace period"),
+        type=_t(parse_timeout, what="grace period"),
         default=None,
         metavar="SECONDS",
         help=f"keep listening after the final response (default {c.DEFAULT_GRACE:g}, less "
@@ -352,7 +368,7 @@ def _reflector_parser(sub: Any) -> None:
     )
     rf.add_argument(
         "--listen",
-        type=_t(c.parse_host_port, what="--listen HOST:PORT"),
+        type=_t(parse_host_port, what="--listen HOST:PORT"),
         action="append",
         default=None,
         metavar="HOST:PORT",
@@ -360,7 +376,7 @@ def _reflector_parser(sub: Any) -> None:
     )
     rf.add_argument(
         "--trust-proxy",
-        type=_t(c.parse_cidr),
+        type=_t(parse_cidr),
         action="append",
         default=[],
         metavar="CIDR",
@@ -368,14 +384,14 @@ def _reflector_parser(sub: Any) -> None:
     )
     rf.add_argument(
         "--allow-ports",
-        type=_t(c.parse_port_ranges, what="--allow-ports"),
-        default=c.parse_port_ranges(c.DEFAULT_ALLOW_PORTS),
+        type=_t(parse_port_ranges, what="--allow-ports"),
+        default=parse_port_ranges(c.DEFAULT_ALLOW_PORTS),
         metavar="LIST",
         help=f"ports it may dial (default {c.DEFAULT_ALLOW_PORTS})",
     )
     rf.add_argument(
         "--rate",
-        type=_t(c.parse_positive, what="--rate"),
+        type=_t(parse_positive, what="--rate"),
         default=12.0,
         metavar="PER_MINUTE",
         help="probes per source address per minute (default 12)",
@@ -385,7 +401,7 @@ def _reflector_parser(sub: Any) -> None:
         ("--max-concurrent", 64, "global cap on concurrent dial-backs (default 64)"),
         ("--max-per-source", 2, "probe requests in progress per source address (default 2)"),
     ):
-        rf.add_argument(flag, type=_t(c.parse_count, what=flag), default=default, help=help_)
+        rf.add_argument(flag, type=_t(parse_count, what=flag), default=default, help=help_)
     rf.add_argument(
         "--allow-loopback",
         action="store_true",
@@ -394,7 +410,7 @@ def _reflector_parser(sub: Any) -> None:
     rf.add_argument("--token-file", metavar="FILE", help="require this bearer token")
     rf.add_argument(
         "--connect-timeout",
-        type=_t(c.parse_timeout, what="--connect-timeout"),
+        type=_t(parse_timeout, what="--connect-timeout"),
         default=3.0,
         metavar="SECONDS",
         help="TCP connect budget of one dial-back (default 3, at most --timeout)",
@@ -451,14 +467,14 @@ def _watch_parser(sub: Any) -> None:
     wp.add_argument("--no-upnp", action="store_true", help="do not ask the router (UPnP/NAT-PMP)")
     wp.add_argument(
         "--interval",
-        type=_t(c.parse_positive, what="--interval"),
+        type=_t(parse_positive, what="--interval"),
         default=c.DEFAULT_WATCH_INTERVAL,
         metavar="SECONDS",
         help=f"seconds between rounds (default {c.DEFAULT_WATCH_INTERVAL:g})",
     )
     wp.add_argument(
         "--count",
-        type=_t(c.parse_count, what="--count"),
+        type=_t(parse_count, what="--count"),
         default=0,
         metavar="N",
         help="stop after N rounds (default: until stopped)",
@@ -583,7 +599,7 @@ def _dispatch(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     from reverseprobe.runner import Deadline, Interrupted, process_age
 
-    cfg = c.build_config(args, env.environ)
+    cfg = build_config(args, env.environ)
     if isinstance(cfg, c.ReflectorConfig):
         from reverseprobe.reflector.server import serve
 
