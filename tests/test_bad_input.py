@@ -18,6 +18,13 @@ import pytest
 
 from reverseprobe import config as c
 from reverseprobe.cli import main
+from reverseprobe.config.validate import (
+    parse_digits,
+    parse_host_port,
+    parse_port,
+    parse_timeout,
+    parse_url,
+)
 from reverseprobe.environment import Environment
 from reverseprobe.sitefile import MAX_SITE_BYTES, load_site
 
@@ -77,19 +84,19 @@ def test_bad_cli_values_are_exit_2_one_line_naming_the_value(argv: list[str], na
 )
 def test_digits_only(value: object) -> None:
     with pytest.raises(c.BadInput):
-        c.parse_digits(value)  # type: ignore[arg-type]
+        parse_digits(value)  # type: ignore[arg-type]
 
 
 def test_good_values_still_pass() -> None:
-    assert c.parse_port("104") == 104
-    assert c.parse_port(" 11112 ") == 11112
-    assert c.parse_port(65535) == 65535
-    assert c.parse_timeout("2.5") == 2.5
-    assert c.parse_timeout(".5") == 0.5
-    assert c.parse_timeout(10) == 10.0
-    assert c.parse_host_port("[::1]:104") == ("::1", 104)
-    assert c.parse_host_port("127.0.0.1:104") == ("127.0.0.1", 104)
-    assert c.parse_url("http://[2001:db8::1]:8470/x?y=1") == "http://[2001:db8::1]:8470/x?y=1"
+    assert parse_port("104") == 104
+    assert parse_port(" 11112 ") == 11112
+    assert parse_port(65535) == 65535
+    assert parse_timeout("2.5") == 2.5
+    assert parse_timeout(".5") == 0.5
+    assert parse_timeout(10) == 10.0
+    assert parse_host_port("[::1]:104") == ("::1", 104)
+    assert parse_host_port("127.0.0.1:104") == ("127.0.0.1", 104)
+    assert parse_url("http://[2001:db8::1]:8470/x?y=1") == "http://[2001:db8::1]:8470/x?y=1"
 
 
 def _checklist(path: Path) -> tuple[int, str, float]:

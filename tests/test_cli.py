@@ -163,13 +163,14 @@ def test_short_timeout_clamps_the_default_grace_instead_of_complaining() -> None
     import argparse
 
     from reverseprobe import config as c
+    from reverseprobe.config.move import move_test_config
 
     args = argparse.Namespace(
         pacs=("127.0.0.1", 104), pacs_aet="P", aet="A", port=11112, study=None, try_cget=False,
         save=None, grace=None, ip_services=None, no_public_ip=True, strict=False, timeout=3.0,
     )  # fmt: skip
-    cfg = c.move_test_config(args, {})
+    cfg = move_test_config(args, {})
     assert 0 < cfg.grace < 3.0
     args.grace = 3.0
     with pytest.raises(c.BadInput, match="--grace 3"):
-        c.move_test_config(args, {})
+        move_test_config(args, {})

@@ -67,7 +67,7 @@ def test_bad_options_exit_2_with_one_line(argv, needle):
 def test_config_defaults_and_environment():
     from reverseprobe.cli import build_parser
     from reverseprobe.commands.forward import make_request
-    from reverseprobe.config import forward_config
+    from reverseprobe.config.forward import forward_config
 
     env = Environment(environ={"REVERSEPROBE_REFLECTOR": "http://r.example:8470"})
     cfg = forward_config(build_parser().parse_args(["forward", "--aet", "MYSCU"]), env.environ)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from reverseprobe.config import parse_pacs_entry
+from reverseprobe.config.validate import parse_pacs_entry
 from reverseprobe.diagnosis.pacs_entry_check import move_rules
 from reverseprobe.model import PacsEntry, Severity
 from reverseprobe.probes.hairpin import probe_hairpin

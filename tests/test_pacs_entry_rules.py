@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from reverseprobe.config import PacsEntryGiven, parse_pacs_entry
+from reverseprobe.config import PacsEntryGiven
+from reverseprobe.config.validate import parse_pacs_entry
 from reverseprobe.diagnosis.pacs_entry_check import EntryTruth, entry_rules
 from reverseprobe.model import Finding, PacsEntry, Severity
 

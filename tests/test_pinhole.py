@@ -14,7 +14,8 @@ import pytest
 
 from peers.rawhttp import RawServer
 from reverseprobe.cli import build_parser
-from reverseprobe.config import BadInput, ForwardFamily, forward_config
+from reverseprobe.config import BadInput, ForwardFamily
+from reverseprobe.config.forward import forward_config
 from reverseprobe.deadline import Deadline
 from reverseprobe.diagnosis import forward as advice
 from reverseprobe.model import Severity, Status

@@ -136,7 +136,7 @@ def test_check_replays_the_recorded_contexts_to_storescp(tmp_path: Path, recorde
 def test_move_test_running_preflight_uses_the_recording(tmp_path: Path, recorded: Path) -> None:
     """Running mode against storescp +xa: the recorded JPEG context is accepted; no C-FIND
     guess (dcmqrscp gives no SOPClassUID at IMAGE level) replaces it."""
-    from reverseprobe.config import read_recorded_contexts
+    from reverseprobe.config.recorded import read_recorded_contexts
 
     port = free_port()
     with (

@@ -22,7 +22,7 @@ import pytest
 
 from peers.stalling import StallingListener
 from reflector_helpers import RecordingDialer, Response, probe, reflector, request
-from reverseprobe.config import parse_cidr
+from reverseprobe.config.validate import parse_cidr
 from reverseprobe.dicom.echo import quiet_pynetdicom
 from reverseprobe.dicom.scp import VerificationScp
 from reverseprobe.reflector.app import REFUSAL_LOG_BURST, escape

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reflector_helpers import RecordingDialer, free_port, probe, reflector, request
-from reverseprobe.config import parse_cidr
+from reverseprobe.config.validate import parse_cidr
 from reverseprobe.dicom.echo import quiet_pynetdicom
 from reverseprobe.dicom.scp import VerificationScp
 from reverseprobe.reflector.dialback import dial_address, family

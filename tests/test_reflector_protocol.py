@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reverseprobe.config import parse_port_ranges
+from reverseprobe.config.validate import parse_port_ranges
 from reverseprobe.dicom.echo import DicomResult, EchoResult, Rejection
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.reflector import protocol as p

@@ -26,7 +26,7 @@ from reflector_helpers import (
     reflector,
     request,
 )
-from reverseprobe.config import parse_cidr, parse_port_ranges
+from reverseprobe.config.validate import parse_cidr, parse_port_ranges
 from reverseprobe.dicom.echo import quiet_pynetdicom
 from reverseprobe.dicom.scp import VerificationScp
 from reverseprobe.reflector.protocol import BODY_LIMIT

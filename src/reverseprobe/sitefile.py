@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reverseprobe import config as c
+from reverseprobe.config.validate import (
+    parse_aet,
+    parse_host,
+    parse_pacs_entry,
+    parse_port,
+    parse_study_uid,
+    parse_timeout,
+    parse_url,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -184,7 +193,7 @@ class _Validator:
         v = self._get(t, where, key, float, "a number of seconds")
         if v is None:
             return None
-        return self.value((*where, key), lambda: c.parse_timeout(v, what=key))
+        return self.value((*where, key), lambda: parse_timeout(v, what=key))
 
     def required(self, where: Path_, key: str, value: _T | None) -> _T:
         if value is None:
@@ -210,15 +219,15 @@ class _Validator:
         w: Path_ = ("site",)
         self.known(st, w, _SITE_KEYS)
         aet_raw = self.required(w, "aet", self.string(st, w, "aet"))
-        aet = self.value((*w, "aet"), lambda: c.parse_aet(aet_raw))
+        aet = self.value((*w, "aet"), lambda: parse_aet(aet_raw))
         port_raw = self.integer(st, w, "port")
         port = c.DEFAULT_PORT
         if port_raw is not None:
-            port = self.value((*w, "port"), lambda: c.parse_port(port_raw))
+            port = self.value((*w, "port"), lambda: parse_port(port_raw))
         reflector_raw = self.string(st, w, "reflector")
         reflector = None
         if reflector_raw is not None:
-            reflector = self.value((*w, "reflector"), lambda: c.parse_url(reflector_raw))
+            reflector = self.value((*w, "reflector"), lambda: parse_url(reflector_raw))
         services = self._url_list(st, w, "ip_services")
         name = self.string(st, w, "name") or self.path.stem
         expect = self.string(st, w, "expect_process")
@@ -249,7 +258,7 @@ class _Validator:
         urls = []
         for u in v:
             try:
-                urls.append(c.parse_url(u))
+                urls.append(parse_url(u))
             except c.BadInput as exc:
                 raise self.error((*where, key), str(exc)) from None
         return tuple(urls)
@@ -282,18 +291,18 @@ class _Validator:
         if name.casefold() == SITE_TARGET:
             raise self.error((*w, "name"), f'"{SITE_TARGET}" names this PC; choose another name')
         host_raw = self.required(w, "host", self.string(t, w, "host"))
-        host = self.value((*w, "host"), lambda: c.parse_host(host_raw))
+        host = self.value((*w, "host"), lambda: parse_host(host_raw))
         port_raw = self.required(w, "port", self.integer(t, w, "port"))
-        port = self.value((*w, "port"), lambda: c.parse_port(port_raw))
+        port = self.value((*w, "port"), lambda: parse_port(port_raw))
         aet_raw = self.required(w, "aet", self.string(t, w, "aet"))
-        aet = self.value((*w, "aet"), lambda: c.parse_aet(aet_raw, what="PACS AE title"))
+        aet = self.value((*w, "aet"), lambda: parse_aet(aet_raw, what="PACS AE title"))
         study = self.string(t, w, "study")
         if study is not None:
-            self.value((*w, "study"), lambda: c.parse_study_uid(study))
+            self.value((*w, "study"), lambda: parse_study_uid(study))
         recv_raw = self.integer(t, w, "receive_port")
         receive_port = None
         if recv_raw is not None:
-            receive_port = self.value((*w, "receive_port"), lambda: c.parse_port(recv_raw))
+            receive_port = self.value((*w, "receive_port"), lambda: parse_port(recv_raw))
         return PacsSpec(
             name=name,
             host=host,
@@ -312,7 +321,7 @@ class _Validator:
         raw = self.string(t, w, "entry")
         if raw is None:
             return None
-        return self.value((*w, "entry"), lambda: c.parse_pacs_entry(raw, what="entry"))
+        return self.value((*w, "entry"), lambda: parse_pacs_entry(raw, what="entry"))
 
 
 def _default(value: _T | None, default: _T) -> _T:

@@ -23,6 +23,8 @@ from reverseprobe.commands.checklist_run import (
     MoveRunner,
     run_site,
 )
+from reverseprobe.config.checklist import checklist_config as checklist_config
+from reverseprobe.config.checklist import plan_outputs as plan_outputs
 from reverseprobe.environment import Environment
 from reverseprobe.exitcodes import CommandFailed
 from reverseprobe.model.checklist import ChecklistResult, RunResult, TargetRun
@@ -52,8 +54,6 @@ __all__ = [
 
 
 SiteChecklistConfig = c.ChecklistConfig  # the site file is read into ChecklistConfig.site
-plan_outputs = c.plan_outputs
-checklist_config = c.checklist_config
 FORMATS = tuple(f.value for f in c.ReportFormat.__members__.values())
 FILE_NAMES = c.FILE_NAMES
 

@@ -53,7 +53,7 @@ class TlsFacts:
 
 @dataclass(frozen=True)
 class TlsSettings:
-    """--tls, --tls-ca, --tls-cert, --tls-key: readable file paths (checked by config.py)."""
+    """--tls, --tls-ca, --tls-cert, --tls-key: readable file paths (checked by config.tls)."""
 
     ca: str | None = None
     cert: str | None = None

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from reverseprobe.config import MAX_DIALBACK_TIMEOUT, BadInput, parse_aet
+from reverseprobe.config import MAX_DIALBACK_TIMEOUT, BadInput
+from reverseprobe.config.validate import parse_aet
 from reverseprobe.model.dicom import DEFAULT_CALLING_AET, DicomResult, EchoResult, TcpState
 from reverseprobe.model.inbound import PortProbe as PortProbe
 from reverseprobe.model.inbound import ProbeAnswer as ProbeAnswer

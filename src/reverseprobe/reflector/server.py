@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from reverseprobe.config import MAX_TOKEN_BYTES as MAX_TOKEN_BYTES
-from reverseprobe.config import ReflectorConfig, reflector_config
-from reverseprobe.config import read_token as read_token
+from reverseprobe.config import ReflectorConfig
+from reverseprobe.config.reflector import read_token as read_token
+from reverseprobe.config.reflector import reflector_config
 from reverseprobe.environment import Environment
 from reverseprobe.exitcodes import CommandFailed
 from reverseprobe.reflector import protocol as p
