@@ -7,15 +7,19 @@ and a fix template per variant (`TEXTS`, like tailscale's health.Warnable). Rule
 
 To add a code:
 1. a `Code(...)` line in `CATALOGUE` (the name and severity SPEC.md's table gives);
-2. its `Text(summary, fix)` templates in `TEXTS`, one per variant where the wording genuinely
-   differs (str.format fields, plain names only: `{port}`, `{aet!r}`, `{status:04X}`);
+2. its `Text(summary, fix)` templates, one per variant where the wording genuinely differs
+   (str.format fields, plain names only: `{port}`, `{aet!r}`, `{status:04X}`), in the
+   `TEXTS` of the words module of the rules that make it (diagnosis/words/__init__.py says
+   which area goes where; a new area gets a module there, added to `merged()` below).
+   A sentence only some cases add is a module-level fragment there, formatted by the rule
+   and passed as a field ("" when absent); a variant where it is one such choice;
 3. a section in docs/findings.md (tests/test_findings_docs.py);
 4. the rule picks the variant and supplies the values, and the JSON facts apart:
    `make("CODE", variant="...", detail={...}, port=..., ...)`. A field of the variant left
    without a value, or a value no variant of the code names, raises (tests/test_catalogue.py
-   renders every template). Peer-supplied text is escaped where it is shown (render/,
-   textsafe.py); str.format never re-reads a value, so a peer's "{" is just a character.
-The older `make(code, summary, fix, **detail)` still works for rules not yet moved.
+   renders every template and checks, by AST, that no rule passes a sentence). Peer-supplied
+   text is escaped where it is shown (render/, textsafe.py); str.format never re-reads a
+   value, so a peer's "{" is just a character.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from reverseprobe.diagnosis.words import merged
 from reverseprobe.diagnosis.words import move as _move
 from reverseprobe.diagnosis.words import network as _network
 from reverseprobe.diagnosis.words import pacs as _pacs
+from reverseprobe.diagnosis.words import receiver as _receiver
 from reverseprobe.diagnosis.words.network import DYNAMIC_NOTE as DYNAMIC_NOTE
 from reverseprobe.diagnosis.words.network import FIREWALL_MEASURED as FIREWALL_MEASURED
 from reverseprobe.diagnosis.words.network import FIREWALL_OTHER_OPEN as FIREWALL_OTHER_OPEN
@@ -221,10 +226,8 @@ CATALOGUE: Mapping[str, Code] = {
 }  # fmt: skip
 
 
-def make(  # noqa: PLR0913 - keyword-only knobs beside the old positional texts
+def make(
     code: str,
-    summary: str | None = None,
-    fix: str = "",
     *,
     variant: str | None = None,
     severity: Severity | None = None,
@@ -232,24 +235,17 @@ def make(  # noqa: PLR0913 - keyword-only knobs beside the old positional texts
     detail: Mapping[str, Any] | None = None,
     **values: Any,
 ) -> Finding:
-    """A finding for a catalogued code; an unknown code is a programming error.
-
-    Templated: `make(code, variant=..., detail={...}, **values)` renders the catalogue's
-    texts. Older form, kept for rules not yet moved: `make(code, summary, fix, **detail)`."""
+    """A finding for a catalogued code, its words rendered from `TEXTS` (one way: a rule
+    never writes a sentence itself); an unknown code is a programming error. `values` fill
+    the variant's template, `detail` is the JSON facts, apart from the words."""
     entry = CATALOGUE[code]
-    if summary is None:
-        summary, fix = entry.render(variant, values)
-        facts = dict(detail or {})
-    else:
-        if variant is not None or detail is not None:
-            raise TypeError(f"{code}: a literal summary takes no variant and no detail mapping")
-        facts = values
+    summary, fix = entry.render(variant, values)
     return Finding(
         code=code,
         severity=severity or entry.severity,
         summary=summary,
         fix=fix,
-        detail=facts,
+        detail=dict(detail or {}),
         target=target,
     )
 
@@ -260,6 +256,7 @@ TEXTS: Mapping[str, Mapping[str, Text]] = merged(
     _network.TEXTS,
     _pacs.TEXTS,
     _move.TEXTS,
+    _receiver.TEXTS,
     _forward.TEXTS,
     _network.FIREWALL_TEXTS,
     _pacs.CHECKLIST_TEXTS,

@@ -5,8 +5,9 @@ A code's words go to the module of the rules that make its findings: words/local
 diagnosis/local.py (listener, port, route, the receiver's TLS), words/network.py for
 network.py, inbound.py and story.py (public address, NAT, UPnP, dial-back, firewall),
 words/pacs.py for pacs.py, pacs_entry_check.py, virtual.py and the checklist,
-words/forward.py for `forward`, words/move.py for move.py and receiver.py. A code used by
-two areas has variants in both (merged; a variant given twice raises at import).
+words/forward.py for `forward`, words/move.py for move.py, words/receiver.py for
+receiver.py. A code used by two areas has variants in both (merged; a variant given twice
+raises at import).
 """
 
 from __future__ import annotations
