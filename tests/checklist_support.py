@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from finding_support import literal
 from reverseprobe.commands.checklist import ChecklistResult, CheckRunner, MoveRunner, run_site
 from reverseprobe.config import CheckConfig, MoveTestConfig
-from reverseprobe.diagnosis.catalogue import CATALOGUE, make
+from reverseprobe.diagnosis.catalogue import CATALOGUE
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report, Status
 from reverseprobe.runner import Deadline
 from reverseprobe.sitefile import PacsSpec, Site
@@ -41,7 +42,7 @@ def report(
 
 
 def f(code: str, summary: str | None = None) -> Finding:
-    return make(code, summary or f"{code} happened (fixture).", f"Fix for {code} (fixture).")
+    return literal(code, summary or f"{code} happened (fixture).", f"Fix for {code} (fixture).")
 
 
 def site(*pacs: PacsSpec, name: str = "Radiology 2") -> Site:

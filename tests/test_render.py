@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from reverseprobe.diagnosis.catalogue import CATALOGUE, make
+from finding_support import literal
+from reverseprobe.diagnosis.catalogue import CATALOGUE
 from reverseprobe.diagnosis.path import hop_states
 from reverseprobe.model import PacsEntry, ProbeResult, Report, Severity, Status
 from reverseprobe.render.json import render_json
@@ -23,9 +24,9 @@ def report(*findings, strict: bool = False) -> Report:  # type: ignore[no-untype
     )
 
 
-MULTI = make("LISTENER_MULTIPLE", "Two programs listen.", "Stop one of them.")
-PRIV = make("PORT_PRIVILEGED", "Port 104.", "Use 11112.")
-OK = make("LISTENER_OK", "storescp answers.")
+MULTI = literal("LISTENER_MULTIPLE", "Two programs listen.", "Stop one of them.")
+PRIV = literal("PORT_PRIVILEGED", "Port 104.", "Use 11112.")
+OK = literal("LISTENER_OK", "storescp answers.")
 
 
 def test_plain_text_has_sections_fixes_entry_and_verdict() -> None:
@@ -102,13 +103,13 @@ def test_catalogue_covers_spec_table() -> None:
 
 
 def test_a_proven_connection_marks_the_hops_it_crossed() -> None:
-    moved = {h.hop.value: h.severity for h in hop_states([make("MOVE_OK", "2 images")])}
+    moved = {h.hop.value: h.severity for h in hop_states([literal("MOVE_OK", "2 images")])}
     assert set(moved.values()) == {Severity.PASS}
-    inbound = {h.hop.value: h.severity for h in hop_states([make("INBOUND_OK", "nonce seen")])}
+    inbound = {h.hop.value: h.severity for h in hop_states([literal("INBOUND_OK", "nonce seen")])}
     assert inbound["pacs"] is None  # the reflector is not the PACS: not measured there
     assert inbound["router"] is Severity.PASS and inbound["internet"] is Severity.PASS
     # a problem found on a crossed hop still shows
-    mixed = {h.hop.value: h.severity for h in hop_states([make("INBOUND_OK", "x"), PRIV])}
+    mixed = {h.hop.value: h.severity for h in hop_states([literal("INBOUND_OK", "x"), PRIV])}
     assert mixed["internet"] is Severity.WARN
 
 
@@ -127,7 +128,7 @@ def test_timing_table_only_with_verbose() -> None:
 
 
 def test_80_columns_wrapped_lines_indented_and_the_path_on_its_own_lines() -> None:
-    long = make(
+    long = literal(
         "LISTENER_MULTIPLE",
         "Two programs listen on the port and the one that answers may not be yours: " * 3,
         "Stop one of them; then run reverseprobe check again to see which one answers. " * 2,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 from checklist_support import site
+from finding_support import literal
 from reverseprobe.diagnosis import forward as advice
-from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.diagnosis.entry import with_other_family
 from reverseprobe.diagnosis.network import firewall_rules
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Report, Severity, Status
@@ -62,7 +62,7 @@ def _section(text: str, heading: str) -> list[str]:
 
 def test_a_probe_that_measured_refusals_is_not_listed_as_not_measured() -> None:
     rep = _report(
-        [make("LISTENER_OK", "storescp answers.")],
+        [literal("LISTENER_OK", "storescp answers.")],
         {
             "listeners": ProbeResult(status=Status.OK),
             "receiver": ProbeResult(status=Status.FAIL, reason="2 of 5 context(s) refused"),
@@ -140,7 +140,7 @@ def test_no_alternative_no_extra_lines() -> None:
 
 
 def _mapping_findings() -> list[Finding]:
-    v4 = make("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
+    v4 = literal("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
     (v6,) = advice.pinhole_findings(CTX, _pin(), ipv4_done=True)
     return [v4, v6]
 
@@ -152,7 +152,7 @@ def test_the_ipv4_mapping_and_the_ipv6_pinhole_read_apart() -> None:
 
 
 def test_a_missing_pinhole_beside_the_ipv4_mapping_names_both() -> None:
-    v4 = make("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
+    v4 = literal("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
     (v6,) = advice.pinhole_findings(
         CTX, _pin(status=Status.FAIL, action=Action.REFUSED, error_code=606), ipv4_done=True
     )
@@ -162,7 +162,7 @@ def test_a_missing_pinhole_beside_the_ipv4_mapping_names_both() -> None:
 
 
 def test_an_ipv4_only_report_is_unchanged() -> None:
-    v4 = make("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
+    v4 = literal("UPNP_MAPPING_OK", "The router forwards 100.128.0.2:11112 to this PC.")
     drop4 = Reading("nftables", True, Verdict.BLOCKED, "tcp dport 11112 drop", "ip v4f input")
     (blocks,) = firewall_rules(fw(drop4, None))
     assert blocks.detail["family"] == "ipv4"  # one family read: said in detail only

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
+from finding_support import literal
 from reverseprobe.addresses import classify
 from reverseprobe.config import CheckConfig
 from reverseprobe.diagnosis import check_findings
-from reverseprobe.diagnosis.catalogue import make
 from reverseprobe.diagnosis.entry import check_entry
 from reverseprobe.diagnosis.path import hop_states
 from reverseprobe.diagnosis.story import CutShort, resolve
@@ -208,10 +208,10 @@ def test_nothing_listening_is_not_a_listener_pass() -> None:
 
 def test_an_unreachable_pacs_gets_no_green_hops() -> None:
     found = [
-        make("LISTENER_OK", "ok"),
-        make("UPNP_MAPPING_OK", "ok"),
-        make("INBOUND_OK", "ok"),
-        make("PACS_UNREACHABLE", "no route", "fix it"),
+        literal("LISTENER_OK", "ok"),
+        literal("UPNP_MAPPING_OK", "ok"),
+        literal("INBOUND_OK", "ok"),
+        literal("PACS_UNREACHABLE", "no route", "fix it"),
     ]
     states = hop_states(found)
     assert [h.severity for h in states if h.hop is not Hop.PACS] == [None] * 4

@@ -30,6 +30,7 @@ from reverseprobe.diagnosis.receiver import (
     preflight_rules,
     receiver_rules,
 )
+from reverseprobe.diagnosis.words import move as words
 from reverseprobe.model import Finding, PacsEntry, ProbeResult, Severity, Status
 from reverseprobe.model.check import ListeningSocket
 from reverseprobe.model.dicom import (
@@ -183,17 +184,14 @@ class _Ctx:
     way: WayIn = WayIn()  # the way in, from the reflector (before the move)
 
     def entry_fix(self) -> str:
-        port = self.cfg.port
-        entry = register(self.cfg, self.entry)
-        fix = f"At the PACS, the entry for the Move Destination must be {entry}."
+        """The entry the PACS needs ({entry_fix} of several codes), with the forwarding behind
+        NAT and C-GET where the PACS offers it."""
+        fix = words.ENTRY_FIX.format(register=register(self.cfg, self.entry))
         if behind_nat(self.view):
-            fix += (
-                f" This PC is behind NAT: the router must forward TCP port {port} to "
-                f"{self.view.toward_pacs or self.view.lan}:{port} "
-                f"(`reverseprobe forward --upnp --port {port}`)."
-            )
+            toward = self.view.toward_pacs or self.view.lan
+            fix += words.ENTRY_FIX_NAT.format(port=self.cfg.port, toward=toward)
         if self.cget:
-            fix += " Or retrieve with C-GET, which this PACS accepts: it needs no connection back."
+            fix += words.ENTRY_FIX_CGET
         return fix
 
 
@@ -211,15 +209,7 @@ def _move_rules(  # noqa: PLR0911, PLR0913 - one return per move outcome, in the
     if move.port_busy is not None:
         return [_port_busy(move, cfg)]
     if move.receiver_mode == "running" and move.association is None:
-        return [
-            make(
-                "LISTENER_NONE",
-                f"Nothing listens on port {cfg.port}: start the receiver before the move "
-                f"(--receiver running asks to test the receiver already running).",
-                f"Start your DICOM receiver on port {cfg.port}, or use --receiver own.",
-                severity=Severity.FAIL,
-            )
-        ]
+        return [make("LISTENER_NONE", variant="running", severity=Severity.FAIL, port=cfg.port)]
     if move.association is AssocState.REJECTED and move.reject is not None:
         return [rejected(move.reject, cfg, entry, "C-MOVE")]
     if move.association is AssocState.ABORTED:
@@ -228,9 +218,9 @@ def _move_rules(  # noqa: PLR0911, PLR0913 - one return per move outcome, in the
         return [
             make(
                 "PACS_REJECTED_ASSOCIATION",
-                f"The PACS {pacs_name(cfg)} accepted the association but refused the Study Root "
-                f"C-MOVE presentation context.",
-                f"Ask the administrator to allow C-MOVE (retrieve) for {cfg.aet!r}.",
+                variant="move_context",
+                pacs=pacs_name(cfg),
+                aet=cfg.aet,
             )
         ]
     if move.association is not AssocState.ACCEPTED:
@@ -247,23 +237,18 @@ def _move_rules(  # noqa: PLR0911, PLR0913 - one return per move outcome, in the
         out.append(
             make(
                 "MOVE_CALLED_AET_MISMATCH",
-                f"The PACS connected back but called AE title {', '.join(map(repr, called))}, "
-                f"not the Move Destination {cfg.aet!r}.",
-                f"In the PACS's entry for {cfg.aet!r} set the AE title to exactly {cfg.aet!r}; "
-                f"a receiver that checks the called AE title will refuse these connections.",
-                called=called,
+                detail={"called": called},
+                called=", ".join(map(repr, called)),
+                aet=cfg.aet,
             )
         )
     if move.received_after_final:
         out.append(
             make(
                 "MOVE_FINAL_BEFORE_IMAGES",
-                f"{move.received_after_final} image(s) arrived after the PACS's final C-MOVE "
-                f"response ({move.final_code_hex}): a client that stops listening at the final "
-                f"response loses them.",
-                "Keep your SCU's Storage SCP running all the time, not only while a C-MOVE is "
-                'in progress; the PACS is faulty (Orthanc: set "SynchronousCMove": true).',
+                detail={"late": move.received_after_final},
                 late=move.received_after_final,
+                final_code=move.final_code_hex,
             )
         )
     mismatch = tls_mismatch_rules(move, cfg)
@@ -288,49 +273,16 @@ def tls_mismatch_rules(move: MoveResult, cfg: MoveTestConfig) -> list[Finding]:
     reason = str(cuts[0].detail.get("reason", ""))
     peer = cuts[0].peer or "the PACS"
     direction = _tls_direction(reason)
-    aet = repr(cfg.aet)
-    if direction == "plain-at-tls":
-        summary = (
-            f"The PACS ({peer}) opened its C-STORE sub-association with plain DICOM, but the "
-            f"receiver on port {cfg.port} expects DICOM over TLS: {reason}."
-        )
-        fix = (
-            f'Either turn TLS on for {aet} in the PACS (PS3.15 B.1; Orthanc: "UseDicomTls": '
-            f"true in its DicomModalities entry, with DicomTlsCertificate/DicomTlsPrivateKey "
-            f"and the CA of the receiver's certificate in DicomTlsTrustedCertificates; dcmtk: "
-            f"+tls; pynetdicom: an ssl_context), or run the receiver without TLS "
-            f"(move-test without --tls)."
-        )
-    elif direction == "handshake":
-        summary = (
-            f"The PACS ({peer}) and the receiver on port {cfg.port} both speak DICOM over TLS, "
-            f"but the handshake failed: {reason}."
-        )
-        fix = (
-            "Give each side the CA that signed the other's certificate (move-test --tls-ca: the "
-            "PACS's CA; Orthanc: DicomTlsTrustedCertificates), and check that neither "
-            "certificate has expired."
-        )
-    else:
-        summary = (
-            f"The PACS ({peer}) opened its C-STORE sub-association with TLS, but the receiver "
-            f"on port {cfg.port} speaks plain DICOM: {reason}."
-        )
-        fix = (
-            f'Either turn TLS off for {aet} in the PACS (Orthanc: "UseDicomTls": false in '
-            f"its DicomModalities entry), or run the receiver with TLS (move-test --tls "
-            f"--tls-cert CERT --tls-key KEY; dcmtk storescp +tls KEY CERT; pynetdicom: "
-            f"ssl_context; port {TLS_DICOM_PORT} by convention) and give the PACS the CA that "
-            f"signed its certificate."
-        )
     return [
         make(
             "MOVE_TLS_MISMATCH",
-            summary,
-            fix,
-            direction=direction,
-            connections=len(cuts),
+            variant=direction,
+            detail={"direction": direction, "connections": len(cuts), "reason": reason},
+            peer=peer,
+            port=cfg.port,
             reason=reason,
+            aet=cfg.aet,
+            tls_port=TLS_DICOM_PORT,
         )
     ]
 
@@ -349,25 +301,28 @@ def _port_busy(move: MoveResult, cfg: MoveTestConfig) -> Finding:
     socks = move.port_busy or ()
     holders = "; ".join(_who(s) for s in socks) or "another program"
     first = socks[0] if socks else None
-    stop = f"Stop {first.process} (PID {first.pid})" if first and first.pid else "Stop it"
+    named: dict[str, Any] = (
+        {"process": first.process, "pid": first.pid} if first and first.pid else {}
+    )
     return make(
         "MOVE_PORT_BUSY",
-        f"Port {port} is already taken by {holders}: move-test cannot listen there, and the "
-        f"PACS's images would go to that program.",
-        f"{stop} while you test, or pass a free --port (and register that port at the PACS). "
-        f"If that program is your DICOM receiver, test it with `reverseprobe check --port "
-        f"{port} --aet {cfg.aet}` instead. Exactly one program may listen on port {port}.",
-        sockets=[{"address": s.address, "pid": s.pid, "process": s.process} for s in socks],
-        error=move.port_error,
+        variant="holder" if named else None,
+        detail={
+            "sockets": [{"address": s.address, "pid": s.pid, "process": s.process} for s in socks],
+            "error": move.port_error,
+        },
+        port=port,
+        holders=holders,
+        aet=cfg.aet,
+        **named,
     )
 
 
-def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912, PLR0915 - one branch per cause's signature; to split
+def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912 - one branch per cause's signature; to split
     """The one finding that says whether the images arrived, and if not, where it broke."""
     cfg, port = ctx.cfg, ctx.cfg.port
     code, word = move.final_code, move.final_status
     status = f"{move.final_code_hex}, {move.final_meaning}" if code is not None else "none"
-    after = f"during the move and {move.grace_s:g} s after it"
     received, conns = move.received, move.connections
     detail: dict[str, Any] = {
         "final_code": move.final_code_hex,
@@ -390,10 +345,10 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912
         )
         return make(
             "MOVE_DESTINATION_UNKNOWN",
-            f"The PACS does not know the Move Destination {cfg.aet!r} (status "
-            f"{move.final_code_hex}, no sub-operation attempted).",
-            f"Ask the PACS administrator to add {register(cfg, ctx.entry)}.",
-            **detail,
+            detail=detail,
+            aet=cfg.aet,
+            final_code=move.final_code_hex,
+            register=register(cfg, ctx.entry),
         )
     done = word in (StatusWord.SUCCESS, StatusWord.WARNING)
     out_of_time = move.cancelled or move.no_response is NoResponse.TIMEOUT
@@ -402,28 +357,15 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912
         if done and completed > 0:
             return make(
                 "MOVE_DELIVERED_ELSEWHERE",
-                f"The PACS reports {completed} image(s) sent ({status}), but no connection "
-                f"reached port {port} on this PC {after}: they went to another receiver.",
-                f"The PACS's entry for {cfg.aet!r} points to another machine or port, or the "
-                f"router forwards port {port} to another PC. {ctx.entry_fix()}",
-                **detail,
+                variant="none_arrived",
+                detail=detail,
+                completed=completed,
+                status=status,
+                port=port,
+                grace=move.grace_s,
+                aet=cfg.aet,
+                entry_fix=ctx.entry_fix(),
             )
-        if move.no_response:
-            summary = f"The C-MOVE got no final response ({NO_RESPONSE_TEXT[move.no_response]})"
-        elif word is StatusWord.SUCCESS:
-            summary = f"The PACS reported success ({status}) without sub-operations,"
-        else:
-            summary = f"The C-MOVE failed ({status})"
-        summary += f" and no connection reached port {port} on this PC {after}."
-        if move.receiver_mode == "running":
-            summary += (
-                " (Observed from the connection table every 20 ms: an association shorter "
-                "than that can be missed; your receiver's log is the proof"
-                + (f"; {move.observer_note}" if move.observer_note else "")
-                + ".)"
-            )
-        if word is StatusWord.SUCCESS:
-            summary += " (A PACS that moves in the background reports success before it tries.)"
         if move.failed and way.state == "open":
             # The way in is open (the reflector got through) and the PACS tried: its entry
             # points elsewhere. PACS_ENTRY_WRONG, shared with the NAT-layers rules.
@@ -436,54 +378,14 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912
             )
             return make(
                 "PACS_ENTRY_WRONG",
-                f"The PACS knows {cfg.aet!r} and tried {move.failed} sub-operation(s), but it "
-                f"dials somewhere that is not this PC: the way in to port {port} is open (the "
-                f"reflector got through) and no connection from the PACS arrived. Its entry's "
-                f"address or port is wrong.",
-                f"In the PACS's AE table the entry for {cfg.aet!r} must be {must}.",
-                wrong=["address or port"],
-                expected=must,
-                **detail,
+                variant="move",
+                detail={"wrong": ["address or port"], "expected": must, **detail},
+                aet=cfg.aet,
+                failed=move.failed,
+                port=port,
+                must=must,
             )
-        if way.state in ("closed", "elsewhere") and not out_of_time:
-            summary += f" The way in is closed: {way.evidence} (see the inbound finding)."
-            detail["evidence"] = f"{way.evidence} before the move" + (
-                f"; the PACS reports {move.failed} failed" if move.failed else ""
-            )
-        if move.failed and "evidence" in detail:
-            fix = (
-                f"The PACS knows {cfg.aet!r} and tried {move.failed} sub-operation(s), but the "
-                f"way in to port {port} is closed: open it as the inbound finding says. "
-                f"{ctx.entry_fix()}"
-            )
-        elif move.failed:
-            # Its own counts say it knew the AE title and tried: the entry's address is wrong
-            # or the way in is closed, not a missing entry (PS3.4 C.4.2.1.4 sub-op counts).
-            fix = (
-                f"The PACS knows {cfg.aet!r} and tried {move.failed} sub-operation(s) (its own "
-                f"failed count), but it dials an address that does not reach port {port} on "
-                f"this PC, or the way in (router, firewall) is closed. {ctx.entry_fix()}"
-            )
-            detail["evidence"] = "the PACS's failed count > 0 and no connection arrived"
-        elif "evidence" in detail:
-            fix = (
-                f"The way in to port {port} is closed: open it first, as the inbound finding "
-                f"says; then, if the move still fails, the PACS lacks the entry or it points "
-                f"elsewhere. {ctx.entry_fix()}"
-            )
-        else:
-            fix = (
-                f"The PACS lacks the entry for {cfg.aet!r} (some PACS say 0xC000, not 0xA801) "
-                f"or its entry points to an address that does not reach this PC. "
-                f"{ctx.entry_fix()}"
-            )
-        if out_of_time:
-            fix += (
-                f" move-test's --timeout ({cfg.timeout:g} s) ended the wait: a PACS that waits "
-                f"out its own connect timeout answers later; rerun with a longer --timeout to "
-                f"see its final status."
-            )
-        return make("MOVE_NO_CONNECT_BACK", summary, fix, **detail)
+        return _no_connect_back(move, ctx, status, detail, out_of_time=out_of_time)
     if move.receiver_mode == "running":
         return _observed(move, ctx, status, detail)
     failed = (move.failed or 0) + move.store_failures
@@ -493,52 +395,100 @@ def _delivery(move: MoveResult, ctx: _Ctx) -> Finding:  # noqa: PLR0911, PLR0912
         senders = sorted({a.calling_aet for a in move.associations if a.calling_aet})
         return make(
             "MOVE_OK",
-            f"All {received} image(s) arrived on port {port} (from {via}); final status {status}. "
-            f"The storage sender your receiver must allow is {via}"
-            + (f" (not the Q/R AE title {cfg.pacs_aet!r})" if cfg.pacs_aet not in senders else "")
-            + ".",
-            storage_sender=senders,
-            **detail,
+            variant="own" if cfg.pacs_aet in senders else "own:not_qr",
+            detail={"storage_sender": senders, **detail},
+            received=received,
+            port=port,
+            via=via,
+            status=status,
+            pacs_aet=cfg.pacs_aet,
         )
     if received and move.completed and received < move.completed:
         return make(
             "MOVE_DELIVERED_ELSEWHERE",
-            f"Only {received} of the {move.completed} image(s) the PACS reports sent arrived on "
-            f"port {port}: the rest went to another receiver.",
-            f"Another program or PC shares the destination (two listeners on port {port}, or a "
-            f"router forwarding to several PCs). {ctx.entry_fix()}",
-            **detail,
+            variant="partial",
+            detail=detail,
+            received=received,
+            completed=move.completed,
+            port=port,
+            entry_fix=ctx.entry_fix(),
         )
     why: list[str] = []
     if failed:
-        why.append(f"{failed} sub-operation(s) failed")
+        why.append(words.WHY_FAILED.format(failed=failed))
     if move.no_response:
-        why.append(f"no final response ({NO_RESPONSE_TEXT[move.no_response]})")
+        why.append(words.WHY_NO_RESPONSE.format(no_response=NO_RESPONSE_TEXT[move.no_response]))
     elif not done:
-        why.append(f"final status ({status})")
+        why.append(words.WHY_FINAL.format(status=status))
     if want and received < want:
-        why.append(f"{received} of {want} image(s) arrived")
-    fix = (
-        "Ask the PACS administrator what the PACS logged for these sub-operations; the timeline "
-        "shows which association ended how."
-    )
-    cause = pacs_cannot_convert(move)
-    if cause is not None:
-        why.append("the PACS cannot send the study's transfer syntax")
-        fix = cause
+        why.append(words.WHY_MISSING.format(received=received, want=want))
+    variant = "own"
+    if pacs_cannot_convert(move):
+        why.append(words.WHY_CANNOT_CONVERT)
+        variant = "own:cannot_convert"
         detail["cause"] = "pacs-cannot-convert"
     if out_of_time:
-        why.append(f"move-test's --timeout ({cfg.timeout:g} s) ran out first")
-        fix = (
-            "Rerun with a longer --timeout, or test with a smaller study (--study UID); the "
-            "connection back works."
-        )
+        why.append(words.WHY_TIMEOUT.format(timeout=cfg.timeout))
+        variant = "own:timeout"
     return make(
         "MOVE_INCOMPLETE",
-        f"The PACS connected back to port {port} ({conns} connection(s)) but the move was "
-        f"incomplete: {'; '.join(why) or 'images missing'}.",
-        fix,
-        **detail,
+        variant=variant,
+        detail=detail,
+        port=port,
+        connections=conns,
+        why="; ".join(why) or words.WHY_NONE,
+        failed=move.failed,
+    )
+
+
+def _no_connect_back(
+    move: MoveResult, ctx: _Ctx, status: str, detail: dict[str, Any], *, out_of_time: bool
+) -> Finding:
+    """MOVE_NO_CONNECT_BACK: nothing reached us; how the move ended, and what the PACS's
+    counts and the way in say about where it broke (PS3.4 C.4.2.1.4 sub-operation counts)."""
+    cfg, way, word = ctx.cfg, ctx.way, move.final_status
+    if move.no_response:
+        ended = "no_response"
+    elif word is StatusWord.SUCCESS:
+        ended = "success"
+    else:
+        ended = "failed"
+    observed = ""
+    if move.receiver_mode == "running":
+        note = f"; {move.observer_note}" if move.observer_note else ""
+        observed = words.OBSERVED.format(note=note)
+    closed = ""
+    if way.state in ("closed", "elsewhere") and not out_of_time:
+        closed = words.WAY_CLOSED.format(evidence=way.evidence)
+        detail["evidence"] = f"{way.evidence} before the move" + (
+            f"; the PACS reports {move.failed} failed" if move.failed else ""
+        )
+    if move.failed and "evidence" in detail:
+        known = "tried:closed"
+    elif move.failed:
+        # Its own counts say it knew the AE title and tried: the entry's address is wrong
+        # or the way in is closed, not a missing entry.
+        known = "tried"
+        detail["evidence"] = "the PACS's failed count > 0 and no connection arrived"
+    elif "evidence" in detail:
+        known = "closed"
+    else:
+        known = "unknown"
+    return make(
+        "MOVE_NO_CONNECT_BACK",
+        variant=f"{ended}:{known}",
+        detail=detail,
+        no_response=NO_RESPONSE_TEXT[move.no_response] if move.no_response else "",
+        status=status,
+        port=cfg.port,
+        grace=move.grace_s,
+        observed=observed,
+        background=words.BACKGROUND if word is StatusWord.SUCCESS else "",
+        closed=closed,
+        aet=cfg.aet,
+        failed=move.failed,
+        entry_fix=ctx.entry_fix(),
+        out_of_time=words.OUT_OF_TIME.format(timeout=cfg.timeout) if out_of_time else "",
     )
 
 
@@ -551,54 +501,40 @@ def _observed(move: MoveResult, ctx: _Ctx, status: str, detail: dict[str, Any]) 
     if move.status.value == "ok":
         return make(
             "MOVE_OK",
-            f"The PACS reports all {move.completed} sub-operation(s) completed ({status}) and "
-            f"connected from {', '.join(peers)} to {', '.join(owners) or 'your receiver'} on "
-            f"port {port}. The storage sender your receiver must allow connects from "
-            f"{', '.join(peers)} (its calling AE title is often not {cfg.pacs_aet!r}: see the "
-            f"receiver's log).",
-            storage_sender=peers,
-            **detail,
+            variant="running",
+            detail={"storage_sender": peers, **detail},
+            completed=move.completed,
+            status=status,
+            peers=", ".join(peers),
+            owners=", ".join(owners) or "your receiver",
+            port=port,
+            pacs_aet=cfg.pacs_aet,
         )
     why = []
     if move.failed:
-        why.append(f"{move.failed} sub-operation(s) failed")
+        why.append(words.WHY_FAILED.format(failed=move.failed))
     if move.no_response:
-        why.append(f"no final response ({NO_RESPONSE_TEXT[move.no_response]})")
+        why.append(words.WHY_NO_RESPONSE.format(no_response=NO_RESPONSE_TEXT[move.no_response]))
     if move.observer_note:
-        why.append(f"connections may be missing: {move.observer_note}")
+        why.append(words.WHY_OBSERVER.format(note=move.observer_note))
     return make(
         "MOVE_INCOMPLETE",
-        f"The PACS connected to your receiver on port {port} "
-        f"({move.connections} connection(s)) but the move was incomplete ({status}"
-        f"{'; ' + '; '.join(why) if why else ''}).",
-        "Look in your receiver's log for these associations (the timeline gives their times "
-        "and source addresses); ask the PACS administrator what it logged for them. A receiver "
-        "that refuses the images says why there: the transfer syntax (archives mostly store "
-        "JPEG, JPEG-LS or JPEG 2000: dcmtk storescp needs +xa, Orthanc its accepted transfer "
-        "syntaxes), the SOP class, or the storage sender's AE title or address (Orthanc: "
-        "DicomAlwaysAllowStore / DicomModalities). To measure it: stop your receiver and run "
-        "move-test --receiver own --json > move.json once (its receiver records every context "
-        "the PACS proposes), then --contexts-from move.json preflights your receiver with "
-        "exactly those.",
-        **detail,
+        variant="running:why" if why else "running",
+        detail=detail,
+        port=port,
+        connections=move.connections,
+        status=status,
+        why="; ".join(why),
     )
 
 
 def _cget(get: ProbeResult) -> Finding:
     assert isinstance(get, GetResult)
-    if get.tried:
-        st = f"0x{get.final_code:04X}" if get.final_code is not None else "no final status"
-        measured = f"A C-GET of the study delivered {get.received} image(s) ({st})."
-    else:
-        measured = (
-            "It accepted the Study Root C-GET presentation context; --try-cget retrieves the "
-            "study to prove it."
-        )
+    final = f"0x{get.final_code:04X}" if get.final_code is not None else "no final status"
     return make(
         "CGET_AVAILABLE",
-        f"The PACS offers C-GET, which needs no connection back to this PC. {measured}",
-        "If your viewer or SCU supports C-GET, use it for this PACS: it avoids NAT, port "
-        "forwarding and firewall problems altogether.",
+        variant="tried" if get.tried else "accepted",
+        detail={"received": get.received, "tried": get.tried},
         received=get.received,
-        tried=get.tried,
+        final=final,
     )

@@ -3,31 +3,18 @@ the move stalled, or the receiver refused what the PACS sent (PS3.4 C.4.2, PS3.8
 
 from __future__ import annotations
 
+from typing import Any
+
 from reverseprobe.diagnosis.catalogue import make
+from reverseprobe.diagnosis.words import receiver as words
+from reverseprobe.diagnosis.words.receiver import PACS_SENDS_OTHER as PACS_SENDS_OTHER
+from reverseprobe.diagnosis.words.receiver import RECEIVER_FIXES as RECEIVER_FIXES
 from reverseprobe.model import Finding, Severity
 from reverseprobe.model.dicom import MoveResult
 from reverseprobe.model.receiver import PreflightContext, ReceiverPreflight, ts_name
 
 MOVE_NOT_SUPPORTED_CODE = 0x0122  # SOP Class not Supported (PS3.7 C.4.2 / Annex C)
 STALL_MIN_S = 1.0  # silence after the last pending response that counts as a stall
-
-RECEIVER_FIXES = (
-    "dcmtk storescp: run it with +xa (accept all transfer syntaxes), or -xf with a config "
-    "file listing the syntaxes and SOP classes, and for a fixed called AE title -aet with the "
-    "title the PACS calls; Orthanc: add the PACS's storage AE to DicomModalities (or "
-    "DicomAlwaysAllowStore true) and accept the transfer syntax (AcceptedTransferSyntaxes); "
-    "pynetdicom: supported_contexts with every transfer syntax (AllStoragePresentationContexts "
-    "and ALL_TRANSFER_SYNTAXES); dcm4chee: the AE's transfer capabilities and accepted calling "
-    "AE titles; DicomObjects: add the syntax to the Listen's accepted transfer syntaxes"
-)
-
-PACS_SENDS_OTHER = (
-    "its storage sender's proposal for this AE: Orthanc transcodes to "
-    "DicomScuPreferredTransferSyntax when the receiver refuses the stored syntax (the "
-    "modality's AllowTranscoding true); dcmqrscp proposes what -x= / -xy / -xv... say, and "
-    "converts only with the codec; dcm4chee: the destination AE's transfer capabilities or a "
-    "compression rule; e.g. uncompressed Explicit VR Little Endian, which every receiver accepts"
-)
 
 
 def receiver_rules(
@@ -37,38 +24,25 @@ def receiver_rules(
     `pf`: the receiver preflight of running mode, whose refusals can name the cause."""
     code = move.final_code
     if code == MOVE_NOT_SUPPORTED_CODE:
-        return [
-            make(
-                "MOVE_NOT_SUPPORTED",
-                "The PACS answered the C-MOVE with 0x0122 (SOP Class not supported): it does not "
-                "do C-MOVE at the Study Root information model.",
-                "Try the Patient Root information model, or C-GET (no connection back needed); "
-                "ask the PACS administrator which retrieve models it serves.",
-                final_code=move.final_code_hex,
-            )
-        ]
+        return [make("MOVE_NOT_SUPPORTED", detail={"final_code": move.final_code_hex})]
     stalled = move.final_code is None or move.cancelled  # no final, or only after our C-CANCEL
     if move.stall_s is not None and move.stall_s >= STALL_MIN_S and stalled:
         left = move.remaining if move.remaining is not None else "?"
         return [
             make(
                 "MOVE_STALLED",
-                f"The PACS stopped sending pending C-MOVE responses: {move.pending_responses} "
-                f"came, then nothing for {move.stall_s:.1f} s (completed {move.completed or 0}, "
-                f"failed {move.failed or 0}, remaining {left}).",
-                "On the PACS, its C-STORE sub-association to the receiver is waiting: raise the "
-                "receiver's or the PACS's DIMSE/network timeout only if the receiver is slow "
-                "(dcmtk storescp and dcmqrscp: -td/--dimse-timeout, -ta/--acse-timeout; "
-                "Orthanc: DicomScuTimeout on the sending side, DicomServerTimeout on the "
-                "receiving one; pynetdicom: AE.dimse_timeout and network_timeout; dcm4chee and "
-                "DicomObjects: the connection's response timeout); else ask the administrator "
-                "what the storage sender is stuck on. On this side, raise move-test's --timeout "
-                "(your SCU: its DIMSE timeout) to wait longer.",
+                detail={
+                    "pending": move.pending_responses,
+                    "completed": move.completed,
+                    "failed": move.failed,
+                    "remaining": move.remaining,
+                    "stall_s": move.stall_s,
+                },
                 pending=move.pending_responses,
-                completed=move.completed,
-                failed=move.failed,
-                remaining=move.remaining,
                 stall_s=move.stall_s,
+                completed=move.completed or 0,
+                failed=move.failed or 0,
+                remaining=left,
             )
         ]
     refused = refused_by_preflight(move, pf) if pf is not None else None
@@ -106,53 +80,47 @@ def refused_by_preflight(move: MoveResult, pf: ReceiverPreflight) -> Finding | N
         by_class.setdefault(c.abstract_syntax, []).append(c.transfer_syntax)
     sop, tss = next(iter(by_class.items()))
     ok = pf.accepted_for(sop)
-    takes = (
-        f"accepts it only in {', '.join(ts_name(t) for t in ok)}"
-        if ok
-        else "accepts it in no syntax"
-    )
+    if ok:
+        takes = words.TAKES_ONLY.format(syntaxes=", ".join(ts_name(t) for t in ok))
+    else:
+        takes = words.TAKES_NONE
     peers = sorted({a.peer for a in move.associations})
     who = sorted({f"{a.process} (PID {a.pid})" for a in move.associations if a.pid})
     status = (
         f"{move.final_code_hex} ({move.final_meaning})" if move.final_code is not None else "none"
     )
-    counts = f"completed {move.completed or 0}, failed {failed}, warning {move.warning or 0}" + (
-        f" of {move.expected} image(s)" if move.expected else ""
-    )
-    refused_names = ", ".join(ts_name(t) for t in tss[:7])
-    some = "some of " if move.completed else ""
-    also = f" (and {len(by_class) - 1} more SOP class(es))" if len(by_class) > 1 else ""
-    summary = (
-        f"The PACS reached your receiver ({move.connections} connection(s) from "
-        f"{', '.join(peers) or 'the PACS'} to {', '.join(who) or 'the program'} on port "
-        f"{move.port}), but {some}the images were refused: the move failed (final status "
-        f"{status}; "
-        f"{counts}), and your receiver refuses "
-        + (f"SOP class {sop} (a stand-in: the PACS did not name the study's SOP classes)"
-           if stand_in else f"the study's SOP class {sop}")
-        + f" in {refused_names}{also}; it {takes}. Measured: those refusals (the preflight's "
-        f"association, PS3.8 9.3.3.2) and the PACS's counts and final status. Inferred: that "
-        f"the PACS offered the images in one of the refused syntaxes"
-        + (" and that the study's SOP class is refused alike" if stand_in else "")
-        + " (it did not say which syntax it holds, and your receiver's answer to it is not "
-        "visible from here: the receiver's log shows it)."
-    )  # fmt: skip
     return make(
         "MOVE_STORE_REJECTED",
-        summary,
-        "Either accept it in the receiver (" + RECEIVER_FIXES + "), or have the PACS send "
-        "another transfer syntax (" + PACS_SENDS_OTHER + ").",
-        sop_class=sop,
-        refused_transfer_syntaxes=tss[:16],
-        accepted_transfer_syntaxes=list(ok),
-        contexts=[f"{c.abstract_syntax} in {c.transfer_syntax} ({c.result})" for c in refused[:8]],
-        final_code=move.final_code_hex,
-        completed=move.completed,
+        variant="preflight:stand_in" if stand_in else "preflight",
+        detail={
+            "sop_class": sop,
+            "refused_transfer_syntaxes": tss[:16],
+            "accepted_transfer_syntaxes": list(ok),
+            "contexts": [
+                f"{c.abstract_syntax} in {c.transfer_syntax} ({c.result})" for c in refused[:8]
+            ],
+            "final_code": move.final_code_hex,
+            "completed": move.completed,
+            "failed": failed,
+            "warning": move.warning,
+            "measured": ["preflight refusals", "PACS counts and final status", "connections"],
+            "inferred": "the PACS offered a refused transfer syntax",
+            "evidence": "preflight-stand-in" if stand_in else "preflight",
+        },
+        connections=move.connections,
+        peers=", ".join(peers) or "the PACS",
+        who=", ".join(who) or "the program",
+        port=move.port,
+        some="some of " if move.completed else "",
+        status=status,
+        completed=move.completed or 0,
         failed=failed,
-        warning=move.warning,
-        measured=["preflight refusals", "PACS counts and final status", "connections"],
-        inferred="the PACS offered a refused transfer syntax",
-        evidence="preflight-stand-in" if stand_in else "preflight",
+        warning=move.warning or 0,
+        of=words.OF_IMAGES.format(expected=move.expected) if move.expected else "",
+        sop_class=sop,
+        refused=", ".join(ts_name(t) for t in tss[:7]),
+        also=words.ALSO.format(more=len(by_class) - 1) if len(by_class) > 1 else "",
+        takes=takes,
     )
 
 
@@ -177,46 +145,30 @@ def _refused(move: MoveResult, pf: ReceiverPreflight | None = None) -> Finding |
         return None  # some went in: not a refusal of everything (MOVE_INCOMPLETE says it)
     what: list[str] = []
     if bad_cx:
-        what.append("contexts refused: " + "; ".join(bad_cx[:4]))
+        what.append(words.WHAT_CONTEXTS.format(contexts="; ".join(bad_cx[:4])))
     if statuses:
-        what.append("C-STORE statuses " + ", ".join(f"0x{s:04X}" for s in statuses))
+        what.append(words.WHAT_STATUSES.format(statuses=", ".join(f"0x{s:04X}" for s in statuses)))
     if rejected_assoc:
-        what.append(f"{len(rejected_assoc)} association(s) rejected")
-    summary = "The PACS reached the receiver, but the images were refused: " + "; ".join(what)
-    if move.receiver_mode == "running":
-        peers = sorted({a.peer for a in move.associations})
-        who = sorted({f"{a.process} (PID {a.pid})" for a in move.associations if a.pid})
-        summary = (
-            f"The PACS ({', '.join(peers)}) connected {len(move.associations)} time(s) to "
-            f"{', '.join(who) or 'your receiver'} on port {move.port} and reports {failed} "
-            f"sub-operation(s) failed, none completed. Measured: the connections (the "
-            f"connection table) and the PACS's counts. Inferred: that the receiver refused the "
-            f"images (a PACS fails the sub-operations it could not store), or that the PACS "
-            f"could not convert them to the transfer syntax the receiver chose (its log says "
-            f"so)"
-        )
-        first = pf.attempt("contexts") if pf is not None else None
-        if pf is not None and first is not None and first.state == "accepted" and not pf.refused:
-            summary += (
-                "; the preflight found no refused context, so the refusal came later: the "
-                "storage sender's AE title or address, or the C-STORE itself (the receiver's "
-                "log says which)"
-            )
-        if any("orthanc" in (a.process or "").lower() for a in move.associations):
-            summary += (
-                ". Orthanc accepts the association of a sender it does not know, then refuses "
-                "its C-STORE and aborts when DicomAlwaysAllowStore is false (its log: "
-                '"Rejected Store request from remote DICOM modality"): add the PACS\'s storage '
-                "AE title and address to its DicomModalities"
-            )
+        what.append(words.WHAT_REJECTED.format(count=len(rejected_assoc)))
+    detail = {"contexts": bad_cx[:8], "statuses": statuses, "failed": failed}
+    if move.receiver_mode != "running":
+        return make("MOVE_STORE_REJECTED", variant="own", detail=detail, what="; ".join(what))
+    peers = sorted({a.peer for a in move.associations})
+    who = sorted({f"{a.process} (PID {a.pid})" for a in move.associations if a.pid})
+    first = pf.attempt("contexts") if pf is not None else None
+    later = pf is not None and first is not None and first.state == "accepted" and not pf.refused
+    orthanc = any("orthanc" in (a.process or "").lower() for a in move.associations)
     return make(
         "MOVE_STORE_REJECTED",
-        summary + ".",
-        "Either accept them in the receiver (" + RECEIVER_FIXES + "), or have the PACS send "
-        "another transfer syntax (" + PACS_SENDS_OTHER + ").",
-        contexts=bad_cx[:8],
-        statuses=statuses,
+        variant="running",
+        detail=detail,
+        peers=", ".join(peers),
+        count=len(move.associations),
+        who=", ".join(who) or "your receiver",
+        port=move.port,
         failed=failed,
+        later=words.LATER if later else "",
+        orthanc=words.ORTHANC_STORE if orthanc else "",
     )
 
 
@@ -240,12 +192,14 @@ def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> li
             out.append(
                 make(
                     "LISTENER_REJECTS_AET",
-                    f"The receiver on {where} rejects associations called {pf.called_aet!r} "
-                    f"({r.reason_str}): the PACS's C-STORE sub-associations call exactly that.",
-                    f"Set the receiver's AE title to {pf.called_aet!r} (dcmtk storescp: -aet "
-                    f"{pf.called_aet}; Orthanc: DicomAet), or register its real title at the PACS.",
+                    variant="preflight",
+                    detail={
+                        "called_aet": pf.called_aet,
+                        "reject": f"{r.result_str}/{r.source_str}/{r.reason_str}",
+                    },
+                    where=where,
                     called_aet=pf.called_aet,
-                    reject=f"{r.result_str}/{r.source_str}/{r.reason_str}",
+                    reason_str=r.reason_str,
                 )
             )
     refused = pf.refused
@@ -261,17 +215,16 @@ def preflight_rules(pf: ReceiverPreflight, move: MoveResult | None = None) -> li
         out.append(
             make(
                 "LISTENER_BUSY",
-                f"The receiver on {where} rejected the {which} association as transient "
-                f"({rj.reason_str}): it takes fewer associations at once than a PACS may open"
-                + (f"; {_hit_text(move)}." if hit and move is not None else "."),
-                "Raise the receiver's association limit (pynetdicom: AE.maximum_associations; "
-                "dcmtk storescp: --fork, or one instance per PACS; Orthanc: it takes many, "
-                "DicomThreadsCount sets its threads; dcm4chee: the network connection's "
-                "association limits in its device configuration; DicomObjects: the Listen's "
-                "MaxAssociations), or have the PACS open one association at a time.",
+                variant=_hit_variant(move) if hit else None,
                 severity=Severity.FAIL if hit else Severity.WARN,
-                rejected=[t.purpose for t in busy],
-                reject=f"{rj.result_str}/{rj.source_str}/{rj.reason_str}",
+                detail={
+                    "rejected": [t.purpose for t in busy],
+                    "reject": f"{rj.result_str}/{rj.source_str}/{rj.reason_str}",
+                },
+                where=where,
+                which=which,
+                reason_str=rj.reason_str,
+                **(_hit_values(move) if hit else {}),
             )
         )
     return out
@@ -285,72 +238,61 @@ def _rejects_context(pf: ReceiverPreflight, move: MoveResult | None) -> Finding:
     where = f"{pf.host}:{pf.port}"
     will = [c for c in pf.refused if c.expected == "will"]
     may = [c for c in pf.refused if c.expected != "will"]
-    parts: list[str] = []
+    values: dict[str, Any] = {"where": where, "untested": ""}
     if will:
-        lines = [f"{c.abstract_syntax} in {ts_name(c.transfer_syntax)} ({c.result})" for c in will]
-        parts.append(
-            f"The receiver on {where} refuses {len(will)} of the presentation context(s) the "
-            f"PACS will propose (from {pf.contexts_from}): "
-            + "; ".join(lines[:4])
-            + (f"; and {len(lines) - 4} more" if len(lines) > 4 else "")
-            + ". Images of these are refused when the PACS sends them."
-        )
+        lines = [
+            words.CONTEXT_LINE.format(
+                sop_class=c.abstract_syntax, syntax=ts_name(c.transfer_syntax), result=c.result
+            )
+            for c in will
+        ]
+        more = words.AND_MORE.format(more=len(lines) - 4) if len(lines) > 4 else ""
+        values.update(count=len(will), contexts_from=pf.contexts_from)
+        values["will"] = "; ".join(lines[:4]) + more
     if may:
-        parts.append(_may_text(pf, may, where, move))
+        values.update(_may_values(pf, may, move))
     if pf.untested:
-        parts.append(
-            f"{pf.untested} pair(s) past the 128-context limit of one association were not "
-            f"tested (SOP classes {', '.join(pf.untested_sop_classes[:4])})."
-        )
+        classes = ", ".join(pf.untested_sop_classes[:4])
+        values["untested"] = words.UNTESTED.format(untested=pf.untested, sop_classes=classes)
     return make(
         "LISTENER_REJECTS_CONTEXT",
-        " ".join(parts),
-        "Either accept them in the receiver (" + RECEIVER_FIXES + "), or have the PACS "
-        "send another transfer syntax (" + PACS_SENDS_OTHER + ").",
+        variant="will+may" if will and may else "will" if will else "may",
         severity=Severity.FAIL if will else Severity.WARN,
-        contexts=[
-            {
-                "sop_class": c.abstract_syntax,
-                "transfer_syntax": c.transfer_syntax,
-                "result": c.result,
-                "expected": c.expected,
-            }
-            for c in pf.refused[:32]
-        ],
-        untested=pf.untested,
+        detail={
+            "contexts": [
+                {
+                    "sop_class": c.abstract_syntax,
+                    "transfer_syntax": c.transfer_syntax,
+                    "result": c.result,
+                    "expected": c.expected,
+                }
+                for c in pf.refused[:32]
+            ],
+            "untested": pf.untested,
+        },
+        **values,
     )
 
 
-def _may_text(
-    pf: ReceiverPreflight, may: list[PreflightContext], where: str, move: MoveResult | None
-) -> str:
+def _may_values(
+    pf: ReceiverPreflight, may: list[PreflightContext], move: MoveResult | None
+) -> dict[str, str]:
+    """{may} and {arrived}: per SOP class, the syntaxes it is taken in and refused in."""
     by_class: dict[str, list[str]] = {}
     for c in may:
         by_class.setdefault(c.abstract_syntax, []).append(c.transfer_syntax)
     said = []
     for sop, tss in list(by_class.items())[:3]:
         ok = pf.accepted_for(sop)
-        takes = "only in " + ", ".join(ts_name(t) for t in ok) if ok else "in no syntax proposed"
-        said.append(
-            f"it accepts SOP class {sop} {takes}, and refuses it in "
-            + ", ".join(ts_name(t) for t in tss)
-        )
-    more = f"; and {len(by_class) - 3} more SOP class(es)" if len(by_class) > 3 else ""
-    text = (
-        f"The receiver on {where} refuses compressed transfer syntaxes the PACS may send: "
-        + "; ".join(said)
-        + more
-        + ". The PACS did not say in which syntax it holds these images (no Available "
-        "Transfer Syntax UID in its C-FIND): archives mostly hold JPEG, JPEG-LS or JPEG 2000 "
-        "and many send them as stored, so they would be refused; a PACS that converts to "
-        "uncompressed gets through."
-    )
-    if move is not None and move.status.value == "ok":
-        text += (
-            " This study arrived, so the PACS sent it in a syntax the receiver takes; a study "
-            "it holds compressed may still be refused."
-        )
-    return text
+        if ok:
+            takes = words.MAY_TAKES_ONLY.format(syntaxes=", ".join(ts_name(t) for t in ok))
+        else:
+            takes = words.MAY_TAKES_NONE
+        refused = ", ".join(ts_name(t) for t in tss)
+        said.append(words.MAY_CLASS.format(sop_class=sop, takes=takes, refused=refused))
+    more = words.MAY_MORE.format(more=len(by_class) - 3) if len(by_class) > 3 else ""
+    arrived = move is not None and move.status.value == "ok"
+    return {"may": "; ".join(said) + more, "arrived": words.MAY_ARRIVED if arrived else ""}
 
 
 def move_hit_limit(move: MoveResult | None) -> bool:
@@ -362,37 +304,36 @@ def move_hit_limit(move: MoveResult | None) -> bool:
     return bool(move.failed) or bool(move.connections)
 
 
-def _hit_text(move: MoveResult) -> str:
-    if move.failed:
-        return f"the move's {move.failed} failed sub-operation(s) met the same limit"
-    return (
-        f"the move met the same limit: the PACS connected {move.connections} time(s), stored "
-        f"nothing and answered {move.final_code_hex} ({move.final_meaning})"
-    )
+def _hit_variant(move: MoveResult | None) -> str:
+    return "hit:failed" if move is not None and move.failed else "hit:connected"
+
+
+def _hit_values(move: MoveResult | None) -> dict[str, Any]:
+    """The move's side of LISTENER_BUSY's hit variants (move_hit_limit is true: a move)."""
+    assert move is not None
+    return {
+        "failed": move.failed,
+        "connections": move.connections,
+        "final_code": move.final_code_hex,
+        "final_meaning": move.final_meaning,
+    }
 
 
 BUSY_EXPLAINS = ("MOVE_INCOMPLETE", "MOVE_STORE_REJECTED", "MOVE_DESTINATION_UNKNOWN")
 
 
-def pacs_cannot_convert(move: MoveResult) -> str | None:
+def pacs_cannot_convert(move: MoveResult) -> bool:
     """Our receiver accepted every context the PACS proposed, the PACS proposed only
     uncompressed syntaxes, and its sub-operations failed anyway: it holds the images in a
-    syntax it did not offer and cannot convert (dcmqrscp without -xy). The cause, or None."""
+    syntax it did not offer and cannot convert (dcmqrscp without -xy; MOVE_INCOMPLETE's
+    own:cannot_convert words say what to do)."""
     if move.receiver_mode != "own" or not move.failed or not move.associations:
-        return None
+        return False
     cxs = [c for a in move.associations for c in a.contexts if _storage(c.abstract_syntax)]
     if not cxs or any(c.result != "accepted" for c in cxs):
-        return None
+        return False
     offered = {ts for c in cxs for ts in c.transfer_syntaxes}
-    if not offered or not offered <= UNCOMPRESSED_TS:
-        return None
-    return (
-        f"The PACS proposed only uncompressed transfer syntaxes, which move-test's receiver "
-        f"accepted, and still failed {move.failed} sub-operation(s): it cannot send the study in "
-        f"the syntax it stores (compressed) and cannot convert it. On dcmqrscp run it with -xy "
-        f"(or the option proposing the stored syntax); on another PACS, configure its storage "
-        f"sender to offer the stored transfer syntax (JPEG, JPEG-LS, JPEG 2000) for this AE."
-    )
+    return bool(offered) and offered <= UNCOMPRESSED_TS
 
 
 def _storage(uid: str) -> bool:
