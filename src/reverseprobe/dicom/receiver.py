@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
+from reverseprobe.dicom.guard import Cut, Guard, Limits
+from reverseprobe.dicom.guarded_server import ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
 from reverseprobe.dicom.scp import dual_stack_host, unmapped
 from reverseprobe.dicom.timeline import EventKind, Timeline
