@@ -23,6 +23,7 @@ from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
 from reverseprobe.dicom.grace import images_still_owed
 from reverseprobe.dicom.move import MoveOutcome, MoveResult, c_move
+from reverseprobe.dicom.observer import Observer
 from reverseprobe.dicom.qr import (
     NO_RESPONSE_TEXT,
     AssocState,
@@ -32,7 +33,7 @@ from reverseprobe.dicom.qr import (
     status_meaning,
     status_word,
 )
-from reverseprobe.dicom.receiver import Observer, PortBusyError, Receiver
+from reverseprobe.dicom.receiver import PortBusyError, Receiver
 from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model import ProbeResult, Report, Status
 from reverseprobe.model.dicom import DicomResult, PacsTcp, StatusWord
