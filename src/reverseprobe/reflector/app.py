@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from reverseprobe.config import ReflectorConfig
 from reverseprobe.dicom.echo import DicomResult, EchoResult
 from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.reflector import answers as a
 from reverseprobe.reflector import protocol as p
 from reverseprobe.reflector.dialback import Dialer, dial_back
 from reverseprobe.reflector.limits import BoundedLog, DialSlots, PerSource, RateLimiter, rate_key
@@ -186,7 +187,7 @@ class Reflector:
         finally:
             self.per_source.release(key)
         self._log_probe(client, req, results, time.monotonic() - t0)
-        return _json(200, p.probe_answer(client, results, req.ignored))
+        return _json(200, a.probe_answer(client, results, req.ignored))
 
     # -- helpers --
 
@@ -450,7 +451,7 @@ class Reflector:
                     "client": client,
                     "called_aet": req.called_aet,
                     "calling_aet": req.calling_aet,
-                    "results": [_loggable(p.port_result(r)) for r in results],
+                    "results": [_loggable(a.port_result(r)) for r in results],
                     "ignored": list(req.ignored),
                     **({"tls": True, "tls_server_name": req.tls_server_name} if req.tls else {}),
                     "elapsed_ms": round(elapsed * 1000, 1),
