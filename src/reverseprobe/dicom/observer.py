@@ -9,8 +9,6 @@ from typing import Any
 from reverseprobe.dicom.timeline import EventKind, Timeline
 from reverseprobe.model.dicom import InboundAssociation
 
-# --- running mode: the user's receiver holds the port, we only watch -----------------------
-
 OBSERVE_EVERY_S = 0.02  # psutil's table sampled this often: a short association lasts ~50 ms
 MAX_OBSERVED = 64  # inbound connections described one by one
 
