@@ -40,6 +40,7 @@ CONVERTED = (
     "receiver.py",
     "../commands/checklist_run.py",
     "../commands/forward.py",
+    "../commands/forward_verify.py",
 )
 NOT_YET: set[tuple[str, str]] = set()
 RESERVED = {"code", "summary", "fix", "variant", "severity", "target", "detail"}

@@ -22,6 +22,7 @@ from reverseprobe.dicom.echo import DicomResult, quiet_pynetdicom
 from reverseprobe.dicom.scp import held_ports
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.model import Severity, Status
+from reverseprobe.model.inbound import PortProbe, ProbeAnswer
 from reverseprobe.portmap.errors import UpnpError
 from reverseprobe.probes.inbound import (
     ControlOutcome,
@@ -31,7 +32,6 @@ from reverseprobe.probes.inbound import (
     probe_inbound,
 )
 from reverseprobe.reflector.client import ask_probe
-from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
 from reverseprobe.runner import Deadline
 
 quiet_pynetdicom()

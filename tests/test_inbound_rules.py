@@ -13,6 +13,7 @@ from reverseprobe.diagnosis.inbound import Verdict, compare, isp_blocked, judge,
 from reverseprobe.dicom.echo import DicomResult
 from reverseprobe.dicom.tcp import TcpState
 from reverseprobe.model import ProbeResult, Severity, Status
+from reverseprobe.model.inbound import PortProbe, Reject
 from reverseprobe.probes.inbound import (
     ControlOutcome,
     ControlResult,
@@ -20,7 +21,6 @@ from reverseprobe.probes.inbound import (
     InboundMode,
     InboundResult,
 )
-from reverseprobe.reflector.protocol import PortProbe, Reject
 
 CFG = CheckConfig(port=11112, aet="MYSCU", reflector="https://r.example/")
 PYN = ("1.2.826.0.1.3680043.9.3811.3.0.4", "PYNETDICOM_304")

@@ -428,7 +428,7 @@ def test_family_option() -> None:
 
 
 def test_keep_opens_no_pinhole_and_says_so(tmp_path: Path) -> None:
-    from reverseprobe.commands.forward import pinhole_pass
+    from reverseprobe.commands.forward_pinhole import pinhole_pass
     from reverseprobe.environment import Environment
 
     cfg = _cfg("--keep")

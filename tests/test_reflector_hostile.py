@@ -25,7 +25,7 @@ from reflector_helpers import RecordingDialer, Response, probe, reflector, reque
 from reverseprobe.config.validate import parse_cidr
 from reverseprobe.dicom.echo import quiet_pynetdicom
 from reverseprobe.dicom.scp import VerificationScp
-from reverseprobe.reflector.app import REFUSAL_LOG_BURST, escape
+from reverseprobe.reflector.probelog import REFUSAL_LOG_BURST, escape
 from reverseprobe.reflector.targets import (
     LocalAddresses,
     OwnAddresses,

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from reverseprobe.config.validate import parse_port_ranges
 from reverseprobe.dicom.echo import DicomResult, EchoResult, Rejection
 from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.reflector import answers as a
 from reverseprobe.reflector import protocol as p
 
 ALLOW = parse_port_ranges("104,11112,1024-65535")
@@ -227,10 +228,10 @@ def test_answer_round_trip() -> None:
         echo_result(port=2000, tcp=TcpState.TIMEOUT, result=DicomResult.NOT_TESTED),
         echo_result(port=2001, result=DicomResult.NO_ANSWER, detail="line1\nline2"),
     ]
-    doc = json.loads(json.dumps(p.probe_answer("198.51.100.7", results, ["host"])))
+    doc = json.loads(json.dumps(a.probe_answer("198.51.100.7", results, ["host"])))
     assert doc["ignored"] == ["host"]
     assert doc["results"][3]["detail"] == "line1"
-    ans = p.parse_probe_answer(doc, [11112, 104, 2000, 2001])
+    ans = a.parse_probe_answer(doc, [11112, 104, 2000, 2001])
     assert ans.observed_ip == "198.51.100.7"
     p11112 = ans.for_port(11112)
     assert p11112 is not None
@@ -242,9 +243,9 @@ def test_answer_round_trip() -> None:
 
 
 def test_answer_missing_the_asked_port_is_invalid() -> None:
-    doc = p.probe_answer("198.51.100.7", [echo_result()])
-    with pytest.raises(p.AnswerError):
-        p.parse_probe_answer(doc, [104])
+    doc = a.probe_answer("198.51.100.7", [echo_result()])
+    with pytest.raises(a.AnswerError):
+        a.parse_probe_answer(doc, [104])
 
 
 @pytest.mark.parametrize(
@@ -261,23 +262,23 @@ def test_answer_missing_the_asked_port_is_invalid() -> None:
     ],
 )
 def test_garbage_answers(doc: Any) -> None:
-    with pytest.raises(p.AnswerError):
-        p.parse_probe_answer(doc, [11112])
+    with pytest.raises(a.AnswerError):
+        a.parse_probe_answer(doc, [11112])
 
 
 @settings(max_examples=300, deadline=None)
 @given(_json)
 def test_any_json_answer_parses_or_raises_answer_error(doc: Any) -> None:
-    with contextlib.suppress(p.AnswerError):
-        p.parse_probe_answer(doc, [11112])
-    with contextlib.suppress(p.AnswerError):
-        p.parse_ip_answer(doc)
-    p.parse_error_answer(doc)
+    with contextlib.suppress(a.AnswerError):
+        a.parse_probe_answer(doc, [11112])
+    with contextlib.suppress(a.AnswerError):
+        a.parse_ip_answer(doc)
+    a.parse_error_answer(doc)
 
 
 def test_untrusted_text_in_answers_is_cleaned_and_cut() -> None:
-    doc = p.probe_answer("1.2.3.4", [echo_result()])
+    doc = a.probe_answer("1.2.3.4", [echo_result()])
     doc["results"][0]["dicom"]["implementation_version_name"] = "\x1b[31mRED" + "X" * 100
-    ans = p.parse_probe_answer(doc, [11112])
+    ans = a.parse_probe_answer(doc, [11112])
     name = ans.results[0].implementation_version_name
     assert name is not None and "\x1b" not in name and len(name) <= 16

@@ -22,10 +22,9 @@ from reverseprobe.dicom.qr import (
     status_meaning,
     status_word,
 )
-from reverseprobe.dicom.receiver import InboundAssociation
 from reverseprobe.dicom.timeline import EventKind, Timeline, TimelineEvent
 from reverseprobe.model import Finding, ProbeResult, Severity, Status
-from reverseprobe.model.dicom import DicomResult, PacsTcp
+from reverseprobe.model.dicom import DicomResult, InboundAssociation, PacsTcp
 from reverseprobe.probes.listeners import ListeningSocket
 from reverseprobe.probes.pacs_address import AddressView, behind_nat
 from reverseprobe.render.timeline import describe

@@ -27,13 +27,8 @@ from reverseprobe.config import CheckConfig
 from reverseprobe.dicom.tls import HANDSHAKE_BUDGET, verify_pem
 from reverseprobe.model import Severity
 from reverseprobe.model.tls import TlsProblem, TlsSettings
-from reverseprobe.reflector.protocol import (
-    AnswerError,
-    RequestError,
-    parse_probe_answer,
-    parse_probe_request,
-    probe_request_body,
-)
+from reverseprobe.reflector.answers import AnswerError, parse_probe_answer
+from reverseprobe.reflector.protocol import RequestError, parse_probe_request, probe_request_body
 from test_json_schema import assert_valid
 from test_tls import _storescp
 

@@ -16,26 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reverseprobe.commands.move_observe import move_observed
+from reverseprobe.commands.move_receive import STOP_RESERVE_S, move_to_own_receiver
 from reverseprobe.config import MoveTestConfig
-from reverseprobe.diagnosis.move import delivered, inbound_config, rules
+from reverseprobe.diagnosis.move import inbound_config, rules
 from reverseprobe.diagnosis.pacs import pacs_entry
 from reverseprobe.dicom.find import FindResult, find_study
 from reverseprobe.dicom.get import GetResult, c_get
-from reverseprobe.dicom.grace import images_still_owed
-from reverseprobe.dicom.move import MoveOutcome, MoveResult, c_move
-from reverseprobe.dicom.qr import (
-    NO_RESPONSE_TEXT,
-    AssocState,
-    EchoProbeResult,
-    NoResponse,
-    Target,
-    status_meaning,
-    status_word,
-)
-from reverseprobe.dicom.receiver import Observer, PortBusyError, Receiver
-from reverseprobe.dicom.timeline import EventKind, Timeline
+from reverseprobe.dicom.move import MoveResult
+from reverseprobe.dicom.qr import EchoProbeResult, Target
+from reverseprobe.dicom.timeline import Timeline
 from reverseprobe.model import ProbeResult, Report, Status
-from reverseprobe.model.dicom import DicomResult, PacsTcp, StatusWord
+from reverseprobe.model.dicom import DicomResult, PacsTcp
 from reverseprobe.probes.pacs_address import AddressLookup, resolve
 from reverseprobe.runner import Deadline, Interrupted, Listener, Plan, Step, run_steps
 
@@ -45,9 +37,6 @@ ECHO_BUDGET_S = 10.0
 FIND_BUDGET_S = 30.0
 GET_PROBE_BUDGET_S = 5.0
 ADDRESS_BUDGET_S = 5.0
-GRACE_POLL_S = 0.05
-OBSERVE_TAIL_S = 0.3  # running mode: watched after the final response once a connection came
-STOP_RESERVE_S = 0.5  # pynetdicom's server polls every 0.5 s: shutdown() waits that long
 OWN_SKIP = "move-test's own receiver takes --port"
 RECEIVER_BUDGET_S = 15.0  # the preflight: a C-FIND for the contexts and four associations
 INBOUND_BUDGET_S = 12.0  # the reflector's dial-back of --port (probes/inbound.py)
@@ -302,261 +291,13 @@ def _move(  # noqa: PLR0913 - the move step's inputs: config, target, study, dea
     except Exception:  # noqa: BLE001 - unreadable socket table: the bind below still tells
         holders = ()
     if cfg.receiver == "running" or (cfg.receiver == "auto" and holders):
-        return _move_observed(cfg, target, find, dl, timeline, grace=grace, base=base,
-                              holders=holders)  # fmt: skip
+        return move_observed(cfg, target, find, dl, timeline, grace=grace, base=base,
+                             holders=holders)  # fmt: skip
     if holders:
         return MoveResult(
             status=Status.FAIL, reason=f"port {cfg.port} is taken", port_busy=holders, **base
         )
-    recv = Receiver(
-        cfg.aet,
-        cfg.port,
-        timeline,
-        save_dir=cfg.save_dir,
-        acse_timeout=min(10.0, dl.remaining()),
-        network_timeout=max(1.0, dl.remaining()),
-        ssl_context=_receiver_tls(cfg),
-    )
-    try:
-        recv.start()
-    except PortBusyError as exc:
-        try:
-            holders = tuple(listening_sockets(cfg.port)[0])
-        except Exception:  # noqa: BLE001
-            holders = ()
-        return MoveResult(
-            status=Status.FAIL,
-            reason=f"port {cfg.port} is taken",
-            port_busy=holders,
-            port_error=str(exc),
-            **base,
-        )
-    out: MoveOutcome | None = None
-    try:
-        listen_dl = Deadline(dl.at - STOP_RESERVE_S)  # stopping the listener takes ~0.5 s
-        move_dl = Deadline(max(time.monotonic() + 0.5, listen_dl.at - grace))
-        out = c_move(target, find.study_uid, cfg.aet, move_dl, timeline, on_final=recv.mark_final)
-        if out.association.state is AssocState.ACCEPTED:
-            _grace(
-                recv, out, instances=find.instances, grace=grace, dl=listen_dl, timeline=timeline
-            )
-    except KeyboardInterrupt as exc:
-        recv.stop()
-        if out is not None:  # the final response is in: keep what was measured (runner.run_steps)
-            timeline.add(EventKind.GRACE_END, why="interrupted", received=recv.received)
-            kept = _move_result(out, recv, grace, timeline, base)
-            exc.partial = dataclasses.replace(  # type: ignore[attr-defined]
-                kept, reason=f"interrupted (Ctrl-C); {kept.reason or 'measured so far'}"
-            )
-        raise
-    finally:
-        recv.stop()
-    return _move_result(out, recv, grace, timeline, base)
-
-
-def _receiver_tls(cfg: MoveTestConfig) -> Any:
-    """move-test --tls: our receiver's server context (PS3.15 B.1); with --tls-ca the PACS
-    must show a certificate of that CA. config.py checked that the pair loads."""
-    if cfg.tls is None or not cfg.tls.cert:
-        return None
-    from reverseprobe.dicom.tls import server_context
-
-    return server_context(cfg.tls)
-
-
-def _move_observed(  # noqa: PLR0913 - the observed move's inputs (running receiver mode, issue 11)
-    cfg: MoveTestConfig,
-    target: Target,
-    find: FindResult,
-    dl: Deadline,
-    timeline: Timeline,
-    *,
-    grace: float,
-    base: dict[str, Any],
-    holders: tuple[Any, ...],
-) -> MoveResult:
-    """Running mode: the user's receiver holds --port; C-MOVE to --aet and watch which
-    connections reach the port (Observer), touching nothing of that receiver."""
-    assert find.study_uid
-    if not holders:
-        return MoveResult(
-            status=Status.FAIL,
-            reason=f"nothing listens on port {cfg.port}: start your receiver before the move",
-            receiver_mode="running",
-            **base,
-        )
-    first = holders[0]
-    obs = Observer(
-        cfg.port, timeline, (getattr(first, "pid", None), getattr(first, "process", None))
-    )
-    out: MoveOutcome | None = None
-    try:
-        obs.start()
-        move_dl = Deadline(max(time.monotonic() + 0.5, dl.at - grace - OBSERVE_TAIL_S))
-        out = c_move(target, find.study_uid, cfg.aet, move_dl, timeline)
-        if out.association.state is AssocState.ACCEPTED:
-            # A PACS that answers before it sends (asynchronous move) connects afterwards.
-            end = time.monotonic() + (OBSERVE_TAIL_S if obs.connections else grace)
-            while time.monotonic() < min(end, dl.at) and not obs.connections:
-                time.sleep(GRACE_POLL_S)
-            timeline.add(EventKind.GRACE_END, why="observed", received=0)
-    finally:
-        obs.stop()
-    assocs = obs.associations()
-    code = out.final_code
-    word = status_word(code) if code is not None else None
-    a = out.association
-    complete = (
-        word in (StatusWord.SUCCESS, StatusWord.WARNING)
-        and not out.failed
-        and bool(out.completed)
-        and bool(assocs)
-    )
-    if a.state is not AssocState.ACCEPTED:
-        reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
-    elif code is None:
-        reason = (
-            f"no final C-MOVE response: {NO_RESPONSE_TEXT[out.no_response or NoResponse.TIMEOUT]}"
-        )
-    elif not complete:
-        reason = (
-            f"final status 0x{code:04X} ({status_meaning(code)}), {len(assocs)} connection(s) "
-            f"to port {cfg.port} observed"
-        )
-    else:
-        reason = None
-    status = Status.OK if complete else Status.FAIL
-    if code is None and out.no_response is NoResponse.TIMEOUT:
-        status = Status.TIMEOUT
-    return MoveResult(
-        status=status,
-        reason=reason,
-        **_from_outcome(out),
-        connections=obs.connections,
-        associations=assocs,
-        grace_s=round(grace, 3),
-        **_timing(out, timeline),
-        receiver_mode="running",
-        observer_note=obs.note,
-        port_busy=None,
-        **base,
-    )
-
-
-def _grace(  # noqa: PLR0913 - the grace wait reads the move, the receiver and the study's count
-    recv: Receiver,
-    out: MoveOutcome,
-    *,
-    instances: int | None,
-    grace: float,
-    dl: Deadline,
-    timeline: Timeline,
-) -> None:
-    """Keep listening after the final response: until no association is open and no image is
-    owed (dicom.grace: the counts decide), or `grace` seconds have passed with nothing
-    happening."""
-    start = timeline.now()
-    why = "deadline"
-    while not dl.expired:
-        now = timeline.now()
-        idle = now - max(recv.last_activity, start)
-        if recv.open_associations == 0:
-            if not images_still_owed(out, received=recv.received, instances=instances):
-                why = "all images in" if recv.received else "no images claimed"
-                break
-            if idle >= grace:
-                why = "grace period over"
-                break
-        elif idle >= grace:
-            why = "an inbound association stayed silent"
-            break
-        time.sleep(GRACE_POLL_S)
-    timeline.add(EventKind.GRACE_END, why=why, received=recv.received)
-
-
-def _move_result(
-    out: MoveOutcome, recv: Receiver, grace: float, timeline: Timeline, base: dict[str, Any]
-) -> MoveResult:
-    st = recv.stats()
-    code = out.final_code
-    word = status_word(code) if code is not None else None
-    a = out.association
-    want = out.completed or base.get("expected")
-    ok = delivered(word=word, received=st.received, failed=(out.failed or 0) + st.failed, want=want)
-    ok = ok and not out.cancelled and not out.remaining  # cut short by our C-CANCEL: not all
-    if a.state is not AssocState.ACCEPTED:
-        reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
-    elif code is None:
-        reason = (
-            f"no final C-MOVE response: {NO_RESPONSE_TEXT[out.no_response or NoResponse.TIMEOUT]}"
-        )
-    elif not ok:
-        reason = f"final status 0x{code:04X} ({status_meaning(code)}), {st.received} received"
-    else:
-        reason = None
-    status = Status.OK if ok else Status.FAIL
-    if code is None and out.no_response is NoResponse.TIMEOUT:
-        status = Status.TIMEOUT
-    return MoveResult(
-        status=status,
-        reason=reason,
-        **_from_outcome(out),
-        received=st.received,
-        store_failures=st.failed,
-        received_after_final=st.received_after_final,
-        bytes_received=st.bytes,
-        connections=st.connections,
-        associations=st.associations,
-        grace_s=round(grace, 3),
-        **_timing(out, timeline),
-        **base,
-        tls=recv.tls,
-    )
-
-
-def _from_outcome(out: MoveOutcome) -> dict[str, Any]:
-    """The MoveResult fields that restate the C-MOVE's own outcome (own and observed mode)."""
-    code, a = out.final_code, out.association
-    return {
-        "association": a.state,
-        "reject": a.reject,
-        "final_status": status_word(code) if code is not None else None,
-        "final_code": code,
-        "final_code_hex": f"0x{code:04X}" if code is not None else None,
-        "final_meaning": status_meaning(code) if code is not None else None,
-        "completed": out.completed,
-        "failed": out.failed,
-        "warning": out.warning,
-        "remaining": out.remaining,
-        "pending_responses": out.pending_responses,
-        "error_comment": out.error_comment,
-        "failed_instances": out.failed_instances,
-        "no_response": out.no_response,
-        "cancelled": out.cancelled,
-    }
-
-
-def _timing(out: MoveOutcome, timeline: Timeline) -> dict[str, Any]:
-    """When the final response came, the timeline, and the stall (own and observed mode)."""
-    return {
-        "final_t": None if out.final_t is None else round(out.final_t, 4),
-        "timeline": timeline.events(),
-        "timeline_dropped": timeline.dropped,
-        "stall_s": _stall(out, timeline),
-    }
-
-
-def _stall(out: MoveOutcome, timeline: Timeline) -> float | None:
-    """Seconds from the last pending C-MOVE response to the end of the wait, when pending
-    responses came and then no final one (PS3.4 C.4.2.1.4: pending until the last sub-op)."""
-    if not out.pending_responses or (out.final_code is not None and not out.cancelled):
-        return None  # a final response that our C-CANCEL did not force: no stall
-    events = timeline.events()
-    pending = [e.t for e in events if e.event is EventKind.MOVE_PENDING]
-    if not pending:
-        return None
-    end = [e.t for e in events if e.event in (EventKind.MOVE_NO_RESPONSE, EventKind.MOVE_CANCEL)]
-    return round(min(end or [timeline.now()]) - pending[-1], 3)  # until we gave up
+    return move_to_own_receiver(cfg, target, find, dl, timeline, grace=grace, base=base)
 
 
 def _get(

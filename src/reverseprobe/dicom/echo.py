@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from reverseprobe.concurrent import Call, start
-from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
+from reverseprobe.dicom.guard import Cut, CutKind, Limits
+from reverseprobe.dicom.guarded_ae import guard_of, guarded_ae
 from reverseprobe.dicom.tcp import TcpState, tcp_connect
 from reverseprobe.dicom.tls import (
     PROBLEM_TEXT,

@@ -16,7 +16,8 @@ from typing import Any
 
 from reverseprobe.deadline import Deadline
 from reverseprobe.dicom.echo import cut_text, rejection_of
-from reverseprobe.dicom.guard import Cut, CutKind, Limits, guard_of, guarded_ae
+from reverseprobe.dicom.guard import Cut, CutKind, Limits
+from reverseprobe.dicom.guarded_ae import guard_of, guarded_ae
 from reverseprobe.model.dicom import _MEANINGS as _MEANINGS
 from reverseprobe.model.dicom import NO_RESPONSE_TEXT as NO_RESPONSE_TEXT
 from reverseprobe.model.dicom import AssocOutcome as AssocOutcome

@@ -15,18 +15,29 @@ import dataclasses
 import errno
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reverseprobe.dicom.guard import Cut, Guard, Limits, ServerLimits, start_guarded_server
+from reverseprobe.dicom.guard import Cut, Guard, Limits
+from reverseprobe.dicom.guarded_server import ServerLimits, start_guarded_server
 from reverseprobe.dicom.qr import UID_RE
-from reverseprobe.dicom.scp import dual_stack_host, unmapped
+from reverseprobe.dicom.recording import (
+    VERIFICATION_SOP_CLASS,
+    InboundState,
+    ReceiverStats,
+    aet,
+    context_records,
+    dataset_size,
+    event_address,
+    read_proposal,
+    rounded,
+    save_new_file,
+    storage_like,
+)
+from reverseprobe.dicom.scp import dual_stack_host
 from reverseprobe.dicom.timeline import EventKind, Timeline
-from reverseprobe.model.dicom import ContextRecord, DicomStatus
-from reverseprobe.model.dicom import InboundAssociation as InboundAssociation
+from reverseprobe.model.dicom import DicomStatus
 
-VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 STORE_EVENTS_PER_ASSOCIATION = 5  # C-STORE entries per association in the timeline
 MAX_TRACKED_ASSOCIATIONS = 64  # inbound associations described one by one
 # What peers may cost (guard.py): anyone who reaches the port can connect.
@@ -35,105 +46,11 @@ MAX_PER_SOURCE = 16  # open at once from one address (a PACS may send in paralle
 MAX_MESSAGE = 512 << 20  # one C-STORE data set, held in memory by pynetdicom until complete
 PDU_TIMEOUT_S = 10.0  # a whole PDU, from its first byte
 CUT_EVENTS = 20  # cut-off entries in the timeline
-MAX_CONTEXTS = 128  # presentation contexts recorded per association (PS3.8 allows 128)
 MAX_STATUSES = 8  # distinct C-STORE statuses recorded per association
-# PS3.8 9.3.3.2 result/reason of a presentation context in the A-ASSOCIATE-AC
-CONTEXT_RESULT = {
-    0: "accepted",
-    1: "user-rejection",
-    2: "no-reason",
-    3: "abstract-syntax-not-supported",
-    4: "transfer-syntaxes-not-supported",
-}
-# Services a Storage SCP must not claim: the rest (storage, private, unknown) is accepted.
-_NOT_STORAGE_PREFIXES = ("1.2.840.10008.5.1.4.1.2.", "1.2.840.10008.5.1.4.31", "1.2.840.10008.3.")
-
-
-@dataclass(frozen=True)
-class ReceiverStats:
-    port: int
-    listening: bool
-    received: int = 0  # C-STOREs answered with success
-    failed: int = 0  # C-STOREs we could not keep (save errors)
-    received_after_final: int = 0
-    bytes: int = 0
-    connections: int = 0
-    associations: tuple[InboundAssociation, ...] = ()
-    untracked_associations: int = 0
-    first_store_t: float | None = None
-    last_store_t: float | None = None
-    saved_to: str | None = None
 
 
 class PortBusyError(OSError):
     """The receive port is taken (EADDRINUSE) or may not be bound (EACCES)."""
-
-
-class _Conn:
-    """Mutable state of one inbound association (guarded by the receiver's lock)."""
-
-    __slots__ = (
-        "accepted",
-        "bytes",
-        "called",
-        "calling",
-        "contexts",
-        "ended",
-        "ended_t",
-        "first_store_t",
-        "last_store_t",
-        "max_pdu",
-        "number",
-        "originator",
-        "peer",
-        "peer_port",
-        "rejected",
-        "roles",
-        "statuses",
-        "store_failures",
-        "stores",
-        "t",
-    )  # fmt: skip
-
-    def __init__(self, number: int, peer: str, peer_port: int, t: float) -> None:
-        self.number, self.peer, self.peer_port, self.t = number, peer, peer_port, t
-        self.called: str | None = None
-        self.calling: str | None = None
-        self.accepted = False
-        self.stores = self.store_failures = self.bytes = 0
-        self.first_store_t: float | None = None
-        self.last_store_t: float | None = None
-        self.ended: str | None = None
-        self.ended_t: float | None = None
-        self.rejected: tuple[str, ...] = ()
-        self.originator: str | None = None
-        self.contexts: tuple[ContextRecord, ...] = ()
-        self.max_pdu: int | None = None
-        self.statuses: list[int] = []
-        self.roles: dict[str, tuple[bool | None, bool | None]] = {}
-
-    def freeze(self) -> InboundAssociation:
-        return InboundAssociation(
-            number=self.number,
-            peer=self.peer,
-            peer_port=self.peer_port,
-            connected_t=round(self.t, 4),
-            called_aet=self.called,
-            calling_aet=self.calling,
-            accepted=self.accepted,
-            stores=self.stores,
-            store_failures=self.store_failures,
-            bytes=self.bytes,
-            first_store_t=_r(self.first_store_t),
-            last_store_t=_r(self.last_store_t),
-            ended=self.ended,
-            ended_t=_r(self.ended_t),
-            rejected_sop_classes=self.rejected,
-            move_originator_aet=self.originator,
-            contexts=self.contexts,
-            max_pdu=self.max_pdu,
-            store_statuses=tuple(self.statuses),
-        )
 
 
 class Receiver:
@@ -166,8 +83,8 @@ class Receiver:
         self._acse_timeout = acse_timeout
         self._network_timeout = network_timeout
         self._lock = threading.Lock()
-        self._conns: dict[int, _Conn] = {}  # id(Association) -> state, open ones only
-        self._done: list[_Conn] = []
+        self._conns: dict[int, InboundState] = {}  # id(Association) -> state, open ones only
+        self._done: list[InboundState] = []
         self._numbers = 0
         self._untracked = 0
         self._received = self._failed = self._after_final = self._bytes = 0
@@ -303,8 +220,8 @@ class Receiver:
                 connections=self._numbers,
                 associations=tuple(c.freeze() for c in conns),
                 untracked_associations=self._untracked,
-                first_store_t=_r(self._first_store_t),
-                last_store_t=_r(self._last_store_t),
+                first_store_t=rounded(self._first_store_t),
+                last_store_t=rounded(self._last_store_t),
                 saved_to=str(self.save_dir) if self.save_dir else None,
             )
 
@@ -328,17 +245,17 @@ class Receiver:
                 detail={"reason": cut.detail},
             )
 
-    def _conn(self, event: Any) -> _Conn | None:
+    def _conn(self, event: Any) -> InboundState | None:
         return self._conns.get(id(event.assoc))
 
     def _on_open(self, event: Any) -> None:
-        peer, peer_port = _address(event)
+        peer, peer_port = event_address(event)
         t = self.timeline.now()
         with self._lock:
             self._numbers += 1
             self._last_activity = t
             if len(self._conns) + len(self._done) < MAX_TRACKED_ASSOCIATIONS:
-                self._conns[id(event.assoc)] = _Conn(self._numbers, peer, peer_port, t)
+                self._conns[id(event.assoc)] = InboundState(self._numbers, peer, peer_port, t)
                 number: int | None = self._numbers
             else:
                 self._untracked += 1
@@ -351,23 +268,10 @@ class Receiver:
         from pynetdicom.presentation import build_context
 
         assoc = event.assoc
-        prim = assoc.requestor.primitive
-        called = _aet(getattr(prim, "called_ae_title", None))
-        calling = _aet(getattr(prim, "calling_ae_title", None))
-        proposed: dict[str, list[str]] = {}
-        for cx in getattr(prim, "presentation_context_definition_list", None) or []:
-            ts = proposed.setdefault(str(cx.abstract_syntax), [])
-            ts.extend(str(t) for t in cx.transfer_syntax if str(t) not in ts)
-        keep = [u for u in proposed if _storage_like(u)]
+        rq = read_proposal(assoc.requestor.primitive)
+        proposed = rq.proposed
+        keep = [u for u in proposed if storage_like(u)]
         refused = tuple(u for u in proposed if u not in keep)
-        roles: dict[str, tuple[bool | None, bool | None]] = {}
-        with contextlib.suppress(Exception):
-            for item in getattr(prim, "user_information", None) or []:
-                if type(item).__name__ == "SCP_SCU_RoleSelectionNegotiation":
-                    roles[str(item.sop_class_uid)] = (item.scu_role, item.scp_role)
-        max_pdu = None
-        with contextlib.suppress(Exception):
-            max_pdu = int(prim.maximum_length_received)
         with contextlib.suppress(Exception):
             assoc.acceptor.supported_contexts = [
                 build_context(u, [t for t in proposed[u] if UID_RE.match(t)] or proposed[u])
@@ -376,23 +280,17 @@ class Receiver:
         with self._lock:
             c = self._conn(event)
             if c is not None:
-                c.called, c.calling, c.rejected = called, calling, refused[:16]
-                c.max_pdu, c.roles = max_pdu, roles
+                c.called, c.calling, c.rejected = rq.called, rq.calling, refused[:16]
+                c.max_pdu, c.roles = rq.max_pdu, rq.roles
             number = c.number if c else None
             peer = c.peer if c else None
             self._last_activity = self.timeline.now()
-        detail: dict[str, Any] = {"called_aet": called, "calling_aet": calling}
-        if max_pdu is not None:
-            detail["max_pdu"] = max_pdu
-        detail["proposed"] = [{"sop_class": u, "transfer_syntaxes": proposed[u][:8]}
-                              for u in list(proposed)[:8]]  # fmt: skip
-        if refused:
-            detail["unsupported_sop_classes"] = list(refused[:16])
+        detail = rq.detail(refused)
         self.timeline.add(EventKind.ASSOCIATE_RQ, peer=peer, association=number, detail=detail)
 
     def _on_accepted(self, event: Any) -> None:
         """A-ASSOCIATE-AC sent: record each proposed context with our answer (PS3.8 9.3.3.2)."""
-        contexts = _context_records(event.assoc)
+        contexts = context_records(event.assoc)
         with self._lock:
             c = self._conn(event)
             if c is not None:
@@ -419,7 +317,7 @@ class Receiver:
     def _on_store(self, event: Any) -> int:
         t = self.timeline.now()
         req = event.request
-        size = _dataset_size(req)
+        size = dataset_size(req)
         status: int = DicomStatus.SUCCESS
         error = None
         if self.save_dir is not None:
@@ -452,7 +350,7 @@ class Receiver:
                 if status not in c.statuses and len(c.statuses) < MAX_STATUSES:
                     c.statuses.append(status)
                 if c.originator is None:
-                    c.originator = _aet(getattr(req, "MoveOriginatorApplicationEntityTitle", None))
+                    c.originator = aet(getattr(req, "MoveOriginatorApplicationEntityTitle", None))
                 nth = c.stores + c.store_failures
             number = c.number if c else None
         if nth <= STORE_EVENTS_PER_ASSOCIATION or error:
@@ -500,212 +398,4 @@ class Receiver:
             self._saved += 1
             n = self._saved
         stem = uid if UID_RE.match(uid) and len(uid) <= 64 else f"image-{n:06d}"
-        data = event.encoded_dataset(include_meta=True)
-        for i in range(100):
-            name = f"{stem}.dcm" if i == 0 else f"{stem}-{i}.dcm"
-            try:
-                with open(self.save_dir / name, "xb") as f:  # never overwrite a file
-                    f.write(data)
-                return
-            except FileExistsError:
-                continue
-        raise FileExistsError(errno.EEXIST, f"too many files named {stem}*.dcm")
-
-
-def _storage_like(uid: str) -> bool:
-    """Everything a PACS may send in a C-STORE: every storage class, private and unknown ones
-    included; only Q/R, worklist and the like are left out (a move never proposes them)."""
-    return uid == VERIFICATION_SOP_CLASS or not uid.startswith(_NOT_STORAGE_PREFIXES)
-
-
-def _context_records(assoc: Any) -> tuple[ContextRecord, ...]:
-    """Accepted and rejected contexts of an established association, by context ID."""
-    out: list[ContextRecord] = []
-    proposed: dict[int, tuple[str, ...]] = {}
-    with contextlib.suppress(Exception):
-        prim = assoc.requestor.primitive
-        for cx in prim.presentation_context_definition_list or []:
-            proposed[int(cx.context_id)] = tuple(str(t) for t in cx.transfer_syntax)
-    for cx in [*getattr(assoc, "accepted_contexts", []), *getattr(assoc, "rejected_contexts", [])]:
-        with contextlib.suppress(Exception):
-            result = int(cx.result) if cx.result is not None else 2
-            ts = cx.transfer_syntax
-            out.append(
-                ContextRecord(
-                    context_id=int(cx.context_id),
-                    abstract_syntax=str(cx.abstract_syntax),
-                    transfer_syntaxes=proposed.get(int(cx.context_id), tuple(str(t) for t in ts)),
-                    result=CONTEXT_RESULT.get(result, str(result)),
-                    accepted_transfer_syntax=str(ts[0]) if result == 0 and ts else None,
-                )
-            )
-    out.sort(key=lambda r: r.context_id)
-    return tuple(out[:MAX_CONTEXTS])
-
-
-def _address(event: Any) -> tuple[str, int]:
-    addr = getattr(event, "address", None)
-    try:
-        return unmapped(str(addr[0])), int(addr[1])  # type: ignore[index]
-    except (TypeError, IndexError, ValueError):
-        return "?", 0
-
-
-def _aet(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    s = str(value).strip()
-    return s or None
-
-
-def _dataset_size(req: Any) -> int:
-    ds = getattr(req, "DataSet", None)
-    if ds is None:
-        return 0
-    try:
-        return int(ds.getbuffer().nbytes)
-    except (AttributeError, TypeError, ValueError):
-        return 0
-
-
-def _r(t: float | None) -> float | None:
-    return None if t is None else round(t, 4)
-
-
-# --- running mode: the user's receiver holds the port, we only watch -----------------------
-
-OBSERVE_EVERY_S = 0.02  # psutil's table sampled this often: a short association lasts ~50 ms
-MAX_OBSERVED = 64  # inbound connections described one by one
-
-
-class Observer:
-    """Watches inbound TCP connections to `port` while the user's own receiver takes them.
-
-    Nothing is sent to that receiver: psutil's connection table (the kernel's, like `ss -tnp`)
-    is sampled every OBSERVE_EVERY_S in a thread started with concurrent.start; each new
-    established connection whose local port is `port` is one inbound association, with the
-    peer address and the PID and program that own it. Where the table or the owners are hidden
-    (no permission), `note` says so: zero connections is then "not visible", not "none came".
-    """
-
-    def __init__(
-        self, port: int, timeline: Timeline, owner: tuple[int | None, str | None] = (None, None)
-    ) -> None:
-        # `owner`: the listening socket's PID and program, for a connection seen already
-        # closing (TIME_WAIT has no process: the kernel keeps it after close()).
-        self.port, self.timeline, self.owner = port, timeline, owner
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._seen: dict[tuple[str, int], InboundAssociation] = {}
-        self._count = 0
-        self.note: str | None = None
-        self._call: Any = None
-        self.samples = 0
-
-    def start(self) -> None:
-        from reverseprobe import concurrent
-
-        # connections already open are not the PACS's: remember them first, untold
-        self._sample(tell=False)
-        with self._lock:
-            self._preexisting = set(self._seen)
-            self._seen.clear()
-            self._count = 0
-        self._call = concurrent.start(self._loop, name=f"observe-{self.port}")
-        self.timeline.add(EventKind.LISTENING, port=self.port, detail={"mode": "observing"})
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._call is not None:
-            self._call.wait(1.0)
-            self._call = None
-        self._sample()  # one last look: a connection of the last 30 ms
-
-    def __enter__(self) -> Observer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(OBSERVE_EVERY_S):
-            self._sample()
-
-    def _sample(self, *, tell: bool = True) -> None:
-        """One look at the table; `tell`: new connections go on the timeline."""
-        import psutil
-
-        try:
-            conns = psutil.net_connections(kind="tcp")
-        except (psutil.AccessDenied, PermissionError, OSError) as exc:
-            with self._lock:
-                self.note = f"the connection table is not readable here ({type(exc).__name__})"
-            return
-        t = self.timeline.now()
-        new: list[InboundAssociation] = []
-        hidden_owner = False
-        with self._lock:
-            self.samples += 1
-            for c in conns:
-                if not c.laddr or not c.raddr or c.status == psutil.CONN_LISTEN:
-                    continue
-                if c.laddr.port == self.port:
-                    key = (str(c.raddr.ip), int(c.raddr.port))
-                elif c.raddr.port == self.port and c.status == psutil.CONN_TIME_WAIT:
-                    # A sender on this host that already closed: its side outlives the
-                    # association by the TIME_WAIT period, ours is gone (RFC 9293 3.6.1).
-                    key = (str(c.laddr.ip), int(c.laddr.port))
-                else:
-                    continue
-                if key in self._seen or key in getattr(self, "_preexisting", set()):
-                    continue
-                self._count += 1
-                if len(self._seen) >= MAX_OBSERVED:
-                    continue
-                pid, name = c.pid, _process_name(c.pid)
-                if pid is None:
-                    pid, name = self.owner
-                hidden_owner |= pid is None
-                a = InboundAssociation(
-                    number=self._count,
-                    peer=key[0].removeprefix("::ffff:"),
-                    peer_port=key[1],
-                    connected_t=round(t, 4),
-                    pid=pid,
-                    process=name,
-                )
-                self._seen[key] = a
-                new.append(a)
-            if hidden_owner and self.note is None:
-                self.note = "the owning process of a connection is hidden (no permission)"
-        for a in new if tell else ():
-            self.timeline.add(
-                EventKind.CONNECTION,
-                peer=f"{a.peer}:{a.peer_port}",
-                association=a.number,
-                t=a.connected_t,
-                detail={"pid": a.pid, "process": a.process},
-            )
-
-    @property
-    def connections(self) -> int:
-        with self._lock:
-            return self._count
-
-    def associations(self) -> tuple[InboundAssociation, ...]:
-        with self._lock:
-            return tuple(sorted(self._seen.values(), key=lambda a: a.number))
-
-
-def _process_name(pid: int | None) -> str | None:
-    if pid is None:
-        return None
-    import psutil
-
-    try:
-        return str(psutil.Process(pid).name())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return None
+        save_new_file(self.save_dir, stem, event.encoded_dataset(include_meta=True))

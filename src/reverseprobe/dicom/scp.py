@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from reverseprobe.dicom.echo import VERIFICATION_SOP_CLASS
-from reverseprobe.dicom.guard import Limits, ServerLimits, start_guarded_server
+from reverseprobe.dicom.guard import Limits
+from reverseprobe.dicom.guarded_server import ServerLimits, start_guarded_server
 
 DEFAULT_AE_TITLE = "REVERSEPROBE"
 # A bare TCP connect (the reflector's reachability test) holds a pynetdicom association slot

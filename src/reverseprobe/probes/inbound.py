@@ -31,8 +31,8 @@ from reverseprobe.model.inbound import ControlResult as ControlResult
 from reverseprobe.model.inbound import Fingerprint as Fingerprint
 from reverseprobe.model.inbound import InboundMode as InboundMode
 from reverseprobe.model.inbound import InboundResult as InboundResult
+from reverseprobe.model.inbound import PortProbe, ProbeAnswer
 from reverseprobe.reflector.client import Endpoint, ReflectorError, ask_probe
-from reverseprobe.reflector.protocol import PortProbe, ProbeAnswer
 from reverseprobe.runner import Deadline, Probe
 
 if TYPE_CHECKING:

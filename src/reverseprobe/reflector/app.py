@@ -17,24 +17,23 @@ a line quotes is escaped (or the line is JSON).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import math
-import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from reverseprobe.config import ReflectorConfig
-from reverseprobe.dicom.echo import DicomResult, EchoResult
-from reverseprobe.dicom.tcp import TcpState
+from reverseprobe.reflector import answers as a
 from reverseprobe.reflector import protocol as p
 from reverseprobe.reflector.dialback import Dialer, dial_back
+from reverseprobe.reflector.dialjobs import ACTIVE_DIALS, OVERRUN_S, DialBacks
 from reverseprobe.reflector.limits import BoundedLog, DialSlots, PerSource, RateLimiter, rate_key
+from reverseprobe.reflector.probelog import REFUSAL_LOG_BURST, REFUSAL_LOG_PER_S, SUMMARY_S
 from reverseprobe.reflector.targets import OwnAddresses, refusal
 
 if TYPE_CHECKING:
@@ -42,12 +41,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("reverseprobe.reflector")
 READ_BODY_S = 5.0  # to receive a request body once the headers are in
-OVERRUN_S = 2.0  # beyond a dial-back's budget before its result is given up for lost
-ACTIVE_DIALS = max(4, 4 * (os.cpu_count() or 1))  # associations set up at once (see _admit)
-ACTIVE_HOLD_S = 0.25
-REFUSAL_LOG_PER_S = 5.0  # refusal lines a second at most, after a burst of REFUSAL_LOG_BURST
-REFUSAL_LOG_BURST = 20
-SUMMARY_S = 10.0  # how often the "N more refused" summary is written (when there is one)
 _STATUS_CODES = {
     400: p.ErrorCode.BAD_REQUEST,
     401: p.ErrorCode.UNAUTHORIZED,
@@ -62,33 +55,7 @@ _STATUS_CODES = {
 }
 
 
-def _failed(host: str, port: int, req: p.ProbeRequest, detail: str) -> EchoResult:
-    return EchoResult(
-        host=host,
-        port=port,
-        tcp=TcpState.TIMEOUT,
-        result=DicomResult.NOT_TESTED,
-        called_aet=req.called_aet,
-        calling_aet=req.calling_aet,
-        detail=detail,
-    )
-
-
-# --- configuration -------------------------------------------------------------------------
-
-
-class _Job:
-    """One dial-back thread: "running", then "done" (its slot given back by the thread) or
-    "abandoned" (its slot given back at the deadline; the thread counts as stuck until it
-    ends)."""
-
-    __slots__ = ("state",)
-
-    def __init__(self) -> None:
-        self.state = "running"
-
-
-class Reflector:
+class Reflector(DialBacks):
     """The routes and their limits; `app()` builds the aiohttp application."""
 
     def __init__(  # noqa: PLR0913 - keyword-only injection points (dialer, clock, limits) for tests
@@ -186,7 +153,7 @@ class Reflector:
         finally:
             self.per_source.release(key)
         self._log_probe(client, req, results, time.monotonic() - t0)
-        return _json(200, p.probe_answer(client, results, req.ignored))
+        return _json(200, a.probe_answer(client, results, req.ignored))
 
     # -- helpers --
 
@@ -204,18 +171,6 @@ class Reflector:
                 408, p.ErrorCode.REQUEST_TIMEOUT, "the body did not arrive in time"
             ) from None
         return p.parse_probe_request(body, self.cfg.allow_ports)
-
-    def _take_slots(self, n: int) -> None:
-        if self._closed:
-            raise p.RequestError(503, p.ErrorCode.BUSY, "the reflector is stopping")
-        if self.stuck >= self.max_stuck:
-            raise p.RequestError(
-                503, p.ErrorCode.BUSY, "too many dial-backs are stuck; retry later"
-            ).with_retry(self.cfg.timeout + self.overrun_s)
-        if not self.slots.try_acquire(n):
-            raise p.RequestError(
-                503, p.ErrorCode.BUSY, "too many dial-backs in progress; retry shortly"
-            ).with_retry(1.0)
 
     def _check_target(self, request: web.Request, client: str) -> None:
         """Never dial an address that is no single remote machine, or is this one."""
@@ -251,133 +206,6 @@ class Reflector:
             )
         self._log_refusal(client, 401, "missing or wrong bearer token")
         raise p.RequestError(401, p.ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
-
-    async def _dial_all(self, client: str, req: p.ProbeRequest) -> list[EchoResult]:
-        """Dial every port at once, one thread each. A thread gives its slot back when it
-        ends; at the deadline (budget + overrun) whatever still runs gives it back anyway
-        and is counted as stuck, so a peer that never lets go cannot hold a slot."""
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        budget = min(self.cfg.timeout, req.timeout or self.cfg.timeout)
-        futures: list[asyncio.Future[EchoResult]] = []
-        jobs: list[_Job] = []
-        try:
-            for port in req.ports:
-                release = await self._admit()
-                left = max(0.2, budget - (loop.time() - t0))
-                job = _Job()
-                jobs.append(job)
-                futures.append(
-                    self._start(loop, job, release, client=client, port=port, req=req, left=left)
-                )
-            await asyncio.wait(
-                futures, timeout=max(0.0, budget + self.overrun_s - (loop.time() - t0))
-            )
-        finally:
-            for job in jobs:
-                self._abandon(job)
-        out: list[EchoResult] = []
-        for port, fut in zip(req.ports, futures, strict=True):
-            if not fut.done():
-                fut.cancel()
-                out.append(_failed(client, port, req, "the dial-back overran its budget"))
-            elif fut.exception() is not None:
-                exc = fut.exception()
-                self._emit("dial-back to %s:%d failed: %r", client, port, exc, level=logging.ERROR)
-                out.append(_failed(client, port, req, "internal error in the dial-back"))
-            else:
-                out.append(fut.result())
-        return out
-
-    def _start(  # noqa: PLR0913 - keyword-only fields of one dial-back job
-        self,
-        loop: asyncio.AbstractEventLoop,
-        job: _Job,
-        release: Callable[[], None],
-        *,
-        client: str,
-        port: int,
-        req: p.ProbeRequest,
-        left: float,
-    ) -> asyncio.Future[EchoResult]:
-        """The dial-back in a daemon thread (a stuck one must not keep the process from
-        exiting, as a thread pool's would at interpreter exit)."""
-        fut: asyncio.Future[EchoResult] = loop.create_future()
-
-        def run() -> None:
-            try:
-                # "tls": true (issue 15): the same address and port, over TLS; a dialer
-                # without TLS (tests, benchmarks) is called as before
-                tls: dict[str, Any] = (
-                    {"tls": True, "server_name": req.tls_server_name} if req.tls else {}
-                )
-                res: EchoResult | None = self.dialer(
-                    client,
-                    port,
-                    called_aet=req.called_aet,
-                    calling_aet=req.calling_aet,
-                    connect_timeout=min(self.cfg.connect_timeout, left),
-                    budget=left,
-                    **tls,
-                )
-                err: BaseException | None = None
-            except BaseException as exc:  # noqa: BLE001 - handed to the request, logged there
-                res, err = None, exc
-            self._ended(job)
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                loop.call_soon_threadsafe(_settle, fut, res, err, release)
-
-        try:
-            threading.Thread(target=run, name=f"dial-back-{port}", daemon=True).start()
-        except RuntimeError:  # cannot start a thread (resources exhausted)
-            self._ended(job)
-            release()
-            fut.set_result(_failed(client, port, req, "the reflector could not start a dial-back"))
-        return fut
-
-    def _ended(self, job: _Job) -> None:
-        """A dial-back thread ended (called in that thread)."""
-        with self._lock:
-            if job.state == "running":
-                job.state = "done"
-                self.slots.release(1)
-            elif job.state == "abandoned":
-                job.state = "done"
-                self.stuck -= 1
-
-    def _abandon(self, job: _Job) -> None:
-        """The deadline: give the slot back now; a thread still running counts as stuck."""
-        with self._lock:
-            if job.state != "running":
-                return
-            job.state = "abandoned"
-            self.slots.release(1)
-            self.stuck += 1
-            stuck = self.stuck
-        self._emit("dial-back overran its deadline; %d stuck now", stuck, level=logging.WARNING)
-
-    async def _admit(self) -> Callable[[], None]:
-        """Wait for one of the few "active" permits. Associations are CPU work under one GIL:
-        fewer at once finish sooner (measured: p99 halves). A dial-back that is merely
-        waiting (a filtered port) gives its permit back after `ACTIVE_HOLD_S`, so slow
-        peers cannot starve the others; only `DialSlots` caps those."""
-        await self._active.acquire()
-        loop = asyncio.get_running_loop()
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._active.release()
-
-        handle = loop.call_later(ACTIVE_HOLD_S, release)
-
-        def now() -> None:
-            handle.cancel()
-            release()
-
-        return now
 
     @staticmethod
     def _error_response(exc: p.RequestError) -> web.StreamResponse:
@@ -425,140 +253,6 @@ class Reflector:
                 return _json(500, p.error_body(p.ErrorCode.INTERNAL, "internal error"))
 
         return errors
-
-    # -- the log --
-
-    def _emit(self, fmt: str, *args: object, level: int = logging.INFO) -> None:
-        """One line, whatever it quotes: control characters escaped (a "\\n" in a body key
-        or a peer's implementation version name cannot forge a line)."""
-        try:
-            text = fmt % args
-        except (TypeError, ValueError):
-            text = fmt
-        self.log.log(level, "%s", escape(text))
-
-    def _emit_json(self, rec: dict[str, Any]) -> None:
-        self.log.info("%s", json.dumps(rec, separators=(",", ":")))  # ensure_ascii: one line
-
-    def _log_probe(
-        self, client: str, req: p.ProbeRequest, results: Sequence[EchoResult], elapsed: float
-    ) -> None:
-        if self.cfg.json_log:
-            self._emit_json(
-                {
-                    "event": "probe",
-                    "client": client,
-                    "called_aet": req.called_aet,
-                    "calling_aet": req.calling_aet,
-                    "results": [_loggable(p.port_result(r)) for r in results],
-                    "ignored": list(req.ignored),
-                    **({"tls": True, "tls_server_name": req.tls_server_name} if req.tls else {}),
-                    "elapsed_ms": round(elapsed * 1000, 1),
-                }
-            )
-            return
-        parts = " ".join(
-            f"{r.port}:{r.tcp.value}/{r.result.value}"
-            + (f"({r.implementation_version_name!r})" if r.implementation_version_name else "")
-            + (f"+tls:{r.tls.problem or 'ok'}" if r.tls is not None else "")
-            for r in results
-        )
-        self._emit(
-            "probe client=%s called=%r calling=%r %s elapsed_ms=%.0f%s",
-            client,
-            req.called_aet,
-            req.calling_aet,
-            parts,
-            elapsed * 1000,
-            f" ignored={','.join(repr(k)[1:-1] for k in req.ignored)}" if req.ignored else "",
-        )
-
-    def _log_refusal(self, client: str, status: int, why: str) -> None:
-        """At a bounded rate; the rest is counted for the next summary line."""
-        if not self.refusals.allow(status):
-            return
-        if self.cfg.json_log:
-            self._emit_json({"event": "refused", "client": client, "status": status, "why": why})
-        else:
-            self._emit("refused client=%s status=%d %s", client, status, why)
-
-    def on_http_error(self, peer: str | None, status: int, why: str) -> None:
-        """aiohttp's parser refused a request (see `httpserver`)."""
-        self._log_refusal(peer or "?", status, why)
-
-    def flush_refusals(self) -> None:
-        """Write the "N more refused" summary, if any were left out."""
-        summary = self.refusals.take_summary()
-        if summary is None:
-            return
-        by_status, seconds = summary
-        total = sum(by_status.values())
-        if self.cfg.json_log:
-            self._emit_json(
-                {
-                    "event": "refused-summary",
-                    "count": total,
-                    "by_status": {str(k): v for k, v in by_status.items()},
-                    "seconds": round(seconds, 1),
-                }
-            )
-        else:
-            self._emit(
-                "refused %d more in the last %.0f s (not logged one by one): %s",
-                total,
-                max(1.0, seconds),
-                " ".join(f"status={k}:{v}" for k, v in by_status.items()),
-            )
-
-    async def _summaries(self, app: web.Application) -> AsyncIterator[None]:
-        """While serving: the refusal summary every `summary_s`; the last one at shutdown."""
-        del app
-
-        async def tick() -> None:
-            while True:
-                await asyncio.sleep(self.summary_s)
-                self.flush_refusals()
-
-        task = asyncio.create_task(tick())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.flush_refusals()
-
-
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029", ord("\\"): "\\\\"})
-
-
-def _loggable(result: dict[str, Any]) -> dict[str, Any]:
-    """A result for the JSON log: the receiver's certificate is described, not copied."""
-    tls = result.get("tls")
-    if isinstance(tls, dict) and tls.get("certificate_pem"):
-        return {**result, "tls": {**tls, "certificate_pem": "(sent to the client)"}}
-    return result
-
-
-def escape(text: str) -> str:
-    """Control characters (C0, DEL, C1, line separators) and backslashes as escapes."""
-    return text.translate(_CONTROL)
-
-
-def _settle(
-    fut: asyncio.Future[EchoResult],
-    res: EchoResult | None,
-    err: BaseException | None,
-    release: Callable[[], None],
-) -> None:
-    release()
-    if fut.done():  # given up at the deadline
-        return
-    if err is not None:
-        fut.set_exception(err)
-    elif res is not None:
-        fut.set_result(res)
 
 
 def _too_large() -> p.RequestError:

@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from reverseprobe.httpfetch import FetchError, FetchKind, fetch
+from reverseprobe.model.inbound import ProbeAnswer
+from reverseprobe.reflector import answers as a
 from reverseprobe.reflector import protocol as p
 
 
@@ -81,7 +83,7 @@ def ask_probe(  # noqa: PLR0913 - keyword-only fields of the reflector's probe r
     http_timeout: float,
     tls: bool = False,
     tls_server_name: str | None = None,
-) -> p.ProbeAnswer:
+) -> ProbeAnswer:
     """POST /v1/probe; the reflector dials `ports` back on the address it sees us at (with
     `tls`, over DICOM TLS, `tls_server_name` as the SNI)."""
     ep = Endpoint.parse(url)
@@ -90,8 +92,8 @@ def ask_probe(  # noqa: PLR0913 - keyword-only fields of the reflector's probe r
     )
     doc = _request(ep, "POST", p.PATH_PROBE, body, http_timeout)
     try:
-        return p.parse_probe_answer(doc, ports)
-    except p.AnswerError as exc:
+        return a.parse_probe_answer(doc, ports)
+    except a.AnswerError as exc:
         raise ReflectorError(
             ErrorKind.GARBAGE, f"the reflector's answer is invalid: {exc}"
         ) from exc
@@ -102,8 +104,8 @@ def ask_ip(url: str, *, timeout: float) -> str:
     ep = Endpoint.parse(url)
     doc = _request(ep, "GET", p.PATH_IP, None, timeout)
     try:
-        return p.parse_ip_answer(doc)
-    except p.AnswerError as exc:
+        return a.parse_ip_answer(doc)
+    except a.AnswerError as exc:
         raise ReflectorError(
             ErrorKind.GARBAGE, f"the reflector's answer is invalid: {exc}"
         ) from exc
@@ -124,7 +126,7 @@ def _request(ep: Endpoint, method: str, path: str, body: Any, timeout: float) ->
             method,
             ep.url(path),
             timeout=timeout,
-            max_bytes=p.ANSWER_LIMIT,
+            max_bytes=a.ANSWER_LIMIT,
             headers=headers,
             body=data,
             name="reflector-http",
@@ -136,7 +138,7 @@ def _request(ep: Endpoint, method: str, path: str, body: Any, timeout: float) ->
     except (UnicodeDecodeError, ValueError, RecursionError):
         doc = None
     if ans.status != 200:
-        err = p.parse_error_answer(doc)
+        err = a.parse_error_answer(doc)
         word, msg = err if err else (None, "")
         raise ReflectorError(
             ErrorKind.REFUSED,
@@ -157,7 +159,7 @@ def _translate(exc: FetchError, ep: Endpoint, timeout: float) -> ReflectorError:
         )
     if exc.kind is FetchKind.TOO_LARGE:
         return ReflectorError(
-            ErrorKind.GARBAGE, f"the answer is larger than {p.ANSWER_LIMIT} bytes"
+            ErrorKind.GARBAGE, f"the answer is larger than {a.ANSWER_LIMIT} bytes"
         )
     if exc.kind is FetchKind.GARBAGE:
         return ReflectorError(ErrorKind.GARBAGE, f"{ep.display}: {exc.reason}")
