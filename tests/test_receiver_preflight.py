@@ -113,7 +113,18 @@ def test_dcmtk_receiver_that_checks_its_called_aet(tmp_path: Path) -> None:
 
     with dcmqrscp(tmp_path, make_study(1), ("MYSCU", "127.0.0.1", free_port())) as port:
         right = _run(port, called="DQ")
-        wrong = _run(port, called="MYSCU")
+    # Under load dcmqrscp's A-ASSOCIATE-RJ is now and then not seen (the association ends as
+    # "no answer": seen about 1 in 8 with the CPU saturated, never on a quiet machine), so
+    # the wrong title is tried on up to three fresh dcmqrscp; never accepted, always.
+    tries = []
+    for n in range(3):
+        (tmp_path / f"w{n}").mkdir()
+        with dcmqrscp(tmp_path / f"w{n}", make_study(1), ("MYSCU", "127.0.0.1", free_port())) as p:
+            tries.append(_run(p, called="MYSCU"))
+        if tries[-1].attempt("contexts").reject is not None:  # type: ignore[attr-defined]
+            break
+    assert all(w.attempt("contexts").state != "accepted" for w in tries)  # type: ignore[attr-defined]
+    wrong = tries[-1]
     # (its answer to the later, short-budget tries depends on how fast it forks: not asserted)
     assert right.attempt("contexts").state == "accepted"  # type: ignore[attr-defined]
     assert wrong.status is Status.FAIL  # type: ignore[attr-defined]
