@@ -217,3 +217,41 @@ def test_library_warnings_about_a_peers_values_stay_off_stderr() -> None:
         warnings.warn_explicit("bad PDU", UserWarning, "pdu.py", 1, module="pynetdicom.pdu")
         warnings.warn_explicit("ours", UserWarning, "x.py", 1, module="reverseprobe.x")
     assert [str(w.message) for w in seen] == ["ours"]
+
+
+def test_a_rejection_that_loses_the_race_with_the_close_is_still_read() -> None:
+    """A peer that sends A-ASSOCIATE-RJ and resets at once (dcmqrscp now and then): pynetdicom
+    sees the RJ (Evt4) but not always is_rejected; the guard's first bytes still hold it."""
+    import contextlib
+    import socket as _socket
+    import struct
+    import threading as _threading
+
+    from reverseprobe.deadline import Deadline as _Deadline
+    from reverseprobe.dicom.qr import Target, associate
+
+    srv = _socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def peer() -> None:
+        for _ in range(3):
+            c, _a = srv.accept()
+            c.settimeout(5)
+            with contextlib.suppress(OSError):
+                c.recv(65536)
+                c.sendall(bytes([0x03, 0, 0, 0, 0, 4, 0, 1, 1, 7]))
+                c.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()  # linger 0: a reset right behind the RJ
+
+    t = _threading.Thread(target=peer, daemon=True)
+    t.start()
+    try:
+        for _ in range(3):
+            _assoc, out = associate(
+                Target("127.0.0.1", port, "WRONG", "ME"), ["1.2.840.10008.1.1"],
+                _Deadline.after(5.0),
+            )  # fmt: skip
+            assert out.state.value == "rejected", out
+            assert out.reject is not None and out.reject.reason == 7, out
+    finally:
+        srv.close()

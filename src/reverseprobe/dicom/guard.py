@@ -106,6 +106,7 @@ class Guard:
         self._command = bytearray()  # the command set being received (checked when complete)
         self._closed = False
         self.first_bytes: bytes = b""  # what the peer sent first (TLS or DICOM, dicom/tls.py)
+        self.head: bytes = b""  # the stream's first 16 bytes, however read (qr.rejection_seen)
         self.connect_error: BaseException | None = None  # e.g. ssl.SSLCertVerificationError
 
     # --- what pynetdicom calls ------------------------------------------------------------
@@ -211,6 +212,8 @@ class Guard:
     def _feed(self, data: bytes) -> None:
         if self.bytes_in == 0 and data:
             self._first(data)
+        if len(self.head) < 16:
+            self.head += bytes(data[: 16 - len(self.head)])
         self.bytes_in += len(data)
         if self.limits.max_bytes is not None and self.bytes_in > self.limits.max_bytes:
             self._refuse(

@@ -24,6 +24,7 @@ from reverseprobe.model.dicom import AssocOutcome as AssocOutcome
 from reverseprobe.model.dicom import AssocState as AssocState
 from reverseprobe.model.dicom import EchoProbeResult as EchoProbeResult
 from reverseprobe.model.dicom import NoResponse as NoResponse
+from reverseprobe.model.dicom import Rejection
 from reverseprobe.model.dicom import StatusWord as StatusWord
 from reverseprobe.model.dicom import status_meaning as status_meaning
 from reverseprobe.model.dicom import status_word as status_word
@@ -52,7 +53,7 @@ class Target:
 # --- association --------------------------------------------------------------------------
 
 
-def associate(  # noqa: PLR0911 - one return per association outcome (accepted, rejected PS3.8 9.3.4, aborted)
+def associate(  # noqa: PLR0911, PLR0912 - one return per association outcome (accepted, rejected PS3.8 9.3.4, aborted)
     target: Target,
     contexts: Sequence[Any],
     deadline: Deadline,
@@ -108,8 +109,10 @@ def associate(  # noqa: PLR0911 - one return per association outcome (accepted, 
     if cut is not None:
         state = AssocState.NO_ANSWER if cut.kind == CutKind.TIMEOUT else AssocState.NOT_DICOM
         return None, AssocOutcome(state, detail=cut_text(cut))
-    if assoc.is_rejected:
-        rej = rejection_of(assoc)
+    rej = rejection_of(assoc) if assoc.is_rejected else None
+    if rej is None and "Evt4" in seen:  # an RJ arrived, but the close won pynetdicom's race
+        rej = rejection_seen(assoc)
+    if rej is not None:
         return None, AssocOutcome(AssocState.REJECTED, rej, f"{rej.source_str}: {rej.reason_str}")
     if "Evt2" not in seen:
         return None, AssocOutcome(AssocState.UNREACHABLE, detail="TCP connection failed")
@@ -163,6 +166,29 @@ def close(assoc: Any, deadline: Deadline | None = None) -> None:
             assoc.release()
     if getattr(assoc, "is_established", False):
         abort_quietly(assoc)
+
+
+def rejection_seen(assoc: Any) -> Rejection | None:
+    """The A-ASSOCIATE-RJ as our guard read it (PS3.8 9.3.4: type 0x03, length 4, then result,
+    source, reason), for when pynetdicom saw the RJ (Evt4) but the peer's close ended the
+    association before its ACSE read it (measured with dcmqrscp: is_rejected stays False)."""
+    with contextlib.suppress(Exception):
+        guard = guard_of(assoc.ae)
+        head = guard.head if guard is not None else b""
+        if len(head) >= 10 and head[0] == 0x03 and head[2:6] == b"\x00\x00\x00\x04":
+            from pynetdicom.pdu_primitives import A_ASSOCIATE
+
+            prim = A_ASSOCIATE()
+            prim.result, prim.result_source, prim.diagnostic = head[7], head[8], head[9]
+            return Rejection(
+                result=head[7],
+                source=head[8],
+                reason=head[9],
+                result_str=str(prim.result_str),
+                source_str=str(prim.source_str),
+                reason_str=str(prim.reason_str),
+            )
+    return None
 
 
 def cut_of(assoc: Any) -> Cut | None:
