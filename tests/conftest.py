@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
+TESTS = REPO / "tests"
 
 
 def free_port() -> int:

@@ -319,7 +319,7 @@ def test_reflector_answers_follow_the_schema() -> None:
 
 def test_reflector_tls_answers_follow_the_schema() -> None:
     """ "tls": true towards a plain receiver: the answer's `tls` object (issue 15); the
-    certificate-bearing answers are validated in tests/test_tls_reflector.py."""
+    certificate-bearing answers are validated in tests/reflector/test_tls_reflector.py."""
     with VerificationScp(0, host="127.0.0.1") as scp, reflector(burst=20) as r:
         body = probe_request_body([scp.port], AET, "RPNONCE1", timeout=5.0, tls=True,
                                   tls_server_name="pc.example")  # fmt: skip

@@ -16,10 +16,10 @@ To add a code:
 3. a section in docs/findings.md (tests/test_findings_docs.py);
 4. the rule picks the variant and supplies the values, and the JSON facts apart:
    `make("CODE", variant="...", detail={...}, port=..., ...)`. A field of the variant left
-   without a value, or a value no variant of the code names, raises (tests/test_catalogue.py
-   renders every template and checks, by AST, that no rule passes a sentence). Peer-supplied
-   text is escaped where it is shown (render/, textsafe.py); str.format never re-reads a
-   value, so a peer's "{" is just a character.
+   without a value, or a value no variant of the code names, raises
+   (tests/diagnosis/test_catalogue.py renders every template and checks, by AST, that no
+   rule passes a sentence). Peer-supplied text is escaped where it is shown (render/,
+   textsafe.py); str.format never re-reads a value, so a peer's "{" is just a character.
 """
 
 from __future__ import annotations

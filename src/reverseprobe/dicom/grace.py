@@ -5,7 +5,7 @@ the counts of that response (PS3.4 C.4.2.1.5: Number of Completed, Failed and Wa
 Sub-operations). Only a faulty PACS (Orthanc with SynchronousCMove false, see
 MOVE_FINAL_BEFORE_IMAGES) answers first and sends afterwards: the grace period is for that one
 case, so a move whose counts are settled ends at once instead of waiting --grace for nothing.
-Pure: no I/O, so the rule is table-tested (tests/test_grace.py).
+Pure: no I/O, so the rule is table-tested (tests/dicom/test_grace.py).
 """
 
 from __future__ import annotations

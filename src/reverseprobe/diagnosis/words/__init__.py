@@ -28,7 +28,8 @@ class Text:
 
     def fields(self) -> frozenset[str]:
         """Every field the two templates name (a field with an attribute or index counts by
-        its whole name, which tests/test_catalogue.py rejects: rules pass plain values)."""
+        its whole name, which tests/diagnosis/test_catalogue.py rejects: rules pass plain
+        values)."""
         return frozenset(
             name
             for template in (self.summary, self.fix)
