@@ -7,17 +7,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from reverseprobe.commands.move_receive import GRACE_POLL_S, outcome_fields, timing_fields
+from reverseprobe.commands.move_receive import (
+    GRACE_POLL_S,
+    move_status,
+    outcome_fields,
+    timing_fields,
+)
 from reverseprobe.config import MoveTestConfig
 from reverseprobe.dicom.find import FindResult
 from reverseprobe.dicom.move import MoveOutcome, MoveResult, c_move
 from reverseprobe.dicom.observer import Observer
 from reverseprobe.dicom.qr import (
-    NO_RESPONSE_TEXT,
     AssocState,
-    NoResponse,
     Target,
-    status_meaning,
     status_word,
 )
 from reverseprobe.dicom.timeline import EventKind, Timeline
@@ -69,29 +71,15 @@ def move_observed(  # noqa: PLR0913 - the observed move's inputs (running receiv
     assocs = obs.associations()
     code = out.final_code
     word = status_word(code) if code is not None else None
-    a = out.association
     complete = (
         word in (StatusWord.SUCCESS, StatusWord.WARNING)
         and not out.failed
         and bool(out.completed)
         and bool(assocs)
     )
-    if a.state is not AssocState.ACCEPTED:
-        reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
-    elif code is None:
-        reason = (
-            f"no final C-MOVE response: {NO_RESPONSE_TEXT[out.no_response or NoResponse.TIMEOUT]}"
-        )
-    elif not complete:
-        reason = (
-            f"final status 0x{code:04X} ({status_meaning(code)}), {len(assocs)} connection(s) "
-            f"to port {cfg.port} observed"
-        )
-    else:
-        reason = None
-    status = Status.OK if complete else Status.FAIL
-    if code is None and out.no_response is NoResponse.TIMEOUT:
-        status = Status.TIMEOUT
+    status, reason = move_status(
+        out, complete, f"{len(assocs)} connection(s) to port {cfg.port} observed"
+    )
     return MoveResult(
         status=status,
         reason=reason,

@@ -137,23 +137,10 @@ def _move_result(
     st = recv.stats()
     code = out.final_code
     word = status_word(code) if code is not None else None
-    a = out.association
     want = out.completed or base.get("expected")
     ok = delivered(word=word, received=st.received, failed=(out.failed or 0) + st.failed, want=want)
     ok = ok and not out.cancelled and not out.remaining  # cut short by our C-CANCEL: not all
-    if a.state is not AssocState.ACCEPTED:
-        reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
-    elif code is None:
-        reason = (
-            f"no final C-MOVE response: {NO_RESPONSE_TEXT[out.no_response or NoResponse.TIMEOUT]}"
-        )
-    elif not ok:
-        reason = f"final status 0x{code:04X} ({status_meaning(code)}), {st.received} received"
-    else:
-        reason = None
-    status = Status.OK if ok else Status.FAIL
-    if code is None and out.no_response is NoResponse.TIMEOUT:
-        status = Status.TIMEOUT
+    status, reason = move_status(out, ok, f"{st.received} received")
     return MoveResult(
         status=status,
         reason=reason,
@@ -169,6 +156,25 @@ def _move_result(
         **base,
         tls=recv.tls,
     )
+
+
+def move_status(out: MoveOutcome, ok: bool, seen: str) -> tuple[Status, str | None]:
+    """The move probe's status and reason, both receiver modes: `ok` is the mode's verdict,
+    `seen` what its receiver saw (images received, connections observed)."""
+    a, code = out.association, out.final_code
+    if a.state is not AssocState.ACCEPTED:
+        reason: str | None = f"association {a.state.value}" + (f": {a.detail}" if a.detail else "")
+    elif code is None:
+        reason = (
+            f"no final C-MOVE response: {NO_RESPONSE_TEXT[out.no_response or NoResponse.TIMEOUT]}"
+        )
+    elif not ok:
+        reason = f"final status 0x{code:04X} ({status_meaning(code)}), {seen}"
+    else:
+        reason = None
+    if code is None and out.no_response is NoResponse.TIMEOUT:
+        return Status.TIMEOUT, reason
+    return (Status.OK if ok else Status.FAIL), reason
 
 
 def outcome_fields(out: MoveOutcome) -> dict[str, Any]:
