@@ -42,18 +42,26 @@ class NonceStore:
         self.path = directory / FILE_NAME
         self._mem: dict[str, bytes | None] = {}
 
-    def _load(self) -> dict[str, str]:
+    def _read(self) -> dict[str, object]:
+        """The file as a JSON object: {} when missing, too big, or not one."""
         try:
             if self.path.stat().st_size > _MAX_FILE:
                 return {}
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if not isinstance(data, dict):
-            return {}
+        return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _drop_key(self, k: str, data: dict[str, object]) -> bool:
+        if k not in data:
+            return True
+        del data[k]
+        return self._save(data)
+
+    def _load(self) -> dict[str, str]:
         return {
-            str(k): v
-            for k, v in data.items()
+            k: v
+            for k, v in self._read().items()
             if isinstance(v, str) and len(v) == _NONCE_HEX and _is_hex(v)
         }
 
@@ -71,11 +79,7 @@ class NonceStore:
 
     def drop(self, k: str) -> bool:
         self._mem[k] = None
-        data = self._load()
-        if k not in data:
-            return True
-        del data[k]
-        return self._save(data)
+        return self._drop_key(k, dict(self._load()))
 
     def _save(self, data: Mapping[str, object]) -> bool:
         """Write atomically (temp file + rename), readable by this user only."""
@@ -135,15 +139,7 @@ class PinholeStore(NonceStore):
         self._owned: dict[str, OwnedPinhole | None] = {}
 
     def _records(self) -> dict[str, dict[str, object]]:
-        try:
-            if self.path.stat().st_size > _MAX_FILE:
-                return {}
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+        return {k: v for k, v in self._read().items() if isinstance(v, dict)}
 
     def get_pinhole(self, k: str) -> OwnedPinhole | None:
         if k in self._owned:
@@ -167,11 +163,7 @@ class PinholeStore(NonceStore):
 
     def drop_pinhole(self, k: str) -> bool:
         self._owned[k] = None
-        data = self._records()
-        if k not in data:
-            return True
-        del data[k]
-        return self._save(data)
+        return self._drop_key(k, dict(self._records()))
 
 
 def _owned(v: object) -> OwnedPinhole | None:
